@@ -1,0 +1,288 @@
+//! Request and response bodies of every endpoint (see `docs/protocol.md` for the flow).
+
+use crate::code::VoucherCode;
+use crate::ids::{CampaignId, Contact, IdentityKey, Position};
+use crate::time::When;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// `GET /healthz`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+/// Where a campaign is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignPhase {
+    /// Announced; the pre-queue is not open yet.
+    Upcoming,
+    /// Slots taken now join the draw at `draw_at`.
+    PreQueue,
+    /// The draw happened; admission starts at `opens_at`. New slots join the back of the line.
+    Drawn,
+    /// Admission is running.
+    Open,
+    /// Every voucher is issued (returned vouchers may still reopen it before `closes_at`).
+    SoldOut,
+    /// Past `closes_at`.
+    Closed,
+}
+
+/// `GET /v1/campaigns/{id}`: public, cacheable (ETag, short max-age).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Campaign {
+    pub id: CampaignId,
+    /// Korean title.
+    pub title: String,
+    /// English title.
+    pub title_en: String,
+    pub issuer: String,
+    /// Where the voucher can be used, e.g. CGV, Lotte Cinema, Megabox.
+    pub brands: Vec<String>,
+    /// Face value in minor units of `currency`.
+    pub amount: u32,
+    pub currency: String,
+    pub supply: u64,
+    /// Vouchers not yet issued.
+    pub remaining: u64,
+    pub issued: u64,
+    pub phase: CampaignPhase,
+    pub prequeue_opens_at: DateTime<Utc>,
+    /// The pre-queue closes and is shuffled.
+    pub draw_at: DateTime<Utc>,
+    /// First admission.
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    pub voucher_expires_at: DateTime<Utc>,
+    /// Admissions per second the server schedules.
+    pub admission_rate_per_s: u32,
+    /// Seconds an admitted ticket has to claim before its voucher returns to the line.
+    pub admission_window_s: u64,
+    /// The server's clock when the body was made (clients derive their clock offset from it).
+    pub server_time: DateTime<Utc>,
+}
+
+/// `GET /v1/campaigns`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CampaignList {
+    pub campaigns: Vec<Campaign>,
+    pub server_time: DateTime<Utc>,
+}
+
+/// `POST /v1/identities` (signed by the key being registered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegisterRequest {
+    pub contact: Contact,
+    /// The person agreed to the terms and to the contact being kept (as a digest).
+    pub consent: bool,
+}
+
+/// Response of `POST /v1/identities`: 201 when created, 200 when already registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Registration {
+    pub identity: IdentityKey,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// State of a ticket (a place in a campaign's line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    /// Joined before the draw; the position is known after `draw_at`. Check at `check_at`.
+    PreQueue,
+    /// Has a position within reach of the supply; claim at `admit_at`.
+    InLine,
+    /// May claim now, until `admit_until`.
+    Admitted,
+    /// Holds the voucher (in `voucher`).
+    Claimed,
+    /// Beyond the supply: waitlist number `waitlist`. Returned vouchers may still reach it;
+    /// check again at `check_at`.
+    Waitlisted,
+    /// Final: the supply will not reach this ticket.
+    SoldOut,
+    /// Final: admitted but did not claim in time; the voucher went back to the line.
+    Expired,
+    /// Final: the campaign closed.
+    Closed,
+}
+
+impl TicketState {
+    /// Whether the ticket can never change again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TicketState::Claimed | TicketState::SoldOut | TicketState::Expired | TicketState::Closed
+        )
+    }
+}
+
+/// `POST /v1/campaigns/{id}/tickets` (take or get my place) and
+/// `GET /v1/campaigns/{id}/tickets/me` (status). The response also carries `Retry-After`
+/// with `check_at`'s delay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TicketStatus {
+    pub campaign_id: CampaignId,
+    pub ticket_id: String,
+    pub state: TicketState,
+    pub joined_at: DateTime<Utc>,
+    /// Joined before `draw_at`, so the place was drawn by lottery.
+    pub in_draw: bool,
+    /// 1-based place in line, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    /// People ahead who have not yet been admitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ahead: Option<u64>,
+    /// For `waitlisted`: how far beyond the supply (1 = next to get a returned voucher).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waitlist: Option<u64>,
+    /// The admission instant (scheduled, or estimated for the waitlist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admit_at: Option<When>,
+    /// The claim deadline once admitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admit_until: Option<When>,
+    /// When to ask again; absent when the state is final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_at: Option<When>,
+    /// The voucher, when `claimed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voucher: Option<Voucher>,
+    pub server_time: DateTime<Utc>,
+}
+
+/// `POST /v1/campaigns/{id}/claim` with header `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClaimRequest {
+    pub ticket_id: String,
+}
+
+/// Whether a voucher has been used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VoucherStatus {
+    Unused,
+    Redeemed,
+    Expired,
+}
+
+/// An issued voucher: the response of a claim (201 first time, 200 on replay) and an item
+/// of `GET /v1/vouchers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Voucher {
+    pub campaign_id: CampaignId,
+    pub serial: u64,
+    /// Grouped human-readable code.
+    pub code: VoucherCode,
+    /// The signed token (what the QR code holds).
+    pub token: String,
+    pub amount: u32,
+    pub currency: String,
+    pub kid: u32,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub status: VoucherStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /v1/vouchers`: every voucher held by the signing identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VoucherList {
+    pub vouchers: Vec<Voucher>,
+}
+
+/// One issuer public key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicKeyInfo {
+    pub kid: u32,
+    /// Always `Ed25519`.
+    pub alg: String,
+    /// 32 bytes, unpadded base64url.
+    pub public_key: String,
+}
+
+/// `GET /v1/keys`: the keys vouchers are signed with (cacheable for a long time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeysResponse {
+    pub keys: Vec<PublicKeyInfo>,
+}
+
+/// `POST /v1/redemptions` (header `Authorization: Bearer <staff token>`): exactly one of
+/// `token` (scanned QR) or `code` (typed in) is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RedeemRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<VoucherCode>,
+}
+
+/// A successful redemption. A second redemption of the same voucher is a 409
+/// `already_redeemed` problem carrying `first_redeemed_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Redemption {
+    pub campaign_id: CampaignId,
+    pub serial: u64,
+    pub code: VoucherCode,
+    pub amount: u32,
+    pub currency: String,
+    pub redeemed_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_status_omits_unknowns() {
+        let now = Utc::now();
+        let t = TicketStatus {
+            campaign_id: "demo".parse().unwrap(),
+            ticket_id: "t1".into(),
+            state: TicketState::PreQueue,
+            joined_at: now,
+            in_draw: true,
+            position: None,
+            ahead: None,
+            waitlist: None,
+            admit_at: None,
+            admit_until: None,
+            check_at: Some(When::new(now, now)),
+            voucher: None,
+            server_time: now,
+        };
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(v["state"], "pre_queue");
+        assert!(v.get("position").is_none());
+        let back: TicketStatus = serde_json::from_value(v).unwrap();
+        assert_eq!(back, t);
+        assert!(TicketState::Claimed.is_final() && !TicketState::Waitlisted.is_final());
+    }
+
+    #[test]
+    fn register_request_refuses_bad_contact() {
+        let e = serde_json::from_str::<RegisterRequest>(r#"{"contact":"nope","consent":true}"#);
+        assert!(e.is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! Newtypes for identifiers that cross the wire, parsed at the boundary so the rest of the
+//! code never handles an unchecked string.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Errors from parsing an identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("campaign id must be 1-32 characters of a-z, 0-9 and '-'")]
+    Campaign,
+    #[error("identity key must be 32 bytes of unpadded base64url")]
+    IdentityKey,
+    #[error("contact must be an e-mail address or a phone number")]
+    Contact,
+}
+
+/// A campaign id: short, lowercase, URL-safe (it is also embedded in every voucher token).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(try_from = "String", into = "String")]
+pub struct CampaignId(String);
+
+impl CampaignId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for CampaignId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let ok = (1..=32).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(CampaignId(s.to_owned()))
+        } else {
+            Err(IdError::Campaign)
+        }
+    }
+}
+
+impl TryFrom<String> for CampaignId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        s.parse()
+    }
+}
+
+impl From<CampaignId> for String {
+    fn from(c: CampaignId) -> String {
+        c.0
+    }
+}
+
+impl fmt::Display for CampaignId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An identity's Ed25519 public key, which is also its id on the wire (unpadded base64url).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String))]
+#[serde(try_from = "String", into = "String")]
+pub struct IdentityKey(pub [u8; 32]);
+
+impl IdentityKey {
+    pub fn to_b64(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    /// The 8-byte holder binding embedded in vouchers: a hash of the key, so a scanned
+    /// voucher reveals nothing about its holder but can be matched to them.
+    pub fn holder_binding(&self) -> [u8; 8] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"lineup-holder-v1");
+        h.update(self.0);
+        let d = h.finalize();
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&d[..8]);
+        out
+    }
+}
+
+impl FromStr for IdentityKey {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| IdError::IdentityKey)?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| IdError::IdentityKey)?;
+        Ok(IdentityKey(arr))
+    }
+}
+
+impl TryFrom<String> for IdentityKey {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        s.parse()
+    }
+}
+
+impl From<IdentityKey> for String {
+    fn from(k: IdentityKey) -> String {
+        k.to_b64()
+    }
+}
+
+impl fmt::Display for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_b64())
+    }
+}
+
+/// A contact (e-mail or phone number) in normalised form: e-mail lowercased, phone digits
+/// only with a leading '+' kept. One identity per contact per server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(try_from = "String", into = "String")]
+pub struct Contact(String);
+
+impl Contact {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A one-way digest of the contact, which is all a server needs to keep.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"lineup-contact-v1");
+        h.update(self.0.as_bytes());
+        h.finalize().into()
+    }
+}
+
+impl FromStr for Contact {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let s = s.trim();
+        if s.len() > 254 {
+            return Err(IdError::Contact);
+        }
+        if let Some((local, domain)) = s.split_once('@') {
+            let ok = !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+                && !domain.contains('@');
+            return if ok {
+                Ok(Contact(s.to_lowercase()))
+            } else {
+                Err(IdError::Contact)
+            };
+        }
+        let plus = s.starts_with('+');
+        let mut digits = String::new();
+        for c in s.chars().skip(usize::from(plus)) {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' | '(' | ')' | '.' => {}
+                _ => return Err(IdError::Contact),
+            }
+        }
+        if !(7..=15).contains(&digits.len()) {
+            return Err(IdError::Contact);
+        }
+        Ok(Contact(if plus { format!("+{digits}") } else { digits }))
+    }
+}
+
+impl TryFrom<String> for Contact {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        s.parse()
+    }
+}
+
+impl From<Contact> for String {
+    fn from(c: Contact) -> String {
+        c.0
+    }
+}
+
+/// A 1-based place in a campaign's line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(transparent)]
+pub struct Position(pub u64);
+
+/// A voucher's serial number within its campaign (1-based, dense).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(transparent)]
+pub struct Serial(pub u64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn campaign_ids() {
+        assert!("demo".parse::<CampaignId>().is_ok());
+        assert!("cgv-2026".parse::<CampaignId>().is_ok());
+        assert!("".parse::<CampaignId>().is_err());
+        assert!("Demo".parse::<CampaignId>().is_err());
+        assert!("a/b".parse::<CampaignId>().is_err());
+        assert!("x".repeat(33).parse::<CampaignId>().is_err());
+    }
+
+    #[test]
+    fn contacts_normalise() {
+        let a: Contact = " Kim@Example.COM ".parse().unwrap();
+        assert_eq!(a.as_str(), "kim@example.com");
+        let p: Contact = "+82 10-1234-5678".parse().unwrap();
+        assert_eq!(p.as_str(), "+821012345678");
+        let q: Contact = "010 1234 5678".parse().unwrap();
+        assert_eq!(q.as_str(), "01012345678");
+        assert!("nobody".parse::<Contact>().is_err());
+        assert!("a@b".parse::<Contact>().is_err());
+        assert!("123".parse::<Contact>().is_err());
+        assert!("+82 10 abc".parse::<Contact>().is_err());
+        assert_ne!(a.digest(), p.digest());
+    }
+
+    #[test]
+    fn identity_key_roundtrip() {
+        let k = IdentityKey([7u8; 32]);
+        let s = k.to_b64();
+        assert_eq!(s.len(), 43);
+        assert_eq!(s.parse::<IdentityKey>().unwrap(), k);
+        assert!("short".parse::<IdentityKey>().is_err());
+        assert_ne!(k.holder_binding(), IdentityKey([8u8; 32]).holder_binding());
+    }
+}
