@@ -1,0 +1,49 @@
+# Shared helpers for Lineup's scripts: say what is happening, install what is missing.
+# Sourced, not run.
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# as_root CMD...: run as root (directly when we are root, else through sudo).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# ensure_apt PKG...: install the Debian packages that are not installed yet, and say which.
+ensure_apt() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Packages to build the Tauri app (platform-facts.md).
+APP_BUILD_PACKAGES=(build-essential pkg-config libssl-dev libdbus-1-dev libwebkit2gtk-4.1-dev libgtk-3-dev
+    libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libxdo-dev file)
+# Packages to run the app and its tests: virtual display, WebDriver, session bus, notification
+# daemon, keyrings, Korean font, browser, database.
+TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus dbus-x11 dunst libnotify-bin gnome-keyring keyutils
+    fonts-nanum chromium postgresql)
+
+# ensure_rust: cargo must exist; rustfmt and clippy must be installed.
+ensure_rust() {
+    command -v cargo >/dev/null || { echo "cargo is not installed: install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
+    for c in rustfmt clippy; do
+        rustup component list --installed 2>/dev/null | grep -q "^$c" || { say "installing rustup component $c"; rustup component add "$c"; }
+    done
+}
+
+# ensure_node: node 20+ and npm.
+ensure_node() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        ensure_apt nodejs npm
+    fi
+}
+
+# have_display: a desktop session to show the app in.
+have_display() {
+    [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]
+}
