@@ -1,0 +1,164 @@
+// A scripted fake of the Tauri IPC surface in docs/app-ipc.md, injected into the page with
+// page.addInitScript(installMock, scenario). It answers every command from the scenario,
+// checks argument shapes as the real backend would (violations are recorded and reject),
+// and plays each campaign's `timeline` of claim-progress events after arm_claim.
+// Runs inside the browser: it must not reference anything outside its own body.
+
+export function installMock(scenario) {
+  const s = JSON.parse(JSON.stringify(scenario));
+  s.claims = s.claims || {};
+  const calls = [];
+  const violations = [];
+  const listeners = new Map();
+  let eventId = 0;
+  const FINAL = ['holding', 'sold_out', 'expired', 'closed', 'failed'];
+  const clone = (v) => (v === undefined ? null : JSON.parse(JSON.stringify(v)));
+  const problem = (code, message) => ({ code, message });
+
+  function violation(text) {
+    violations.push(text);
+    return problem('invalid_input', `mock contract violation: ${text}`);
+  }
+  function needString(args, key) {
+    if (!args || typeof args[key] !== 'string') throw violation(`${key} must be a string`);
+    return args[key];
+  }
+  function emit(name, payload) {
+    for (const cb of [...(listeners.get(name) || [])]) {
+      cb({ event: name, id: ++eventId, payload: clone(payload) });
+    }
+  }
+  function progress(campaignId, fields) {
+    return {
+      campaign_id: campaignId,
+      phase: 'armed',
+      position: null,
+      ahead: null,
+      waitlist: null,
+      supply: null,
+      admit_at: null,
+      eta_ms: null,
+      next_check_at: null,
+      next_check_in_ms: null,
+      attempts: 0,
+      in_draw: false,
+      voucher: null,
+      error: null,
+      ...fields,
+    };
+  }
+  function playTimeline(campaignId) {
+    const steps = (s.timelines && s.timelines[campaignId]) || [];
+    for (const step of steps) {
+      setTimeout(() => {
+        const p = progress(campaignId, step.progress);
+        s.claims[campaignId] = p;
+        emit('claim-progress', p);
+        if (step.wallet) {
+          s.wallet = step.wallet;
+          emit('wallet-changed', s.wallet);
+        }
+      }, step.after_ms);
+    }
+  }
+  function offline() {
+    return problem('offline', s.language_of_errors === 'en' ? 'No internet connection.' : '인터넷에 연결되어 있지 않습니다.');
+  }
+
+  const handlers = {
+    get_settings: () => s.settings,
+    set_settings: (args) => {
+      const v = args && args.settings;
+      const ok =
+        v &&
+        typeof v.server_url === 'string' &&
+        (v.language === 'ko' || v.language === 'en') &&
+        typeof v.notifications === 'boolean' &&
+        Object.keys(v).length === 3;
+      if (!ok) throw violation('settings must be {server_url, language, notifications}');
+      s.settings = v;
+      return s.settings;
+    },
+    identity_status: () => s.identity,
+    register: (args) => {
+      const contact = needString(args, 'contact');
+      if (typeof args.consent !== 'boolean') throw violation('consent must be a boolean');
+      if (s.register_error) throw s.register_error;
+      if (!args.consent) throw problem('consent_required', 'Registration needs the person\'s consent');
+      const digits = contact.replace(/\D/g, '');
+      s.identity = {
+        registered: true,
+        contact_hint: contact.includes('@') ? contact.replace(/^(.).*(@.*)$/, '$1***$2') : `+82 10-****-${digits.slice(-4)}`,
+        server_url: s.settings.server_url,
+        identity: 'p7Kx3vQm9TzL2cW8nB4sY6dF1gH5jR0aE3uI7oP2qXk',
+      };
+      return s.identity;
+    },
+    list_campaigns: () => {
+      if (s.offline) throw offline();
+      return s.campaigns;
+    },
+    arm_claim: (args) => {
+      const id = needString(args, 'campaign_id');
+      if (!(s.campaigns || []).some((c) => c.id === id)) throw problem('unknown_campaign', 'No such campaign');
+      const existing = s.claims[id];
+      if (existing && !FINAL.includes(existing.phase)) return existing;
+      const first = (s.arm_result && s.arm_result[id]) || { phase: 'armed' };
+      s.claims[id] = progress(id, first);
+      playTimeline(id);
+      return s.claims[id];
+    },
+    claim_status: (args) => s.claims[needString(args, 'campaign_id')] || null,
+    wallet: () => s.wallet || [],
+    refresh_wallet: () => {
+      if (s.offline) throw offline();
+      return s.wallet || [];
+    },
+    notification_permission: () => s.permission || 'prompt',
+    request_notification_permission: () => {
+      s.permission = s.permission_answer || 'granted';
+      return s.permission;
+    },
+  };
+
+  window.__TAURI__ = {
+    core: {
+      invoke(cmd, args) {
+        calls.push({ cmd, args: args === undefined ? null : clone(args) });
+        const handler = handlers[cmd];
+        if (!handler) return Promise.reject(violation(`unknown command ${cmd}`));
+        return new Promise((resolve, reject) => {
+          setTimeout(() => {
+            try {
+              if (s.fail && s.fail[cmd]) throw s.fail[cmd];
+              resolve(clone(handler(args)));
+            } catch (e) {
+              reject(e);
+            }
+          }, s.latency_ms || 0);
+        });
+      },
+    },
+    event: {
+      listen(name, cb) {
+        if (name !== 'claim-progress' && name !== 'wallet-changed') violation(`unknown event ${name}`);
+        if (!listeners.has(name)) listeners.set(name, new Set());
+        listeners.get(name).add(cb);
+        return Promise.resolve(() => listeners.get(name).delete(cb));
+      },
+    },
+  };
+  window.__mock = {
+    calls,
+    violations,
+    state: s,
+    emit,
+    /** Emits a claim-progress built from partial fields (the rest default like the backend's). */
+    progress(campaignId, fields) {
+      const p = progress(campaignId, fields);
+      s.claims[campaignId] = p;
+      emit('claim-progress', p);
+    },
+    listenerCount: (name) => (listeners.get(name) || new Set()).size,
+  };
+}

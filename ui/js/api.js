@@ -1,0 +1,60 @@
+// The only module that touches `window.__TAURI__`: every command and event of
+// docs/app-ipc.md, with rejections turned into `IpcError { code, message }`.
+
+export class IpcError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.name = 'IpcError';
+    this.code = code;
+  }
+}
+
+function tauri() {
+  const t = window.__TAURI__;
+  if (!t || !t.core || typeof t.core.invoke !== 'function') {
+    throw new IpcError('no_backend', 'The Lineup app backend is not available.');
+  }
+  return t;
+}
+
+/** Commands reject with `{code, message}`; a bare string or Error is treated as internal. */
+export function toIpcError(e) {
+  if (e instanceof IpcError) return e;
+  if (e && typeof e === 'object' && typeof e.code === 'string') {
+    return new IpcError(e.code, typeof e.message === 'string' ? e.message : '');
+  }
+  if (typeof e === 'string') return new IpcError('internal', e);
+  return new IpcError('internal', e && e.message ? String(e.message) : 'Unknown error');
+}
+
+async function call(command, args) {
+  try {
+    return await tauri().core.invoke(command, args);
+  } catch (e) {
+    throw toIpcError(e);
+  }
+}
+
+export const api = {
+  getSettings: () => call('get_settings'),
+  setSettings: (settings) => call('set_settings', { settings }),
+  identityStatus: () => call('identity_status'),
+  register: (contact, consent) => call('register', { contact, consent }),
+  listCampaigns: () => call('list_campaigns'),
+  armClaim: (campaignId) => call('arm_claim', { campaign_id: campaignId }),
+  claimStatus: (campaignId) => call('claim_status', { campaign_id: campaignId }),
+  wallet: () => call('wallet'),
+  refreshWallet: () => call('refresh_wallet'),
+  notificationPermission: () => call('notification_permission'),
+  requestNotificationPermission: () => call('request_notification_permission'),
+};
+
+/** Subscribes to an event; resolves to an unlisten function (a no-op without a backend). */
+export async function listen(name, callback) {
+  const t = window.__TAURI__;
+  if (!t || !t.event || typeof t.event.listen !== 'function') return () => {};
+  return t.event.listen(name, (event) => callback(event ? event.payload : undefined));
+}
+
+export const onClaimProgress = (cb) => listen('claim-progress', cb);
+export const onWalletChanged = (cb) => listen('wallet-changed', cb);

@@ -1,0 +1,188 @@
+// The campaign list: what is offered, how much is left, a countdown to the next instant
+// (pre-queue, draw, opening), and one button per campaign that arms the claim.
+
+import { api } from '../api.js';
+import { h, setText } from '../dom.js';
+import { t, language } from '../i18n.js';
+import { formatDuration, formatMoney, formatDateTime } from '../format.js';
+import { isResult } from '../claims.js';
+import { state, setCampaigns, recordProgress, subscribe, serverNow } from '../store.js';
+import { heading, errorBox, busy, fact } from '../ui.js';
+
+/** The next instant a person waits for in each campaign phase, and how to name it. */
+export function countdownTarget(campaign) {
+  switch (campaign.phase) {
+    case 'upcoming':
+      return { key: 'campaign.countdown.prequeue', at: campaign.prequeue_opens_at };
+    case 'pre_queue':
+      return { key: 'campaign.countdown.draw', at: campaign.draw_at };
+    case 'drawn':
+      return { key: 'campaign.countdown.open', at: campaign.opens_at };
+    case 'open':
+      return { key: 'campaign.countdown.close', at: campaign.closes_at };
+    default:
+      return null;
+  }
+}
+
+function title(campaign) {
+  return language() === 'en' && campaign.title_en ? campaign.title_en : campaign.title;
+}
+
+export function render(main, _params, ctx) {
+  ctx.setTitle(t('campaigns.title'));
+  const status = h('div', { class: 'status-area' });
+  const list = h('ul', { class: 'card-list', 'aria-label': t('campaigns.title') });
+  main.append(heading(t('campaigns.title')), h('p', { class: 'lead', text: t('campaigns.intro') }), status, list);
+
+  let alive = true;
+  const countdowns = [];
+
+  function draw() {
+    countdowns.length = 0;
+    list.replaceChildren();
+    const items = state.campaigns || [];
+    if (state.campaigns && items.length === 0) {
+      status.replaceChildren(h('p', { class: 'notice', text: t('campaigns.empty') }));
+    }
+    for (const c of items) list.append(card(c));
+    tick();
+  }
+
+  function card(c) {
+    const titleId = `campaign-${c.id}-title`;
+    const tracked = state.claims.get(c.id);
+    const target = countdownTarget(c);
+    const facts = h('dl', { class: 'facts' });
+    facts.append(
+      fact(
+        t('campaign.remaining'),
+        h('span', {
+          text: t('campaign.remaining.value', { remaining: c.remaining, supply: c.supply }),
+        }),
+      ),
+    );
+    if (target) {
+      const value = h('time', { datetime: target.at, class: 'countdown' });
+      const when = h('span', { class: 'subtle', text: formatDateTime(language(), target.at) });
+      facts.append(fact(t(target.key), h('span', {}, value, h('br'), when)));
+      countdowns.push({ el: value, at: Date.parse(target.at) });
+    }
+    const meter = h('progress', {
+      class: 'supply-meter',
+      max: String(Math.max(1, c.supply)),
+      value: String(Math.max(0, c.remaining)),
+      'aria-label': t('campaign.remaining'),
+      'aria-valuetext': t('campaign.remaining.value', { remaining: c.remaining, supply: c.supply }),
+    });
+
+    const action = h('div', { class: 'card-action' });
+    const help = h('p', { class: 'hint', id: `campaign-${c.id}-help` });
+    const error = h('div');
+    let button;
+    const phase = tracked ? tracked.progress.phase : null;
+    if (tracked && phase === 'holding') {
+      button = h('button', { type: 'button', class: 'button primary', text: t('campaign.action.view_voucher') });
+      button.addEventListener('click', () => ctx.navigate(`#/claim/${encodeURIComponent(c.id)}`));
+      help.textContent = t('campaign.help.holding');
+    } else if (tracked && !isResult(phase)) {
+      button = h('button', { type: 'button', class: 'button primary', text: t('campaign.action.view_line') });
+      button.addEventListener('click', () => ctx.navigate(`#/claim/${encodeURIComponent(c.id)}`));
+      help.textContent = t('campaign.help.armed');
+    } else if (c.phase === 'closed' || c.phase === 'sold_out') {
+      button = h('button', { type: 'button', class: 'button primary', disabled: true, text: t(`campaign.action.${c.phase}`) });
+      help.textContent = t(`campaign.help.${c.phase}`);
+    } else {
+      button = h('button', { type: 'button', class: 'button primary', text: t('campaign.action.arm') });
+      help.textContent = t(`campaign.help.${c.phase}`);
+      button.addEventListener('click', () =>
+        busy(button, async () => {
+          error.replaceChildren();
+          try {
+            const progress = await api.armClaim(c.id);
+            recordProgress(progress);
+            ctx.announce(t('campaign.armed', { title: title(c) }), { urgent: true });
+            ctx.navigate(`#/claim/${encodeURIComponent(c.id)}`);
+          } catch (e) {
+            error.replaceChildren(errorBox(e));
+          }
+        }),
+      );
+    }
+    button.setAttribute('aria-describedby', `${titleId} campaign-${c.id}-help`);
+    action.append(button, help);
+
+    return h(
+      'li',
+      {},
+      h(
+        'article',
+        { class: 'card campaign', 'aria-labelledby': titleId, 'data-campaign': c.id, 'data-phase': c.phase },
+        h('p', { class: `badge badge-${c.phase}`, text: t(`campaign.phase.${c.phase}`) }),
+        h('h2', { id: titleId, text: title(c) }),
+        h('p', { class: 'meta', text: [c.issuer, (c.brands || []).join(' · ')].filter(Boolean).join(' — ') }),
+        h('p', { class: 'amount', text: t('campaign.amount', { amount: formatMoney(language(), c.amount, c.currency) }) }),
+        facts,
+        meter,
+        action,
+        error,
+      ),
+    );
+  }
+
+  function tick() {
+    const now = serverNow();
+    for (const cd of countdowns) {
+      const left = cd.at - now;
+      setText(cd.el, left > 0 ? t('time.in', { duration: formatDuration(language(), left) }) : t('time.now'));
+    }
+  }
+
+  async function load() {
+    status.replaceChildren(h('p', { class: 'loading', role: 'status', text: t('shell.loading') }));
+    try {
+      const list = await api.listCampaigns();
+      if (!alive) return;
+      setCampaigns(list);
+      status.replaceChildren();
+    } catch (e) {
+      if (!alive) return;
+      state.campaignsError = e;
+      status.replaceChildren(
+        errorBox(e, { onRetry: load }),
+        e.code === 'offline' ? h('p', {}, h('a', { href: '#/wallet', text: t('campaigns.offline.wallet') })) : null,
+      );
+      if (!state.campaigns) return;
+    }
+    draw();
+    // Learn about claims started earlier (e.g. before a restart) so the button says so.
+    const missing = (state.campaigns || []).filter((c) => !state.claims.has(c.id));
+    await Promise.all(
+      missing.map(async (c) => {
+        try {
+          const p = await api.claimStatus(c.id);
+          if (p) recordProgress(p);
+        } catch {
+          // The list still works without it; the button then offers to arm.
+        }
+      }),
+    );
+    if (alive && missing.length) draw();
+  }
+
+  const unsub = subscribe('claim', () => {
+    if (alive && state.campaigns) {
+      const focusedCampaign = document.activeElement?.closest?.('[data-campaign]')?.dataset.campaign;
+      draw();
+      if (focusedCampaign) list.querySelector(`[data-campaign="${CSS.escape(focusedCampaign)}"] button`)?.focus();
+    }
+  });
+  const timer = setInterval(tick, 1000);
+  if (state.campaigns) draw();
+  load();
+  return () => {
+    alive = false;
+    clearInterval(timer);
+    unsub();
+  };
+}
