@@ -20,6 +20,7 @@ export function sanitizeSvg(markup) {
   clean(root);
   const svg = document.importNode(root, true);
   svg.setAttribute('focusable', 'false');
+  svg.setAttribute('aria-hidden', 'true');
   return svg;
 }
 

@@ -85,7 +85,7 @@ export async function openApp(scenario, { viewport = 'phone', hash = '', waitRea
     document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
   });
   if (scenario) await page.addInitScript(installMock, scenario);
-  await page.goto(`${server.url}index.html${hash}`);
+  await page.goto(`${server.url}index.html${hash}`, { waitUntil: 'domcontentloaded' });
   if (waitReady) await page.waitForSelector('html[data-ready="true"]');
   return {
     page,

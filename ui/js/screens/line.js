@@ -45,6 +45,7 @@ export function create({ tracked, campaign, title, ctx }) {
     calm,
     draw,
     attempts,
+    h('p', {}, h('a', { class: 'button secondary', href: '#/campaigns', text: t('action.to_campaigns') })),
   );
 
   function phaseSentence(p) {
@@ -110,7 +111,9 @@ export function create({ tracked, campaign, title, ctx }) {
     if (next.etaGrowth) {
       setText(
         growth,
-        t(`line.growth.${next.etaGrowth.reason}`, { by: formatDuration(language(), next.etaGrowth.byMs) }),
+        t(`line.growth.${next.etaGrowth.reason}`, {
+          by: formatDuration(language(), Math.floor(next.etaGrowth.byMs / 1000) * 1000),
+        }),
       );
       growth.hidden = false;
     } else {

@@ -49,9 +49,10 @@ export function render(main, _params, ctx) {
     else input.removeAttribute('aria-invalid');
   }
 
-  contact.addEventListener('blur', () => {
-    const v = contact.value.trim();
-    showFieldError(contact, contactError, contactErrorId, v && !contactLooksValid(v) ? t('register.contact.looks_wrong') : '');
+  // The shape hint appears on submit, not on blur: text appearing on blur would move the consent
+  // box away from a pointer already on its way to it. Typing clears it.
+  contact.addEventListener('input', () => {
+    if (!contactError.hidden) showFieldError(contact, contactError, contactErrorId, '');
   });
   consent.addEventListener('change', () => {
     if (consent.checked) showFieldError(consent, consentError, consentErrorId, '');
@@ -101,6 +102,8 @@ export function render(main, _params, ctx) {
       firstInvalid.focus();
       return;
     }
+    // Advice only: the core and the server decide, so the request still goes out.
+    showFieldError(contact, contactError, contactErrorId, contactLooksValid(value) ? '' : t('register.contact.looks_wrong'));
     await busy(submit, async () => {
       try {
         state.identity = await api.register(value, true);
