@@ -55,13 +55,8 @@ export async function teardown() {
   env = null;
 }
 
-/**
- * Opens the app. `scenario` is the mocked backend's state (null: no backend at all);
- * `hash` the route; the language comes from the scenario's settings.
- */
-export async function openApp(scenario, { viewport = 'phone', hash = '', waitReady = true } = {}) {
+async function newPage(viewport, lang) {
   const { server, browser } = await setup();
-  const lang = scenario?.settings?.language === 'en' ? 'en' : 'ko';
   const context = await browser.newContext({
     viewport: VIEWPORTS[viewport],
     locale: lang === 'en' ? 'en-US' : 'ko-KR',
@@ -84,6 +79,16 @@ export async function openApp(scenario, { viewport = 'phone', hash = '', waitRea
     window.__csp = [];
     document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
   });
+  return { server, context, page, problems };
+}
+
+/**
+ * Opens the app. `scenario` is the mocked backend's state (null: no backend at all);
+ * `hash` the route; the language comes from the scenario's settings.
+ */
+export async function openApp(scenario, { viewport = 'phone', hash = '', waitReady = true } = {}) {
+  const lang = scenario?.settings?.language === 'en' ? 'en' : 'ko';
+  const { server, context, page, problems } = await newPage(viewport, lang);
   if (scenario) await page.addInitScript(installMock, scenario);
   await page.goto(`${server.url}index.html${hash}`, { waitUntil: 'domcontentloaded' });
   if (waitReady) await page.waitForSelector('html[data-ready="true"]');
@@ -92,6 +97,39 @@ export async function openApp(scenario, { viewport = 'phone', hash = '', waitRea
     context,
     problems,
     lang,
+    async close() {
+      await context.close();
+    },
+  };
+}
+
+/**
+ * One page reused for many scenarios at one size and language (the state matrix): each
+ * `load` puts the scenario in sessionStorage, where the init script finds it, and navigates
+ * afresh (a new query string, so it is a real load and not a same-document hash change).
+ */
+export async function openSession(viewport, lang) {
+  const { server, context, page, problems } = await newPage(viewport, lang);
+  await page.addInitScript(
+    ({ install }) => {
+      const raw = location.pathname.endsWith('.html') ? sessionStorage.getItem('lineup-test-scenario') : null;
+      if (raw) new Function(`return (${install})`)()(JSON.parse(raw));
+    },
+    { install: installMock.toString() },
+  );
+  await page.goto(`${server.url}favicon.svg`); // any page of the origin, for sessionStorage
+  let loads = 0;
+  return {
+    page,
+    problems,
+    lang,
+    async load(scenario, hash) {
+      await page.evaluate((s) => sessionStorage.setItem('lineup-test-scenario', JSON.stringify(s)), scenario);
+      problems.length = 0;
+      await page.clock.setSystemTime(new Date(NOW));
+      await page.goto(`${server.url}index.html?load=${++loads}${hash}`, { waitUntil: 'domcontentloaded' });
+      await page.waitForSelector('html[data-ready="true"]');
+    },
     async close() {
       await context.close();
     },

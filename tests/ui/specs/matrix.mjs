@@ -3,9 +3,9 @@
 // touch targets are >= 44 px, and a screenshot is kept. axe (about 2 s a page on 2 cores) runs
 // on every state twice: Korean on the phone and English on the desktop.
 
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { openApp, screenshot, assertClean, assertAccessible, assertLayout } from '../lib/harness.mjs';
+import { openSession, screenshot, assertClean, assertAccessible, assertLayout } from '../lib/harness.mjs';
 import { STATES, trFor } from './states.mjs';
 
 async function waitForTexts(page, texts, label) {
@@ -18,16 +18,21 @@ async function waitForTexts(page, texts, label) {
   }
 }
 
-const AXE_ON = new Set(['ko-phone', 'en-desktop']);
+const AXE_ON = new Set((process.env.LINEUP_UI_AXE ?? 'ko-phone,en-desktop').split(','));
 
 export function matrix() {
   // Two combinations at a time: most of a page's time is waiting on chromium.
   describe('every screen and state', { concurrency: 2 }, () => {
     for (const lang of ['ko', 'en']) {
       for (const viewport of ['phone', 'desktop']) {
-        describe(`${lang}, ${viewport}`, () => {
+        describe(`${lang}, ${viewport}`, { concurrency: 1 }, () => {
+          let session;
+          before(async () => {
+            session = await openSession(viewport, lang);
+          });
+          after(() => session.close());
           for (const state of STATES) {
-            it(state.name, () => checkState(state, lang, viewport));
+            it(state.name, () => checkState(session, state, lang, viewport));
           }
         });
       }
@@ -35,19 +40,16 @@ export function matrix() {
   });
 }
 
-async function checkState(state, lang, viewport) {
+async function checkState(session, state, lang, viewport) {
   const tr = trFor(lang);
-  const app = await openApp(state.scenario(lang), { viewport, hash: state.hash });
-  try {
-    const label = `${state.name} (${lang}, ${viewport})`;
-    if (state.act) await state.act(app.page, tr);
-    await waitForTexts(app.page, state.expect(tr, lang), label);
-    assert.equal(await app.page.getAttribute('html', 'lang'), lang);
-    await assertLayout(app.page, label);
-    await screenshot(app.page, `${lang}-${viewport}-${state.name}`);
-    if (AXE_ON.has(`${lang}-${viewport}`)) await assertAccessible(app.page, label);
-    await assertClean(app);
-  } finally {
-    await app.close();
-  }
+  const { page } = session;
+  await session.load(state.scenario(lang), state.hash);
+  const label = `${state.name} (${lang}, ${viewport})`;
+  if (state.act) await state.act(page, tr);
+  await waitForTexts(page, state.expect(tr, lang), label);
+  assert.equal(await page.getAttribute('html', 'lang'), lang);
+  await assertLayout(page, label);
+  await screenshot(page, `${lang}-${viewport}-${state.name}`);
+  if (AXE_ON.has(`${lang}-${viewport}`)) await assertAccessible(page, label);
+  await assertClean(session);
 }
