@@ -154,7 +154,9 @@ export async function assertClean(app) {
 
 export async function screenshot(page, name) {
   const path = join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  // A modal covers the viewport; the page behind it would only add noise below.
+  const modal = await page.evaluate(() => Boolean(document.querySelector('dialog[open]')));
+  await page.screenshot({ path, fullPage: !modal });
   return path;
 }
 

@@ -62,7 +62,7 @@ export function installMock(scenario) {
     }
   }
   function offline() {
-    return problem('offline', s.language_of_errors === 'en' ? 'No internet connection.' : '인터넷에 연결되어 있지 않습니다.');
+    return problem('offline', s.settings.language === 'en' ? 'No internet connection.' : '인터넷에 연결되어 있지 않습니다.');
   }
 
   const handlers = {

@@ -34,6 +34,8 @@ export function settingsSpecs() {
         assert.deepEqual(await calls(page, 'set_settings'), [
           { cmd: 'set_settings', args: { settings: { server_url: 'http://192.168.0.10:8080', language: 'en', notifications: false } } },
         ]);
+        // A new server may not know this device: the identity is asked again.
+        assert.equal((await calls(page, 'identity_status')).length, 2);
         assert.equal(await page.getAttribute('html', 'lang'), 'en');
         assert.equal(await page.getByRole('navigation').innerText(), 'Campaigns\nWallet\nSettings');
         await page.getByText(en('settings.saved')).waitFor();
@@ -78,6 +80,7 @@ export function settingsSpecs() {
         assert.equal(saved.length, 1);
         assert.equal(saved[0].args.settings.notifications, true);
         assert.equal(saved[0].args.settings.language, 'ko');
+        assert.equal((await calls(page, 'identity_status')).length, 1, 'same server: no new identity check');
         await assertClean(app);
       } finally {
         await app.close();

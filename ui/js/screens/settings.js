@@ -117,6 +117,14 @@ export function render(main, _params, ctx) {
       try {
         const stored = await api.setSettings(next);
         state.settings = stored || next;
+        if (state.settings.server_url !== s.server_url) {
+          // An identity is registered per server: the menu and routes follow the new answer.
+          try {
+            state.identity = await api.identityStatus();
+          } catch {
+            // Keep the old status; the next screen that needs the server will report the problem.
+          }
+        }
         const languageChanged = setLanguage(state.settings.language) !== s.language;
         publish('settings');
         if (languageChanged) {
