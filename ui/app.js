@@ -1,12 +1,13 @@
 // Entry point: loads settings and identity, subscribes to backend events, and routes the
 // hash (#/campaigns, #/claim/<id>, #/wallet[/<campaign>/<serial>], #/settings, #/register)
-// to a screen module. Each screen's render() returns a cleanup function.
+// to a screen module. A screen's render() returns a cleanup function, or { cleanup, onParams }
+// when it can follow a change of its own route's parameters without a redraw.
 
 import { api, onClaimProgress, onWalletChanged } from './js/api.js';
 import { h, replaceChildren } from './js/dom.js';
 import { setLanguage, t } from './js/i18n.js';
 import { attach, announce } from './js/live.js';
-import { state, recordProgress, setWallet, publish } from './js/store.js';
+import { state, recordProgress, setWallet } from './js/store.js';
 import { errorBox } from './js/ui.js';
 import { parseRoute } from './js/routes.js';
 import * as register from './js/screens/register.js';
@@ -40,7 +41,7 @@ const ctx = {
   /** Re-renders the current screen, e.g. after the language changed. */
   rerender() {
     translateShell();
-    route({ keepFocus: true });
+    route({ keepFocus: true, force: true });
   },
   announce,
 };
@@ -54,9 +55,9 @@ function translateShell() {
   if (nav) nav.hidden = !(state.identity && state.identity.registered);
 }
 
-function route({ keepFocus = false } = {}) {
+function route({ keepFocus = false, force = false } = {}) {
   if (!booted) return;
-  let { name, params } = parseRoute(location.hash);
+  const { name, params } = parseRoute(location.hash);
   const registered = Boolean(state.identity && state.identity.registered);
   if (!registered && NEEDS_IDENTITY.has(name)) {
     location.replace('#/register');
@@ -66,7 +67,7 @@ function route({ keepFocus = false } = {}) {
     location.replace('#/campaigns');
     return;
   }
-  if (current && current.name === name && current.onParams) {
+  if (!force && current && current.name === name && current.onParams) {
     // Same screen, new parameters (e.g. the wallet's QR opened or closed): no redraw.
     current.onParams(params);
     return;
@@ -116,10 +117,7 @@ async function boot() {
   }
   translateShell();
 
-  await onClaimProgress((progress) => {
-    const tracked = recordProgress(progress);
-    if (tracked) publish('claim-any', tracked);
-  });
+  await onClaimProgress(recordProgress);
   await onWalletChanged((entries) => {
     state.walletError = null;
     setWallet(entries);

@@ -18,6 +18,7 @@ export default {
 
   'error.unknown': 'Something unexpected went wrong.',
   'error.advice.default': 'Please try again in a moment. Your place in line is tied to this device and is not lost.',
+  'error.advice.network': 'The server could not be reached. Check your connection and try again; your place in line is kept.',
   'error.advice.offline': 'You are offline. Check your connection and try again. Vouchers in your wallet work offline.',
   'error.advice.keyring': "The device's secure storage (keyring) could not be opened. Unlock the device and try again.",
   'error.advice.not_registered': 'Please register this device first.',

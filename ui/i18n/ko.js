@@ -18,6 +18,7 @@ export default {
 
   'error.unknown': '알 수 없는 문제가 생겼습니다.',
   'error.advice.default': '잠시 뒤에 다시 시도해 주세요. 줄의 자리는 이 기기의 계정에 묶여 있어 잃지 않습니다.',
+  'error.advice.network': '서버와 통신하지 못했습니다. 연결을 확인한 뒤 다시 시도해 주세요. 줄의 자리는 잃지 않습니다.',
   'error.advice.offline': '인터넷에 연결되어 있지 않습니다. 연결을 확인한 뒤 다시 시도해 주세요. 지갑의 쿠폰은 오프라인에서도 볼 수 있습니다.',
   'error.advice.keyring': '기기의 보안 저장소(키링)를 열지 못했습니다. 기기 잠금을 해제한 뒤 다시 시도해 주세요.',
   'error.advice.not_registered': '먼저 이 기기를 등록해 주세요.',

@@ -21,6 +21,7 @@ export function isResult(phase) {
 /** Error codes where trying again can help (the rest need the person to change something). */
 const RETRYABLE = new Set([
   'offline',
+  'network',
   'overloaded',
   'timeout',
   'internal',

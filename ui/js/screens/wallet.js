@@ -153,7 +153,15 @@ function openQr(entry, ctx) {
         fact(t('voucher.expires'), h('span', { text: formatDateTime(lang, v.expires_at) })),
         fact(t('voucher.status'), h('span', { text: t(`voucher.status.${entry.status}`) })),
       ),
-      entry.verified ? h('p', { class: 'qr-verified', text: t('voucher.verified') }) : h('p', { class: 'qr-warning', text: t('voucher.unverified') }),
+      entry.verified
+        ? h('p', { class: 'qr-verified', text: t('voucher.verified') })
+        : h(
+            'div',
+            {},
+            h('p', { class: 'qr-warning', text: t('voucher.unverified') }),
+            // lineup-core adds why, when it knows (an optional field beyond the contract).
+            typeof entry.verify_error === 'string' ? h('p', { class: 'hint', text: entry.verify_error }) : null,
+          ),
       h('p', { class: 'hint', text: t('qr.show_staff') }),
       close,
     ),
