@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Browser tests of ui/ with the Tauri IPC mocked: installs the npm dependencies if missing,
 # checks for Debian's chromium and a Korean font, then runs the unit tests of the UI's pure
-# modules and the browser tests (node:test + playwright-core). Screenshots: tests/artifacts/ui/.
+# modules, the browser tests (node:test + playwright-core + chromium) and a smoke test in
+# WebKitGTK, the Tauri webview's engine (skipped, saying why, without webkit2gtk-driver and
+# xvfb). Screenshots: tests/artifacts/ui/.
 # Exit status is non-zero on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,3 +26,4 @@ fi
 rm -rf "${LINEUP_UI_ARTIFACTS:-../artifacts/ui}"
 node --test --test-reporter=spec unit.test.mjs
 node --test --test-reporter="${LINEUP_UI_REPORTER:-spec}" ui.test.mjs
+node --test --test-reporter=spec webkit.test.mjs

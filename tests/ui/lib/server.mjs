@@ -20,13 +20,25 @@ export const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'none'; " +
   "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/** Serves `root`; resolves to `{ url, close, requests }` (requests: every path asked for). */
-export async function startServer(root) {
+/**
+ * Serves `root`; resolves to `{ url, close, requests }` (requests: every path asked for).
+ * With `mockScript(name)`, `index.html?mock=<name>` gets a classic script
+ * `/__test__/mock.js?name=<name>` (whose body is `mockScript(name)`) ahead of the app's module:
+ * the way to put a fake backend into a browser that has no init-script hook (WebKitGTK).
+ */
+export async function startServer(root, { mockScript } = {}) {
   const base = resolve(root);
   const requests = [];
   const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const url = new URL(req.url, 'http://x');
+    const path = decodeURIComponent(url.pathname);
     requests.push(path);
+    if (mockScript && path === '/__test__/mock.js') {
+      const body = mockScript(url.searchParams.get('name'));
+      res.writeHead(body ? 200 : 404, { 'Content-Type': TYPES['.js'], 'Content-Security-Policy': CSP });
+      res.end(body || '');
+      return;
+    }
     const file = normalize(join(base, path === '/' ? 'index.html' : path));
     if (file !== base && !file.startsWith(base + sep)) {
       res.writeHead(403).end();
@@ -35,7 +47,12 @@ export async function startServer(root) {
     try {
       const info = await stat(file);
       if (!info.isFile()) throw new Error('not a file');
-      const body = await readFile(file);
+      let body = await readFile(file);
+      const mock = url.searchParams.get('mock');
+      if (mockScript && mock && file.endsWith('index.html')) {
+        const tag = `<script src="/__test__/mock.js?name=${encodeURIComponent(mock)}"></script>\n    `;
+        body = Buffer.from(body.toString('utf8').replace('<script type="module"', `${tag}<script type="module"`));
+      }
       res.writeHead(200, {
         'Content-Type': TYPES[extname(file)] || 'application/octet-stream',
         'Content-Security-Policy': CSP,
