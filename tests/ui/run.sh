@@ -23,7 +23,9 @@ if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/@axe-core/playwr
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-rm -rf "${LINEUP_UI_ARTIFACTS:-../artifacts/ui}"
+# Old screenshots go, so what is there afterwards is this run's.
+artifacts="${LINEUP_UI_ARTIFACTS:-$here/../artifacts/ui}"
+if [ -d "$artifacts" ]; then find "$artifacts" -maxdepth 1 -name '*.png' -delete; fi
 node --test --test-reporter=spec unit.test.mjs
 node --test --test-reporter="${LINEUP_UI_REPORTER:-spec}" ui.test.mjs
 node --test --test-reporter=spec webkit.test.mjs
