@@ -7,7 +7,8 @@ import { formatMoney, formatDuration, formatNumber, formatTime } from '../../ui/
 import { translate, LANGUAGES } from '../../ui/js/i18n.js';
 import { parseRoute, walletEntryHash } from '../../ui/js/routes.js';
 import { track, lineProgress, growthReason, remaining, isResult, canRetry, GROWTH_TOLERANCE_MS } from '../../ui/js/claims.js';
-import { progress } from './lib/fixtures.mjs';
+import { effectivePhase } from '../../ui/js/screens/campaigns.js';
+import { progress, campaign } from './lib/fixtures.mjs';
 
 describe('format', () => {
   it('writes won the Korean way and money in minor units otherwise', () => {
@@ -125,5 +126,25 @@ describe('claim progress', () => {
     assert.equal(canRetry({ code: 'offline' }), true);
     assert.equal(canRetry({ code: 'sold_out' }), false);
     assert.equal(canRetry(null), false);
+  });
+});
+
+describe('campaign phase', () => {
+  it('moves on with its own instants, never backwards, and keeps sold out and closed', () => {
+    const c = campaign('x', {
+      phase: 'upcoming',
+      prequeue_opens_at: '2026-11-25T10:00:00Z',
+      draw_at: '2026-11-25T10:10:00Z',
+      opens_at: '2026-11-25T10:11:00Z',
+      closes_at: '2026-11-25T12:00:00Z',
+    });
+    const t = (iso) => Date.parse(iso);
+    assert.equal(effectivePhase(c, t('2026-11-25T09:59:59Z')), 'upcoming');
+    assert.equal(effectivePhase(c, t('2026-11-25T10:00:00Z')), 'pre_queue');
+    assert.equal(effectivePhase(c, t('2026-11-25T10:10:30Z')), 'drawn');
+    assert.equal(effectivePhase(c, t('2026-11-25T10:11:00Z')), 'open');
+    assert.equal(effectivePhase(c, t('2026-11-25T12:00:01Z')), 'closed');
+    assert.equal(effectivePhase({ ...c, phase: 'open' }, t('2026-11-25T09:00:00Z')), 'open', 'the server knows better');
+    assert.equal(effectivePhase({ ...c, phase: 'sold_out' }, t('2026-11-25T10:30:00Z')), 'sold_out');
   });
 });

@@ -79,6 +79,23 @@ export function campaignSpecs() {
       }
     });
 
+    it('moves a card on when its instant passes, without asking the server again', async () => {
+      const app = await openApp(scenario(), { hash: '#/campaigns' });
+      const { page } = app;
+      try {
+        const card = page.locator('[data-campaign="lotte-1125"]');
+        await card.getByText('사전 대기 중').waitFor();
+        await page.clock.runFor(46_000);
+        await card.getByText('추첨 완료').waitFor();
+        assert.equal(await card.getByText(tr('campaign.help.drawn')).count(), 1);
+        assert.equal(await card.locator('.facts dt').nth(1).innerText(), tr('campaign.countdown.open'));
+        assert.equal((await calls(page, 'list_campaigns')).length, 1);
+        await assertClean(app);
+      } finally {
+        await app.close();
+      }
+    });
+
     it('offers the line instead of a second arm when a claim is already running', async () => {
       const running = { 'mega-1125': { campaign_id: 'mega-1125', phase: 'in_line', position: 5, ahead: 4, attempts: 2, in_draw: false } };
       const app = await openApp(scenario({ claims: running }), { hash: '#/campaigns' });

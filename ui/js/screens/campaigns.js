@@ -9,9 +9,28 @@ import { isResult } from '../claims.js';
 import { state, setCampaigns, recordProgress, subscribe, serverNow } from '../store.js';
 import { heading, errorBox, busy, fact } from '../ui.js';
 
+const ORDER = ['upcoming', 'pre_queue', 'drawn', 'open', 'closed'];
+
+/**
+ * The campaign's phase now, moved on from the listed one by its own instants (on the server's
+ * clock), so the list stays right past an opening without asking the server again: a list
+ * reload by every open app at the same second is exactly the herd the design avoids.
+ */
+export function effectivePhase(campaign, serverNowMs) {
+  if (campaign.phase === 'sold_out' || campaign.phase === 'closed') return campaign.phase;
+  const reached = (at) => Date.parse(at) <= serverNowMs;
+  let derived = 'upcoming';
+  if (reached(campaign.prequeue_opens_at)) derived = 'pre_queue';
+  if (reached(campaign.draw_at)) derived = 'drawn';
+  if (reached(campaign.opens_at)) derived = 'open';
+  if (reached(campaign.closes_at)) derived = 'closed';
+  const listed = ORDER.indexOf(campaign.phase);
+  return ORDER.indexOf(derived) > listed ? derived : campaign.phase;
+}
+
 /** The next instant a person waits for in each campaign phase, and how to name it. */
-export function countdownTarget(campaign) {
-  switch (campaign.phase) {
+export function countdownTarget(campaign, phase = campaign.phase) {
+  switch (phase) {
     case 'upcoming':
       return { key: 'campaign.countdown.prequeue', at: campaign.prequeue_opens_at };
     case 'pre_queue':
@@ -37,6 +56,8 @@ export function render(main, _params, ctx) {
 
   let alive = true;
   const countdowns = [];
+  /** campaign id -> the phase its card shows, to redraw when an instant passes. */
+  const shownPhases = new Map();
 
   function draw() {
     countdowns.length = 0;
@@ -49,7 +70,9 @@ export function render(main, _params, ctx) {
     tick();
   }
 
-  function card(c) {
+  function card(listed) {
+    const c = { ...listed, phase: effectivePhase(listed, serverNow()) };
+    shownPhases.set(c.id, c.phase);
     const titleId = `campaign-${c.id}-title`;
     const tracked = state.claims.get(c.id);
     const target = countdownTarget(c);
@@ -132,6 +155,11 @@ export function render(main, _params, ctx) {
 
   function tick() {
     const now = serverNow();
+    const moved = (state.campaigns || []).some((c) => shownPhases.has(c.id) && effectivePhase(c, now) !== shownPhases.get(c.id));
+    if (moved) {
+      redraw();
+      return;
+    }
     for (const cd of countdowns) {
       const left = cd.at - now;
       setText(cd.el, left > 0 ? t('time.in', { duration: formatDuration(language(), left) }) : t('time.now'));
@@ -170,12 +198,15 @@ export function render(main, _params, ctx) {
     if (alive && missing.length) draw();
   }
 
+  /** Redraws the cards, keeping focus on the same campaign's button. */
+  function redraw() {
+    const focusedCampaign = document.activeElement?.closest?.('[data-campaign]')?.dataset.campaign;
+    draw();
+    if (focusedCampaign) list.querySelector(`[data-campaign="${CSS.escape(focusedCampaign)}"] button`)?.focus();
+  }
+
   const unsub = subscribe('claim', () => {
-    if (alive && state.campaigns) {
-      const focusedCampaign = document.activeElement?.closest?.('[data-campaign]')?.dataset.campaign;
-      draw();
-      if (focusedCampaign) list.querySelector(`[data-campaign="${CSS.escape(focusedCampaign)}"] button`)?.focus();
-    }
+    if (alive && state.campaigns) redraw();
   });
   const timer = setInterval(tick, 1000);
   if (state.campaigns) draw();
