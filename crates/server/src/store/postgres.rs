@@ -1,0 +1,1221 @@
+//! The PostgreSQL backend, for several stateless server instances sharing one database.
+//!
+//! Exactly-once across instances comes from the database, never from in-process locks:
+//! every transaction that changes a campaign's line (taking a place, the draw, releasing expired
+//! admissions, a claim) first locks the campaign's row (`SELECT ... FOR UPDATE`), so those
+//! transactions run one after another per campaign whichever instance runs them; unique
+//! constraints on (campaign, identity), (campaign, serial), (campaign, position) and the ticket
+//! back that up; idempotency keys are reserved with `INSERT ... ON CONFLICT DO NOTHING` and an
+//! "in flight" state; a redemption is one `UPDATE ... WHERE redeemed_at IS NULL`. Serialization
+//! failures and deadlocks (40001, 40P01) are retried inside the store.
+//!
+//! What needs no write does not take a lock, and the reads that every request would make are
+//! served from a small per-instance cache: campaign rows (immutable once stored), the set of
+//! known identities (never deleted), whether a campaign has been drawn (monotonic) and the moving
+//! counters (at most [`PgPoolConfig::counters_ttl`] old, dropped at once by this instance's own
+//! writes). Claims always read and write the database inside their transaction.
+
+use super::{
+    CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, RedeemOutcome, RedeemTarget,
+    RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
+};
+use crate::config::CampaignSpec;
+use crate::issuer::Issuer;
+use crate::schedule;
+use chrono::{DateTime, Utc};
+use lineup_protocol::{CampaignId, IdentityKey, TicketState, VoucherCode};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
+use sqlx::{Connection as _, PgPool, Row};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// An idempotency key whose first request has not finished after this long is taken to be
+/// abandoned (its server stopped mid-request) and may be taken over by a retry.
+const IN_FLIGHT_STALE_MS: i64 = 15_000;
+
+/// Attempts of a transaction that fails with a serialization failure or a deadlock.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Identities remembered per instance; beyond this the check goes to the database.
+const KNOWN_IDENTITIES_CAP: usize = 2_000_000;
+
+/// Connection pool sizing and timeouts of one server instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgPoolConfig {
+    /// Connections this instance may open (the sum over instances must stay under the server's
+    /// `max_connections`).
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// How long a request waits for a free connection before it fails.
+    pub acquire_timeout: Duration,
+    /// The server aborts any statement running longer than this (`statement_timeout`).
+    pub statement_timeout: Duration,
+    /// How old the cached campaign counters served to status reads may be.
+    pub counters_ttl: Duration,
+}
+
+impl Default for PgPoolConfig {
+    fn default() -> Self {
+        PgPoolConfig {
+            max_connections: 16,
+            min_connections: 1,
+            acquire_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(30),
+            counters_ttl: Duration::from_millis(200),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    cache: Arc<Cache>,
+}
+
+/// The per-instance read cache (see the module header for why each part is safe to cache).
+#[derive(Debug)]
+struct Cache {
+    ttl: Duration,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    campaigns: HashMap<CampaignId, CampaignRow>,
+    /// The list of every campaign, with when it was read (another instance may add campaigns).
+    all: Option<(Instant, Vec<CampaignRow>)>,
+    drawn: HashSet<CampaignId>,
+    identities: HashSet<[u8; 32]>,
+    counters: HashMap<CampaignId, (Instant, CampaignCounters)>,
+    /// Bumped by every own write, so a read that started before the write cannot store its
+    /// older counters after the write dropped them.
+    generation: u64,
+}
+
+impl Cache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        // A panic while holding this lock cannot leave the maps inconsistent (each update is one
+        // insert or remove), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn invalidate(&self, id: &CampaignId) {
+        let mut c = self.lock();
+        c.counters.remove(id);
+        c.generation += 1;
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("instant {ms} out of range")))
+}
+
+fn opt_at(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ms.map(at).transpose()
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u32_of(v: i64) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn key_of(bytes: &[u8]) -> Result<IdentityKey, StoreError> {
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("identity key is not 32 bytes".into()))?;
+    Ok(IdentityKey(arr))
+}
+
+fn campaign_id(s: &str) -> Result<CampaignId, StoreError> {
+    s.parse().map_err(|_| StoreError::Corrupt(format!("bad campaign id {s}")))
+}
+
+fn parse_code(s: &str) -> Result<VoucherCode, StoreError> {
+    s.parse().map_err(|_| StoreError::Corrupt(format!("bad stored code {s}")))
+}
+
+/// Whether a failed transaction may simply be run again: a serialization failure or a deadlock.
+fn retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db(sqlx::Error::Database(d)) => matches!(d.code().as_deref(), Some("40001" | "40P01")),
+        _ => false,
+    }
+}
+
+/// Runs `$tx` (an `async` block making one whole transaction) again when it failed for a reason
+/// that a retry cures. A macro rather than a function taking an async closure: the block is
+/// made afresh for each attempt, and the future stays `Send` (async closures borrowing their
+/// environment currently lose that in axum handlers).
+macro_rules! retrying {
+    ($what:expr, $tx:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            match $tx.await {
+                Err(e) if attempt + 1 < MAX_ATTEMPTS && retryable(&e) => {
+                    attempt += 1;
+                    tracing::debug!(what = $what, attempt, error = %e, "retrying a transaction");
+                    // Short, growing pauses: the conflicting transaction is usually done by then.
+                    tokio::time::sleep(Duration::from_millis(1 << attempt.min(6))).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// The campaign row locked for this transaction, with the fields the line's logic needs.
+struct Locked {
+    row: CampaignRow,
+    drawn: bool,
+}
+
+impl PgStore {
+    /// Connects, and runs the migrations (versioned; sqlx holds an advisory lock while it runs
+    /// them, so instances starting together apply each migration once).
+    pub async fn open(url: &str, cfg: &PgPoolConfig) -> Result<Self, StoreError> {
+        let opts = PgConnectOptions::from_str(url)?
+            .application_name("lineup-server")
+            .options([("statement_timeout", format!("{}ms", cfg.statement_timeout.as_millis()))]);
+        let pool = PgPoolOptions::new()
+            .max_connections(cfg.max_connections.max(1))
+            .min_connections(cfg.min_connections.min(cfg.max_connections.max(1)))
+            .acquire_timeout(cfg.acquire_timeout)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore {
+            pool,
+            cache: Arc::new(Cache {
+                ttl: cfg.counters_ttl,
+                inner: Mutex::new(CacheInner::default()),
+            }),
+        })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn ensure_campaign(
+        &self,
+        spec: &CampaignSpec,
+        staff_token_hash: [u8; 32],
+        draw_seed: u64,
+    ) -> Result<CampaignRow, StoreError> {
+        let brands = serde_json::to_string(&spec.brands).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO campaigns (id, title, title_en, issuer, brands, amount, currency, supply,
+                prequeue_opens_at, draw_at, opens_at, closes_at, voucher_expires_at,
+                admission_rate_per_s, admission_window_s, staff_token_hash, draw_seed, reach, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(spec.id.as_str())
+        .bind(&spec.title)
+        .bind(&spec.title_en)
+        .bind(&spec.issuer)
+        .bind(brands)
+        .bind(i64::from(spec.amount))
+        .bind(spec.currency_str())
+        .bind(i(spec.supply))
+        .bind(ms(spec.prequeue_opens_at))
+        .bind(ms(spec.draw_at))
+        .bind(ms(spec.opens_at))
+        .bind(ms(spec.closes_at))
+        .bind(ms(spec.voucher_expires_at))
+        .bind(i64::from(spec.admission_rate_per_s))
+        .bind(i(spec.admission_window_s))
+        .bind(&staff_token_hash[..])
+        .bind(draw_seed as i64)
+        .bind(i(spec.supply))
+        .bind(ms(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        let mut conn = self.pool.acquire().await?;
+        let row = load_campaign(&mut conn, &spec.id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))?;
+        let mut c = self.cache.lock();
+        c.campaigns.insert(spec.id.clone(), row.clone());
+        c.all = None;
+        Ok(row)
+    }
+
+    pub async fn campaigns(&self) -> Result<Vec<CampaignRow>, StoreError> {
+        if let Some((when, rows)) = &self.cache.lock().all
+            && when.elapsed() < self.cache.ttl.max(Duration::from_secs(1))
+        {
+            return Ok(rows.clone());
+        }
+        let rows = sqlx::query(CAMPAIGN_SELECT_ALL).fetch_all(&self.pool).await?;
+        let rows: Vec<CampaignRow> = rows.iter().map(campaign_from_row).collect::<Result<_, _>>()?;
+        let mut c = self.cache.lock();
+        for r in &rows {
+            c.campaigns.insert(r.spec.id.clone(), r.clone());
+        }
+        c.all = Some((Instant::now(), rows.clone()));
+        Ok(rows)
+    }
+
+    pub async fn campaign(&self, id: &CampaignId) -> Result<Option<CampaignRow>, StoreError> {
+        if let Some(r) = self.cache.lock().campaigns.get(id) {
+            return Ok(Some(r.clone()));
+        }
+        let mut conn = self.pool.acquire().await?;
+        let row = load_campaign(&mut conn, id).await?;
+        if let Some(r) = &row {
+            self.cache.lock().campaigns.insert(id.clone(), r.clone());
+        }
+        Ok(row)
+    }
+
+    pub async fn campaign_counters(&self, id: &CampaignId) -> Result<Option<CampaignCounters>, StoreError> {
+        let generation = {
+            let c = self.cache.lock();
+            if let Some((when, counters)) = c.counters.get(id)
+                && when.elapsed() < self.cache.ttl
+            {
+                return Ok(Some(*counters));
+            }
+            c.generation
+        };
+        let mut conn = self.pool.acquire().await?;
+        let fresh = counters(&mut conn, id).await?;
+        if let Some(counters) = fresh {
+            let mut c = self.cache.lock();
+            if counters.drawn {
+                c.drawn.insert(id.clone());
+            }
+            if c.generation == generation && !self.cache.ttl.is_zero() {
+                c.counters.insert(id.clone(), (Instant::now(), counters));
+            }
+        }
+        Ok(fresh)
+    }
+
+    pub async fn register_identity(
+        &self,
+        key: &IdentityKey,
+        contact_digest: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<RegisterOutcome, StoreError> {
+        // Two loops at most: a row that blocked the insert is committed, so the read finds it.
+        for _ in 0..3 {
+            let inserted = sqlx::query(
+                "INSERT INTO identities (public_key, contact_digest, registered_at) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&key.0[..])
+            .bind(&contact_digest[..])
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                self.remember_identity(key);
+                return Ok(RegisterOutcome::Created { registered_at: now });
+            }
+            let existing = sqlx::query(
+                "SELECT public_key, contact_digest, registered_at FROM identities
+                 WHERE public_key = $1 OR contact_digest = $2",
+            )
+            .bind(&key.0[..])
+            .bind(&contact_digest[..])
+            .fetch_all(&self.pool)
+            .await?;
+            if let Some(row) = existing.first() {
+                let pk: Vec<u8> = row.try_get("public_key")?;
+                let digest: Vec<u8> = row.try_get("contact_digest")?;
+                return Ok(if existing.len() == 1 && pk == key.0 && digest == contact_digest {
+                    self.remember_identity(key);
+                    RegisterOutcome::Existing {
+                        registered_at: at(row.try_get("registered_at")?)?,
+                    }
+                } else {
+                    RegisterOutcome::ContactTaken
+                });
+            }
+        }
+        Err(StoreError::Corrupt("identity neither inserted nor found".into()))
+    }
+
+    fn remember_identity(&self, key: &IdentityKey) {
+        let mut c = self.cache.lock();
+        if c.identities.len() < KNOWN_IDENTITIES_CAP {
+            c.identities.insert(key.0);
+        }
+    }
+
+    pub async fn identity_exists(&self, key: &IdentityKey) -> Result<bool, StoreError> {
+        if self.cache.lock().identities.contains(&key.0) {
+            return Ok(true);
+        }
+        let row = sqlx::query("SELECT 1 AS one FROM identities WHERE public_key = $1")
+            .bind(&key.0[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        if row.is_some() {
+            self.remember_identity(key);
+        }
+        Ok(row.is_some())
+    }
+
+    /// Whether the draw may still have to be performed at `now`, without locking anything.
+    async fn draw_pending(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let Some(c) = self.campaign(id).await? else {
+            return Ok(false);
+        };
+        if now < c.spec.draw_at || self.cache.lock().drawn.contains(id) {
+            return Ok(false);
+        }
+        let drawn: Option<Option<i64>> = sqlx::query_scalar("SELECT drawn_at FROM campaigns WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(Some(_)) = drawn {
+            self.cache.lock().drawn.insert(id.clone());
+            return Ok(false);
+        }
+        Ok(drawn.is_some())
+    }
+
+    pub async fn ensure_draw(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        if !self.draw_pending(id, now).await? {
+            return Ok(false);
+        }
+        let done = retrying!("draw", async {
+            let mut tx = self.pool.begin().await?;
+            let Some(mut locked) = lock_campaign(&mut tx, id).await? else {
+                return Ok(false);
+            };
+            let done = ensure_draw_in(&mut tx, &mut locked, now).await?;
+            tx.commit().await?;
+            Ok(done)
+        })?;
+        self.cache.lock().drawn.insert(id.clone());
+        self.cache.invalidate(id);
+        Ok(done)
+    }
+
+    pub async fn release_expired(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Most sweeps find nothing: look first without taking the campaign's lock.
+        if !release_due(&self.pool, id, now).await? {
+            return Ok(0);
+        }
+        let n = retrying!("release", async {
+            let mut tx = self.pool.begin().await?;
+            let Some(locked) = lock_campaign(&mut tx, id).await? else {
+                return Ok(0);
+            };
+            let n = release_expired_in(&mut tx, &locked, now).await?;
+            tx.commit().await?;
+            Ok(n)
+        })?;
+        if n > 0 {
+            self.cache.invalidate(id);
+        }
+        Ok(n)
+    }
+
+    pub async fn take_ticket(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        now: DateTime<Utc>,
+    ) -> Result<TakeOutcome, StoreError> {
+        // Fast path: a held ticket whose place is settled needs no write.
+        {
+            let mut conn = self.pool.acquire().await?;
+            if let Some(t) = load_ticket(&mut conn, id, identity).await? {
+                drop(conn);
+                if t.position.is_some() || !self.draw_pending(id, now).await? {
+                    return Ok(TakeOutcome::Existing(t));
+                }
+            }
+        }
+        let outcome = retrying!("take ticket", async {
+            let mut tx = self.pool.begin().await?;
+            let Some(mut locked) = lock_campaign(&mut tx, id).await? else {
+                return Ok(TakeOutcome::UnknownCampaign);
+            };
+            if now >= locked.row.spec.draw_at {
+                ensure_draw_in(&mut tx, &mut locked, now).await?;
+            }
+            if let Some(t) = load_ticket(&mut tx, id, identity).await? {
+                tx.commit().await?;
+                return Ok(TakeOutcome::Existing(t));
+            }
+            let row = sqlx::query(
+                "UPDATE campaigns SET next_seq = next_seq + 1,
+                    next_position = next_position + (CASE WHEN drawn_at IS NULL THEN 0 ELSE 1 END)
+                 WHERE id = $1 RETURNING next_seq - 1 AS seq, drawn_at, next_position - 1 AS position, reach",
+            )
+            .bind(id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            let seq: i64 = row.try_get("seq")?;
+            let drawn: Option<i64> = row.try_get("drawn_at")?;
+            let reach = u(row.try_get("reach")?);
+            let spec = &locked.row.spec;
+            let (in_draw, check, position, admit_at, admit_until) = if drawn.is_some() {
+                let p = u(row.try_get("position")?);
+                let (a, until) = if p <= reach {
+                    let a = schedule::admit_at_for(spec, p, now);
+                    (Some(ms(a)), Some(ms(a + spec.admission_window())))
+                } else {
+                    (None, None)
+                };
+                (false, None, Some(i(p)), a, until)
+            } else {
+                let check = schedule::prequeue_check_at(spec, locked.row.draw_seed, identity);
+                (true, Some(ms(check)), None, None, None)
+            };
+            sqlx::query(
+                "INSERT INTO tickets (id, campaign_id, identity, seq, joined_at, in_draw, prequeue_check_at,
+                    position, admit_at, admit_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(id.as_str())
+            .bind(&identity.0[..])
+            .bind(seq)
+            .bind(ms(now))
+            .bind(in_draw)
+            .bind(check)
+            .bind(position)
+            .bind(admit_at)
+            .bind(admit_until)
+            .execute(&mut *tx)
+            .await?;
+            let t = load_ticket(&mut tx, id, identity)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("ticket vanished".into()))?;
+            tx.commit().await?;
+            Ok(TakeOutcome::Created(t))
+        })?;
+        if matches!(outcome, TakeOutcome::Created(_)) {
+            self.cache.invalidate(id);
+        }
+        Ok(outcome)
+    }
+
+    pub async fn ticket_status_row(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+    ) -> Result<Option<TicketRow>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        load_ticket(&mut conn, id, identity).await
+    }
+
+    pub async fn claim(&self, input: &ClaimInput, issuer: &Issuer, now: DateTime<Utc>) -> Result<ClaimOutcome, StoreError> {
+        // Phase 1: reserve the idempotency key, committed on its own, so a concurrent request with
+        // the same key (on any instance) sees it in flight.
+        if let Some(done) = self.reserve_key(input, now).await? {
+            return Ok(done);
+        }
+        // Phase 2: the claim itself and the key's result, in one transaction under the
+        // campaign's lock.
+        let result = retrying!("claim", async {
+            let mut tx = self.pool.begin().await?;
+            let Some(mut locked) = lock_campaign(&mut tx, &input.campaign_id).await? else {
+                forget_key(&mut tx, input).await?;
+                tx.commit().await?;
+                return Ok(ClaimOutcome::Refused(ClaimRefusal::UnknownCampaign));
+            };
+            let outcome = claim_in(&mut tx, &mut locked, input, issuer, now).await?;
+            match &outcome {
+                ClaimOutcome::Issued(v) | ClaimOutcome::Existing(v) => {
+                    sqlx::query(
+                        "UPDATE idempotency_keys SET serial = $1 WHERE campaign_id = $2 AND identity = $3 AND key = $4",
+                    )
+                    .bind(i(v.serial))
+                    .bind(input.campaign_id.as_str())
+                    .bind(&input.identity.0[..])
+                    .bind(&input.idempotency_key)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                _ => forget_key(&mut tx, input).await?,
+            }
+            tx.commit().await?;
+            Ok(outcome)
+        });
+        match &result {
+            Ok(ClaimOutcome::Issued(_)) => self.cache.invalidate(&input.campaign_id),
+            Ok(_) => {}
+            Err(e) => {
+                // Let a retry with the same key run at once instead of waiting for staleness.
+                tracing::warn!(campaign = %input.campaign_id, error = %e, "claim failed");
+                if let Ok(mut conn) = self.pool.acquire().await {
+                    let _ = forget_key(&mut conn, input).await;
+                }
+            }
+        }
+        result
+    }
+
+    /// Reserves `input`'s key, or says what the request gets without running the claim.
+    async fn reserve_key(&self, input: &ClaimInput, now: DateTime<Utc>) -> Result<Option<ClaimOutcome>, StoreError> {
+        // A few rounds: the row that blocked the insert may be forgotten or taken over meanwhile.
+        for _ in 0..4 {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (campaign_id, identity, key, request_hash, started_at)
+                 SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM campaigns WHERE id = $1)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(input.campaign_id.as_str())
+            .bind(&input.identity.0[..])
+            .bind(&input.idempotency_key)
+            .bind(&input.request_hash[..])
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                return Ok(None);
+            }
+            let existing = sqlx::query(
+                "SELECT request_hash, started_at, serial FROM idempotency_keys
+                 WHERE campaign_id = $1 AND identity = $2 AND key = $3",
+            )
+            .bind(input.campaign_id.as_str())
+            .bind(&input.identity.0[..])
+            .bind(&input.idempotency_key)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(row) = existing else {
+                if self.campaign(&input.campaign_id).await?.is_none() {
+                    return Ok(Some(ClaimOutcome::Refused(ClaimRefusal::UnknownCampaign)));
+                }
+                continue;
+            };
+            let hash: Vec<u8> = row.try_get("request_hash")?;
+            let started: i64 = row.try_get("started_at")?;
+            let serial: Option<i64> = row.try_get("serial")?;
+            if hash != input.request_hash {
+                return Ok(Some(ClaimOutcome::KeyMismatch));
+            }
+            if let Some(s) = serial {
+                let mut conn = self.pool.acquire().await?;
+                let v = load_voucher(&mut conn, &input.campaign_id, u(s))
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("idempotency key names a missing voucher".into()))?;
+                return Ok(Some(ClaimOutcome::Existing(v)));
+            }
+            if ms(now) - started < IN_FLIGHT_STALE_MS {
+                return Ok(Some(ClaimOutcome::InFlight));
+            }
+            // Take over an abandoned key: only one taker wins the compare-and-set.
+            let taken = sqlx::query(
+                "UPDATE idempotency_keys SET started_at = $1
+                 WHERE campaign_id = $2 AND identity = $3 AND key = $4 AND serial IS NULL AND started_at = $5",
+            )
+            .bind(ms(now))
+            .bind(input.campaign_id.as_str())
+            .bind(&input.identity.0[..])
+            .bind(&input.idempotency_key)
+            .bind(started)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if taken == 1 {
+                return Ok(None);
+            }
+        }
+        Ok(Some(ClaimOutcome::InFlight))
+    }
+
+    pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+                issued_at, expires_at, redeemed_at FROM vouchers WHERE identity = $1 ORDER BY issued_at, campaign_id",
+        )
+        .bind(&identity.0[..])
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(voucher_from_row).collect()
+    }
+
+    pub async fn find_voucher(&self, target: &RedeemTarget) -> Result<Option<VoucherRow>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        find_voucher_in(&mut conn, target).await
+    }
+
+    pub async fn redeem(&self, target: &RedeemTarget, now: DateTime<Utc>) -> Result<RedeemOutcome, StoreError> {
+        let outcome = retrying!("redeem", async {
+            let mut tx = self.pool.begin().await?;
+            let Some(v) = find_voucher_in(&mut tx, target).await? else {
+                return Ok(RedeemOutcome::UnknownVoucher);
+            };
+            // The first conditional update wins; a concurrent one waits for its row lock, then
+            // finds `redeemed_at` set and changes nothing.
+            let done = sqlx::query(
+                "UPDATE vouchers SET redeemed_at = $1 WHERE campaign_id = $2 AND serial = $3 AND redeemed_at IS NULL",
+            )
+            .bind(ms(now))
+            .bind(v.campaign_id.as_str())
+            .bind(i(v.serial))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let outcome = if done == 1 {
+                sqlx::query("UPDATE campaigns SET redeemed = redeemed + 1 WHERE id = $1")
+                    .bind(v.campaign_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                RedeemOutcome::Redeemed(VoucherRow {
+                    redeemed_at: Some(now),
+                    ..v
+                })
+            } else {
+                let first: Option<i64> =
+                    sqlx::query_scalar("SELECT redeemed_at FROM vouchers WHERE campaign_id = $1 AND serial = $2")
+                        .bind(v.campaign_id.as_str())
+                        .bind(i(v.serial))
+                        .fetch_one(&mut *tx)
+                        .await?;
+                match first {
+                    Some(first) => RedeemOutcome::AlreadyRedeemed {
+                        first_redeemed_at: at(first)?,
+                    },
+                    None => return Err(StoreError::Corrupt("redemption neither applied nor recorded".into())),
+                }
+            };
+            tx.commit().await?;
+            Ok(outcome)
+        })?;
+        if let RedeemOutcome::Redeemed(v) = &outcome {
+            self.cache.invalidate(&v.campaign_id);
+        }
+        Ok(outcome)
+    }
+
+    pub async fn admitted_count(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets WHERE campaign_id = $1 AND admit_at <= $2")
+            .bind(id.as_str())
+            .bind(ms(now))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u(n))
+    }
+}
+
+const CAMPAIGN_SELECT_ALL: &str = "SELECT id, title, title_en, issuer, brands, amount, currency, supply, prequeue_opens_at,
+    draw_at, opens_at, closes_at, voucher_expires_at, admission_rate_per_s, admission_window_s,
+    staff_token_hash, draw_seed FROM campaigns ORDER BY opens_at, id";
+
+fn campaign_from_row(r: &PgRow) -> Result<CampaignRow, StoreError> {
+    let brands: String = r.try_get("brands")?;
+    let currency: String = r.try_get("currency")?;
+    let hash: Vec<u8> = r.try_get("staff_token_hash")?;
+    let spec = CampaignSpec {
+        id: campaign_id(&r.try_get::<String, _>("id")?)?,
+        title: r.try_get("title")?,
+        title_en: r.try_get("title_en")?,
+        issuer: r.try_get("issuer")?,
+        brands: serde_json::from_str(&brands).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        amount: u32_of(r.try_get("amount")?)?,
+        currency: currency
+            .as_bytes()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("currency".into()))?,
+        supply: u(r.try_get("supply")?),
+        prequeue_opens_at: at(r.try_get("prequeue_opens_at")?)?,
+        draw_at: at(r.try_get("draw_at")?)?,
+        opens_at: at(r.try_get("opens_at")?)?,
+        closes_at: at(r.try_get("closes_at")?)?,
+        voucher_expires_at: at(r.try_get("voucher_expires_at")?)?,
+        admission_rate_per_s: u32_of(r.try_get("admission_rate_per_s")?)?,
+        admission_window_s: u(r.try_get("admission_window_s")?),
+    };
+    Ok(CampaignRow {
+        spec,
+        draw_seed: r.try_get::<i64, _>("draw_seed")? as u64,
+        staff_token_hash: hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("staff token hash".into()))?,
+    })
+}
+
+async fn load_campaign(conn: &mut PgConnection, id: &CampaignId) -> Result<Option<CampaignRow>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, title, title_en, issuer, brands, amount, currency, supply, prequeue_opens_at,
+            draw_at, opens_at, closes_at, voucher_expires_at, admission_rate_per_s, admission_window_s,
+            staff_token_hash, draw_seed FROM campaigns WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(campaign_from_row).transpose()
+}
+
+/// Locks the campaign's row until the transaction ends: every change to its line queues here,
+/// whichever instance makes it.
+async fn lock_campaign(conn: &mut PgConnection, id: &CampaignId) -> Result<Option<Locked>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, title, title_en, issuer, brands, amount, currency, supply, prequeue_opens_at,
+            draw_at, opens_at, closes_at, voucher_expires_at, admission_rate_per_s, admission_window_s,
+            staff_token_hash, draw_seed, drawn_at FROM campaigns WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(Locked {
+        row: campaign_from_row(&r)?,
+        drawn: r.try_get::<Option<i64>, _>("drawn_at")?.is_some(),
+    }))
+}
+
+async fn counters(conn: &mut PgConnection, id: &CampaignId) -> Result<Option<CampaignCounters>, StoreError> {
+    let row = sqlx::query(
+        "SELECT drawn_at, next_seq, issued, reach, redeemed,
+            (SELECT MIN(admit_until) FROM tickets WHERE campaign_id = c.id AND admit_until IS NOT NULL
+                AND claimed_serial IS NULL AND expired_at IS NULL) AS next_release_at
+         FROM campaigns c WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(CampaignCounters {
+        drawn: r.try_get::<Option<i64>, _>("drawn_at")?.is_some(),
+        tickets: u(r.try_get::<i64, _>("next_seq")? - 1),
+        issued: u(r.try_get("issued")?),
+        reach: u(r.try_get("reach")?),
+        redeemed: u(r.try_get("redeemed")?),
+        next_release_at: opt_at(r.try_get("next_release_at")?)?,
+    }))
+}
+
+const TICKET_SELECT: &str = "SELECT t.id, t.campaign_id, t.identity, t.joined_at, t.in_draw, t.prequeue_check_at,
+    t.position, t.admit_at, t.admit_until, t.expired_at,
+    v.serial, v.token, v.code, v.kid, v.amount, v.currency, v.issued_at, v.expires_at, v.redeemed_at
+    FROM tickets t LEFT JOIN vouchers v ON v.ticket_id = t.id
+    WHERE t.campaign_id = $1 AND t.identity = $2";
+
+async fn load_ticket(
+    conn: &mut PgConnection,
+    id: &CampaignId,
+    identity: &IdentityKey,
+) -> Result<Option<TicketRow>, StoreError> {
+    let row = sqlx::query(TICKET_SELECT)
+        .bind(id.as_str())
+        .bind(&identity.0[..])
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let ticket_id: String = r.try_get("id")?;
+    let voucher = match r.try_get::<Option<i64>, _>("serial")? {
+        Some(serial) => Some(VoucherRow {
+            campaign_id: id.clone(),
+            serial: u(serial),
+            identity: *identity,
+            ticket_id: ticket_id.clone(),
+            token: r.try_get("token")?,
+            code: parse_code(&r.try_get::<String, _>("code")?)?,
+            kid: u32_of(r.try_get("kid")?)?,
+            amount: u32_of(r.try_get("amount")?)?,
+            currency: r.try_get("currency")?,
+            issued_at: at(r.try_get("issued_at")?)?,
+            expires_at: at(r.try_get("expires_at")?)?,
+            redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
+        }),
+        None => None,
+    };
+    Ok(Some(TicketRow {
+        id: ticket_id,
+        campaign_id: campaign_id(&r.try_get::<String, _>("campaign_id")?)?,
+        identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+        joined_at: at(r.try_get("joined_at")?)?,
+        in_draw: r.try_get("in_draw")?,
+        prequeue_check_at: opt_at(r.try_get("prequeue_check_at")?)?,
+        position: r.try_get::<Option<i64>, _>("position")?.map(u),
+        admit_at: opt_at(r.try_get("admit_at")?)?,
+        admit_until: opt_at(r.try_get("admit_until")?)?,
+        expired_at: opt_at(r.try_get("expired_at")?)?,
+        voucher,
+    }))
+}
+
+fn voucher_from_row(r: &PgRow) -> Result<VoucherRow, StoreError> {
+    Ok(VoucherRow {
+        campaign_id: campaign_id(&r.try_get::<String, _>("campaign_id")?)?,
+        serial: u(r.try_get("serial")?),
+        identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+        ticket_id: r.try_get("ticket_id")?,
+        token: r.try_get("token")?,
+        code: parse_code(&r.try_get::<String, _>("code")?)?,
+        kid: u32_of(r.try_get("kid")?)?,
+        amount: u32_of(r.try_get("amount")?)?,
+        currency: r.try_get("currency")?,
+        issued_at: at(r.try_get("issued_at")?)?,
+        expires_at: at(r.try_get("expires_at")?)?,
+        redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
+    })
+}
+
+async fn load_voucher(conn: &mut PgConnection, id: &CampaignId, serial: u64) -> Result<Option<VoucherRow>, StoreError> {
+    find_voucher_in(
+        conn,
+        &RedeemTarget::Serial {
+            campaign_id: id.clone(),
+            serial,
+        },
+    )
+    .await
+}
+
+async fn find_voucher_in(conn: &mut PgConnection, target: &RedeemTarget) -> Result<Option<VoucherRow>, StoreError> {
+    let row = match target {
+        RedeemTarget::Serial { campaign_id, serial } => {
+            sqlx::query(
+                "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+                    issued_at, expires_at, redeemed_at FROM vouchers WHERE campaign_id = $1 AND serial = $2",
+            )
+            .bind(campaign_id.as_str())
+            .bind(i(*serial))
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        RedeemTarget::Code(code) => {
+            sqlx::query(
+                "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+                    issued_at, expires_at, redeemed_at FROM vouchers WHERE code = $1",
+            )
+            .bind(code.compact())
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
+    row.as_ref().map(voucher_from_row).transpose()
+}
+
+/// Performs the draw under the campaign's lock if it is due and not yet stored: one bulk update
+/// of every pre-queue ticket's position and admission times.
+async fn ensure_draw_in(conn: &mut PgConnection, locked: &mut Locked, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let spec = &locked.row.spec;
+    if locked.drawn || now < spec.draw_at {
+        return Ok(false);
+    }
+    let pre = sqlx::query("SELECT id, joined_at FROM tickets WHERE campaign_id = $1 AND in_draw ORDER BY seq")
+        .bind(spec.id.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    let order = schedule::draw_order(locked.row.draw_seed, pre.len());
+    let mut ids = Vec::with_capacity(pre.len());
+    let mut positions = Vec::with_capacity(pre.len());
+    let mut admits: Vec<Option<i64>> = Vec::with_capacity(pre.len());
+    let mut untils: Vec<Option<i64>> = Vec::with_capacity(pre.len());
+    for (idx, &which) in order.iter().enumerate() {
+        let p = idx as u64 + 1;
+        let r = &pre[which];
+        let joined = at(r.try_get("joined_at")?)?;
+        let (a, until) = if p <= spec.supply {
+            let a = schedule::admit_at_for(spec, p, joined);
+            (Some(ms(a)), Some(ms(a + spec.admission_window())))
+        } else {
+            (None, None)
+        };
+        ids.push(r.try_get::<String, _>("id")?);
+        positions.push(i(p));
+        admits.push(a);
+        untils.push(until);
+    }
+    sqlx::query(
+        "UPDATE tickets t SET position = u.p, admit_at = u.a, admit_until = u.z
+         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[]) AS u(id, p, a, z)
+         WHERE t.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&positions)
+    .bind(&admits)
+    .bind(&untils)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE campaigns SET drawn_at = $1, next_position = $2 WHERE id = $3 AND drawn_at IS NULL")
+        .bind(ms(now))
+        .bind(i(pre.len() as u64 + 1))
+        .bind(spec.id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    locked.drawn = true;
+    tracing::info!(campaign = %spec.id, tickets = pre.len(), "draw performed");
+    Ok(true)
+}
+
+/// Whether any admission of the campaign has passed unclaimed and not yet been released (one
+/// read on the partial index, no lock).
+async fn release_due<'c, E>(conn: E, id: &CampaignId, now: DateTime<Utc>) -> Result<bool, StoreError>
+where
+    E: sqlx::PgExecutor<'c>,
+{
+    let row = sqlx::query(
+        "SELECT 1 AS one FROM tickets WHERE campaign_id = $1 AND admit_until IS NOT NULL AND admit_until <= $2
+            AND claimed_serial IS NULL AND expired_at IS NULL LIMIT 1",
+    )
+    .bind(id.as_str())
+    .bind(ms(now))
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
+async fn release_expired_in(conn: &mut PgConnection, locked: &Locked, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let id = &locked.row.spec.id;
+    let window = locked.row.spec.admission_window();
+    let mut released = 0;
+    loop {
+        // One at a time, in deadline order, so returned vouchers reach the waitlist in order
+        // even when a freshly admitted ticket's own window has already passed.
+        let Some(r) = sqlx::query(
+            "SELECT id, admit_until FROM tickets WHERE campaign_id = $1 AND admit_until IS NOT NULL
+                AND admit_until <= $2 AND claimed_serial IS NULL AND expired_at IS NULL
+             ORDER BY admit_until, position LIMIT 1",
+        )
+        .bind(id.as_str())
+        .bind(ms(now))
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            break;
+        };
+        let ticket_id: String = r.try_get("id")?;
+        let until: i64 = r.try_get("admit_until")?;
+        sqlx::query("UPDATE tickets SET expired_at = $1 WHERE id = $2")
+            .bind(until)
+            .bind(&ticket_id)
+            .execute(&mut *conn)
+            .await?;
+        let reach: i64 = sqlx::query_scalar("UPDATE campaigns SET reach = reach + 1 WHERE id = $1 RETURNING reach")
+            .bind(id.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+        if let Some(next) =
+            sqlx::query("SELECT id, joined_at FROM tickets WHERE campaign_id = $1 AND position = $2 AND admit_at IS NULL")
+                .bind(id.as_str())
+                .bind(reach)
+                .fetch_optional(&mut *conn)
+                .await?
+        {
+            let joined: i64 = next.try_get("joined_at")?;
+            let a = at(until.max(joined))?;
+            sqlx::query("UPDATE tickets SET admit_at = $1, admit_until = $2 WHERE id = $3")
+                .bind(ms(a))
+                .bind(ms(a + window))
+                .bind(next.try_get::<String, _>("id")?)
+                .execute(&mut *conn)
+                .await?;
+        }
+        released += 1;
+    }
+    if released > 0 {
+        tracing::info!(campaign = %id, released, "expired admissions returned their vouchers to the line");
+    }
+    Ok(released)
+}
+
+async fn forget_key(conn: &mut PgConnection, input: &ClaimInput) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE campaign_id = $1 AND identity = $2 AND key = $3 AND serial IS NULL")
+        .bind(input.campaign_id.as_str())
+        .bind(&input.identity.0[..])
+        .bind(&input.idempotency_key)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn claim_in(
+    conn: &mut PgConnection,
+    locked: &mut Locked,
+    input: &ClaimInput,
+    issuer: &Issuer,
+    now: DateTime<Utc>,
+) -> Result<ClaimOutcome, StoreError> {
+    let id = &input.campaign_id;
+    let held = sqlx::query(
+        "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+            issued_at, expires_at, redeemed_at FROM vouchers WHERE campaign_id = $1 AND identity = $2",
+    )
+    .bind(id.as_str())
+    .bind(&input.identity.0[..])
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(r) = held {
+        return Ok(ClaimOutcome::Existing(voucher_from_row(&r)?));
+    }
+    ensure_draw_in(conn, locked, now).await?;
+    if release_due(&mut *conn, id, now).await? {
+        release_expired_in(conn, locked, now).await?;
+    }
+    let spec = &locked.row.spec;
+    let Some(ticket) = load_ticket(conn, id, &input.identity).await? else {
+        return Ok(ClaimOutcome::Refused(ClaimRefusal::NoTicket));
+    };
+    if ticket.id != input.ticket_id {
+        return Ok(ClaimOutcome::Refused(ClaimRefusal::NoTicket));
+    }
+    let counts = counters(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))?;
+    let view = schedule::ticket_view(spec, &ticket, &counts, now);
+    let refusal = match view.state {
+        TicketState::Admitted => None,
+        TicketState::PreQueue | TicketState::InLine | TicketState::Waitlisted => Some(ClaimRefusal::NotAdmitted {
+            check_at: view.check_at.unwrap_or(now + schedule::SOON),
+        }),
+        TicketState::Expired => Some(ClaimRefusal::AdmissionExpired),
+        TicketState::SoldOut => Some(ClaimRefusal::SoldOut),
+        TicketState::Closed => Some(ClaimRefusal::CampaignClosed),
+        TicketState::Claimed => match ticket.voucher {
+            Some(v) => return Ok(ClaimOutcome::Existing(v)),
+            None => return Err(StoreError::Corrupt("claimed ticket without voucher".into())),
+        },
+    };
+    if let Some(r) = refusal {
+        return Ok(ClaimOutcome::Refused(r));
+    }
+    let Some(serial) = sqlx::query_scalar::<_, i64>(
+        "UPDATE campaigns SET issued = issued + 1 WHERE id = $1 AND issued < supply RETURNING issued",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(ClaimOutcome::Refused(ClaimRefusal::SoldOut));
+    };
+    let serial = u(serial);
+    let token = issuer
+        .sign_voucher(id, serial, spec.amount, spec.currency, spec.voucher_expires_at, &input.identity)
+        .map_err(|e| StoreError::Sign(e.to_string()))?;
+    let v = VoucherRow {
+        campaign_id: id.clone(),
+        serial,
+        identity: input.identity,
+        ticket_id: ticket.id.clone(),
+        token: token.text.clone(),
+        code: token.code(),
+        kid: issuer.kid(),
+        amount: spec.amount,
+        currency: spec.currency_str(),
+        issued_at: now,
+        expires_at: spec.voucher_expires_at,
+        redeemed_at: None,
+    };
+    sqlx::query(
+        "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+            issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(id.as_str())
+    .bind(i(serial))
+    .bind(&input.identity.0[..])
+    .bind(&v.ticket_id)
+    .bind(&v.token)
+    .bind(v.code.compact())
+    .bind(i64::from(v.kid))
+    .bind(i64::from(v.amount))
+    .bind(&v.currency)
+    .bind(ms(now))
+    .bind(ms(v.expires_at))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE tickets SET claimed_serial = $1 WHERE id = $2 AND claimed_serial IS NULL")
+        .bind(i(serial))
+        .bind(&v.ticket_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(ClaimOutcome::Issued(v))
+}
+
+/// The name of a database made for one test or one measurement run.
+fn valid_db_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+}
+
+/// `url` with its database (the path) replaced by `name`, keeping credentials and parameters.
+pub fn url_with_database(url: &str, name: &str) -> Result<String, StoreError> {
+    let bad = || StoreError::Unsupported("not a postgres:// URL".into());
+    let scheme_end = url.find("://").ok_or_else(bad)? + 3;
+    let (base, query) = match url[scheme_end..].find('?') {
+        Some(q) => url.split_at(scheme_end + q),
+        None => (url, ""),
+    };
+    let authority_end = base[scheme_end..].find('/').map_or(base.len(), |p| scheme_end + p);
+    if authority_end == scheme_end {
+        return Err(bad());
+    }
+    Ok(format!("{}/{name}{query}", &base[..authority_end]))
+}
+
+/// Creates the empty database `name` (lowercase letters, digits, `_`) through `admin_url` and
+/// returns the URL of the new database: tests and measurements each get a fresh one.
+pub async fn create_database(admin_url: &str, name: &str) -> Result<String, StoreError> {
+    if !valid_db_name(name) {
+        return Err(StoreError::Unsupported(format!("invalid database name {name:?}")));
+    }
+    let mut conn = PgConnection::connect(admin_url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    url_with_database(admin_url, name)
+}
+
+/// Drops the database `name` made by [`create_database`], disconnecting whoever still uses it.
+pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
+    if !valid_db_name(name) {
+        return Err(StoreError::Unsupported(format!("invalid database name {name:?}")));
+    }
+    let mut conn = PgConnection::connect(admin_url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            url_with_database("postgres://lineup@127.0.0.1:5432/postgres", "t1").unwrap(),
+            "postgres://lineup@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            url_with_database("postgresql://u:p@h/db?sslmode=disable", "t_2").unwrap(),
+            "postgresql://u:p@h/t_2?sslmode=disable"
+        );
+        assert_eq!(url_with_database("postgres://h:1", "x").unwrap(), "postgres://h:1/x");
+        assert!(url_with_database("nonsense", "x").is_err());
+        assert!(valid_db_name("lineup_test_0af3"));
+        assert!(!valid_db_name("Robert\"; DROP"));
+        assert!(!valid_db_name("1abc"));
+        assert!(!valid_db_name(""));
+    }
+
+    #[test]
+    fn only_conflicts_are_retried() {
+        assert!(!retryable(&StoreError::Corrupt("x".into())));
+        assert!(!retryable(&StoreError::Db(sqlx::Error::RowNotFound)));
+    }
+}
