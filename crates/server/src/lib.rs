@@ -1,1 +1,277 @@
-//! Placeholder: filled by the issue that builds this crate.
+//! `lineup-server`: the reference Lineup claim server. A waiting room with a draw before
+//! opening, server-paced admission, exactly-once claims, signed vouchers and a box office,
+//! behind bounded concurrency and load shedding. The wire contract is `docs/protocol.md`.
+//!
+//! [`spawn`] runs a server in-process (tests bind port 0); `src/main.rs` is the binary.
+
+pub mod clock;
+pub mod config;
+pub mod extract;
+pub mod http;
+pub mod issuer;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod schedule;
+pub mod state;
+pub mod store;
+
+pub use clock::Clock;
+pub use config::{CampaignSpec, ConfiguredCampaign};
+pub use state::AppState;
+pub use store::{DbLocation, Store};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The demo campaign `demo` (6,000-won cinema discount).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoOptions {
+    /// Supply.
+    pub vouchers: u64,
+    /// Opening, from the server's first start.
+    pub open_in: Duration,
+    /// How long before opening the draw is; default `min(30 s, open_in / 2)`.
+    pub draw_lead: Option<Duration>,
+    pub admission_rate_per_s: u32,
+    pub admission_window: Duration,
+    /// Closing, after opening.
+    pub closes_after: Duration,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            vouchers: 1000,
+            open_in: Duration::from_secs(60),
+            draw_lead: None,
+            admission_rate_per_s: 100,
+            admission_window: Duration::from_secs(300),
+            closes_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Everything a server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen (port 0 picks a free port).
+    pub addr: SocketAddr,
+    pub db: DbLocation,
+    /// Holds the issuer key (and, by default, the SQLite file).
+    pub data_dir: PathBuf,
+    /// Create the demo campaign (kept as first created on later starts).
+    pub demo: Option<DemoOptions>,
+    /// Campaigns from a `--config` file (already parsed).
+    pub campaigns: Vec<ConfiguredCampaign>,
+    /// Requests handled at once under `/v1`; the excess gets 503 `overloaded`.
+    pub max_concurrency: usize,
+    pub request_timeout: Duration,
+    /// How often the background task performs due draws and releases expired admissions.
+    pub tick: Duration,
+    pub clock: Clock,
+}
+
+impl ServerConfig {
+    /// Defaults: `127.0.0.1:0`, SQLite at `<data_dir>/lineup.db`, no campaigns.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        ServerConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db: DbLocation::Sqlite(data_dir.join("lineup.db")),
+            data_dir,
+            demo: None,
+            campaigns: Vec::new(),
+            max_concurrency: 512,
+            request_timeout: Duration::from_secs(10),
+            tick: Duration::from_millis(200),
+            clock: Clock::system(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Issuer(#[from] issuer::IssuerError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Spec(#[from] config::SpecError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A server running in this process.
+pub struct Running {
+    pub addr: SocketAddr,
+    /// `http://<addr>`
+    pub url: String,
+    /// The demo campaign's box-office token (the same on every start with the same data dir).
+    pub demo_staff_token: Option<String>,
+    /// Key id vouchers are signed with.
+    pub kid: u32,
+    /// The issuer public key (unpadded base64url).
+    pub public_key: String,
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    ticker: JoinHandle<()>,
+}
+
+impl Running {
+    /// The server's clock (tests move it forward).
+    pub fn clock(&self) -> &Clock {
+        self.state.clock()
+    }
+
+    /// Stops accepting, lets requests in progress finish, and closes the database. A later
+    /// [`spawn`] on the same data directory and database keeps every ticket and voucher.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        match self.server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "server ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "server task failed"),
+        }
+        let _ = self.ticker.await;
+        self.state.store().close().await;
+    }
+}
+
+/// The application router over `state` with default limits (for in-process `oneshot` tests).
+pub fn app(state: AppState) -> axum::Router {
+    http::router(
+        state,
+        http::Limits {
+            max_concurrency: 512,
+            request_timeout: Duration::from_secs(10),
+        },
+    )
+}
+
+/// Opens the store, stores the configured campaigns, binds and serves in a background task.
+pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let issuer = issuer::Issuer::load_or_create(&config.data_dir)?;
+    let store = Store::open(&config.db).await?;
+    let now = config.clock.now();
+    for c in &config.campaigns {
+        store.ensure_campaign(&c.spec, c.staff_token_hash, seed()?).await?;
+    }
+    let demo_staff_token = match &config.demo {
+        Some(d) => {
+            let spec = config::demo_spec(
+                &config::DemoSpecInput {
+                    vouchers: d.vouchers,
+                    open_in: d.open_in,
+                    draw_lead: d.draw_lead,
+                    admission_rate_per_s: d.admission_rate_per_s,
+                    admission_window: d.admission_window,
+                    closes_after: d.closes_after,
+                },
+                now,
+            )?;
+            let token = issuer.demo_staff_token();
+            let stored = store
+                .ensure_campaign(&spec, issuer::staff_token_hash(&token), seed()?)
+                .await?;
+            tracing::info!(opens_at = %stored.spec.opens_at, draw_at = %stored.spec.draw_at, supply = stored.spec.supply, "demo campaign");
+            Some(token)
+        }
+        None => None,
+    };
+    let kid = issuer.kid();
+    let public_key = issuer
+        .keys_response()
+        .keys
+        .first()
+        .map(|k| k.public_key.clone())
+        .unwrap_or_default();
+    let state = AppState::new(store, issuer, config.clock.clone(), metrics::Metrics::new());
+    let router = http::router(
+        state.clone(),
+        http::Limits {
+            max_concurrency: config.max_concurrency,
+            request_timeout: config.request_timeout,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.addr,
+        source,
+    })?;
+    let (stop, stopped) = watch::channel(false);
+    let mut stop_server = stopped.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop_server.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let ticker = tokio::spawn(tick_loop(state.clone(), config.tick, stopped));
+    Ok(Running {
+        addr,
+        url: format!("http://{addr}"),
+        demo_staff_token,
+        kid,
+        public_key,
+        state,
+        stop,
+        server,
+        ticker,
+    })
+}
+
+fn seed() -> Result<u64, ServerError> {
+    Ok(u64::from_le_bytes(issuer::random_bytes::<8>()?))
+}
+
+/// Performs due draws and returns expired admissions' vouchers without waiting for a request,
+/// so waitlisted people are admitted at the time they were told to check.
+async fn tick_loop(state: AppState, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        let campaigns = match state.campaigns().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(problem = %e.0, "tick: cannot list campaigns");
+                continue;
+            }
+        };
+        let now = state.now();
+        for c in campaigns {
+            if let Err(e) = state.settle(&c, now).await {
+                tracing::warn!(campaign = %c.spec.id, problem = %e.0, "tick failed");
+            }
+        }
+    }
+}

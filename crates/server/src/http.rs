@@ -1,0 +1,129 @@
+//! The router and its protective layers: a global concurrency limit with load shedding
+//! (503 `overloaded` + `Retry-After`), a request timeout (503 `timeout`), request metrics, and
+//! problem+json for unknown routes and methods.
+
+use crate::problem::ApiError;
+use crate::routes;
+use crate::state::AppState;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{BoxError, Router};
+use lineup_protocol::ProblemCode;
+use std::time::{Duration, Instant};
+use tower::ServiceBuilder;
+
+/// Limits of the protective layers.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests handled at once under `/v1`; more are shed at once.
+    pub max_concurrency: usize,
+    /// Longest time a `/v1` request may take.
+    pub request_timeout: Duration,
+}
+
+/// `Retry-After` for shed requests: short, clients add jitter.
+const SHED_RETRY_S: u64 = 1;
+
+/// The metrics label of a path: the route template, so label values stay few.
+pub fn route_label(path: &str) -> &'static str {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["healthz"] => "/healthz",
+        ["metrics"] => "/metrics",
+        ["openapi.json"] => "/openapi.json",
+        ["v1", "keys"] => "/v1/keys",
+        ["v1", "campaigns"] => "/v1/campaigns",
+        ["v1", "campaigns", _] => "/v1/campaigns/{id}",
+        ["v1", "campaigns", _, "tickets"] => "/v1/campaigns/{id}/tickets",
+        ["v1", "campaigns", _, "tickets", "me"] => "/v1/campaigns/{id}/tickets/me",
+        ["v1", "campaigns", _, "claim"] => "/v1/campaigns/{id}/claim",
+        ["v1", "identities"] => "/v1/identities",
+        ["v1", "vouchers"] => "/v1/vouchers",
+        ["v1", "redemptions"] => "/v1/redemptions",
+        _ => "other",
+    }
+}
+
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = route_label(req.uri().path());
+    let method = req.method().clone();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let secs = start.elapsed().as_secs_f64();
+    let status = resp.status().as_u16();
+    state.metrics().record_request(route, status, secs);
+    tracing::debug!(%method, route, status, ms = secs * 1000.0, "request");
+    resp
+}
+
+/// The API under `/v1` with its fallbacks (no protective layers).
+fn api(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/keys", get(routes::ops::keys))
+        .route("/v1/campaigns", get(routes::campaigns::list))
+        .route("/v1/campaigns/{id}", get(routes::campaigns::get))
+        .route("/v1/campaigns/{id}/tickets", post(routes::tickets::take))
+        .route("/v1/campaigns/{id}/tickets/me", get(routes::tickets::me))
+        .route("/v1/campaigns/{id}/claim", post(routes::claim::claim))
+        .route("/v1/identities", post(routes::identities::register))
+        .route("/v1/vouchers", get(routes::vouchers::list))
+        .route("/v1/redemptions", post(routes::redemptions::redeem))
+        .fallback(routes::ops::not_found)
+        .method_not_allowed_fallback(routes::ops::method_not_allowed)
+        .with_state(state)
+}
+
+/// The whole application. The concurrency limit wraps the API as one service (a layer on each
+/// route would give each route its own limit); operations endpoints stay outside it so health
+/// checks and scrapes answer during a surge.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let metrics = state.metrics().clone();
+    let guarded = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(move |err: BoxError| {
+            let metrics = metrics.clone();
+            async move { overload_problem(&metrics, err) }
+        }))
+        .load_shed()
+        .concurrency_limit(limits.max_concurrency.max(1))
+        .timeout(limits.request_timeout)
+        .service(api(state.clone()));
+    Router::new()
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/metrics", get(routes::ops::metrics))
+        .route("/openapi.json", get(routes::ops::openapi))
+        .fallback_service(guarded)
+        .method_not_allowed_fallback(routes::ops::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+fn overload_problem(metrics: &crate::metrics::Metrics, err: BoxError) -> Response {
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        metrics.shed();
+        ApiError::new(ProblemCode::Overloaded, "The server is at capacity; retry after the time given.")
+            .retry_after(SHED_RETRY_S)
+            .into_response()
+    } else if err.is::<tower::timeout::error::Elapsed>() {
+        metrics.timeout();
+        ApiError::new(ProblemCode::Timeout, "The request took too long; retry after the time given.")
+            .retry_after(SHED_RETRY_S)
+            .into_response()
+    } else {
+        ApiError::internal(err).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_labels_are_templates() {
+        assert_eq!(route_label("/v1/campaigns/demo/tickets/me"), "/v1/campaigns/{id}/tickets/me");
+        assert_eq!(route_label("/v1/campaigns/x/claim"), "/v1/campaigns/{id}/claim");
+        assert_eq!(route_label("/v1/nope/at/all/really"), "other");
+    }
+}

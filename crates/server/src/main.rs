@@ -1,0 +1,121 @@
+//! The `lineup-server` binary: flags (also `LINEUP_*` environment variables), logging, and a
+//! server that runs until Ctrl-C or SIGTERM.
+
+use anyhow::Context as _;
+use clap::Parser;
+use lineup_server::{DbLocation, DemoOptions, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "lineup-server", version, about = "Lineup reference claim server")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "LINEUP_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Data directory (issuer key; SQLite file unless --db is given).
+    #[arg(long, env = "LINEUP_DATA_DIR", default_value = "lineup-data")]
+    data_dir: PathBuf,
+    /// Database: an SQLite file path (default <data-dir>/lineup.db) or a postgres:// URL.
+    #[arg(long, env = "LINEUP_DB")]
+    db: Option<String>,
+    /// TOML file with [[campaign]] tables.
+    #[arg(long, env = "LINEUP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Create the demo campaign `demo`.
+    #[arg(long, env = "LINEUP_DEMO")]
+    demo: bool,
+    /// Seconds from the first start until the demo opens.
+    #[arg(long, env = "LINEUP_DEMO_OPEN_IN", default_value_t = 60)]
+    demo_open_in: u64,
+    /// Demo supply.
+    #[arg(long, env = "LINEUP_DEMO_VOUCHERS", default_value_t = 1000)]
+    demo_vouchers: u64,
+    /// Demo admissions per second.
+    #[arg(long, env = "LINEUP_DEMO_RATE", default_value_t = 100)]
+    demo_rate: u32,
+    /// Demo admission window in seconds.
+    #[arg(long, env = "LINEUP_DEMO_ADMISSION_WINDOW", default_value_t = 300)]
+    demo_admission_window: u64,
+    /// Seconds between the demo draw and opening (default min(30, open_in / 2)).
+    #[arg(long, env = "LINEUP_DEMO_DRAW_LEAD")]
+    demo_draw_lead: Option<u64>,
+    /// Requests handled at once; more are shed with 503 + Retry-After.
+    #[arg(long, env = "LINEUP_MAX_CONCURRENCY", default_value_t = 512)]
+    max_concurrency: usize,
+    /// Longest time a request may take, in milliseconds.
+    #[arg(long, env = "LINEUP_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    request_timeout_ms: u64,
+    /// Log as JSON lines.
+    #[arg(long, env = "LINEUP_LOG_JSON")]
+    log_json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LINEUP_LOG").unwrap_or_else(|_| "info".into());
+    if args.log_json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let mut config = ServerConfig::new(&args.data_dir);
+    config.addr = args.addr;
+    if let Some(db) = &args.db {
+        config.db = DbLocation::parse(db);
+    }
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        config.campaigns =
+            lineup_server::config::parse_config(&text).with_context(|| format!("campaigns in {}", path.display()))?;
+    }
+    if args.demo {
+        config.demo = Some(DemoOptions {
+            vouchers: args.demo_vouchers,
+            open_in: Duration::from_secs(args.demo_open_in),
+            draw_lead: args.demo_draw_lead.map(Duration::from_secs),
+            admission_rate_per_s: args.demo_rate,
+            admission_window: Duration::from_secs(args.demo_admission_window),
+            ..DemoOptions::default()
+        });
+    }
+    config.max_concurrency = args.max_concurrency;
+    config.request_timeout = Duration::from_millis(args.request_timeout_ms);
+    let running = lineup_server::spawn(config).await.context("starting the server")?;
+    println!("Lineup server listening on {}", running.url);
+    if let Some(token) = &running.demo_staff_token {
+        println!("Demo campaign: {}/v1/campaigns/demo", running.url);
+        println!("Demo staff token: {token}");
+    }
+    println!("Issuer key id: {} (public key {})", running.kid, running.public_key);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,181 @@
+//! Prometheus metrics, one registry per server instance (several servers in one test process
+//! keep separate numbers). Request counts and latencies are recorded by a middleware; campaign
+//! totals mirror the database (so they are campaign-wide even with several instances).
+
+use crate::store::CampaignCounters;
+use lineup_protocol::CampaignId;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CampaignLabels {
+    pub campaign: String,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~16 s
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Mutex<Registry>>,
+    requests: Family<RequestLabels, Counter>,
+    duration: HistogramFamily,
+    shed: Counter,
+    timeouts: Counter,
+    queue_length: Family<CampaignLabels, Gauge>,
+    admitted: Family<CampaignLabels, Counter>,
+    issued: Family<CampaignLabels, Counter>,
+    redeemed: Family<CampaignLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let shed = Counter::default();
+        let timeouts = Counter::default();
+        let queue_length = Family::<CampaignLabels, Gauge>::default();
+        let admitted = Family::<CampaignLabels, Counter>::default();
+        let issued = Family::<CampaignLabels, Counter>::default();
+        let redeemed = Family::<CampaignLabels, Counter>::default();
+        registry.register("lineup_requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "lineup_request_duration_seconds",
+            "Time to answer a request",
+            duration.clone(),
+        );
+        registry.register("lineup_shed", "Requests refused with 503 overloaded", shed.clone());
+        registry.register("lineup_timeouts", "Requests ended with 503 timeout", timeouts.clone());
+        registry.register(
+            "lineup_queue_length",
+            "Tickets taken and not yet admitted",
+            queue_length.clone(),
+        );
+        registry.register("lineup_admitted", "Tickets whose admission instant has come", admitted.clone());
+        registry.register("lineup_issued", "Vouchers issued", issued.clone());
+        registry.register("lineup_redeemed", "Vouchers redeemed", redeemed.clone());
+        Metrics {
+            registry: Arc::new(Mutex::new(registry)),
+            requests,
+            duration,
+            shed,
+            timeouts,
+            queue_length,
+            admitted,
+            issued,
+            redeemed,
+        }
+    }
+
+    pub fn record_request(&self, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.duration
+            .get_or_create(&RouteLabels { route: route.to_owned() })
+            .observe(seconds);
+    }
+
+    pub fn shed(&self) {
+        self.shed.inc();
+    }
+
+    pub fn timeout(&self) {
+        self.timeouts.inc();
+    }
+
+    /// Mirrors a campaign's database totals.
+    pub fn observe_counters(&self, id: &CampaignId, c: &CampaignCounters) {
+        let l = CampaignLabels {
+            campaign: id.to_string(),
+        };
+        raise(&self.issued.get_or_create(&l), c.issued);
+        raise(&self.redeemed.get_or_create(&l), c.redeemed);
+    }
+
+    /// Mirrors how many tickets of a campaign were admitted and how many still wait.
+    pub fn observe_admission(&self, id: &CampaignId, tickets: u64, admitted: u64) {
+        let l = CampaignLabels {
+            campaign: id.to_string(),
+        };
+        raise(&self.admitted.get_or_create(&l), admitted);
+        self.queue_length
+            .get_or_create(&l)
+            .set(i64::try_from(tickets.saturating_sub(admitted)).unwrap_or(i64::MAX));
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let reg = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if prometheus_client::encoding::text::encode(&mut out, &reg).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Moves a counter up to a total read from the database (totals only grow).
+fn raise(c: &Counter, total: u64) {
+    let cur = c.get();
+    if total > cur {
+        c.inc_by(total - cur);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_names_and_mirrors_totals() {
+        let m = Metrics::new();
+        m.record_request("/v1/campaigns/{id}", 200, 0.002);
+        m.shed();
+        let id: CampaignId = "demo".parse().unwrap();
+        let c = CampaignCounters {
+            issued: 5,
+            redeemed: 2,
+            ..Default::default()
+        };
+        m.observe_counters(&id, &c);
+        m.observe_counters(&id, &c);
+        m.observe_admission(&id, 10, 4);
+        let text = m.render();
+        assert!(text.contains(r#"lineup_requests_total{route="/v1/campaigns/{id}",status="200"} 1"#), "{text}");
+        assert!(text.contains("lineup_shed_total 1"), "{text}");
+        assert!(text.contains(r#"lineup_issued_total{campaign="demo"} 5"#), "{text}");
+        assert!(text.contains(r#"lineup_queue_length{campaign="demo"} 6"#), "{text}");
+        assert!(text.contains("lineup_request_duration_seconds_bucket"), "{text}");
+    }
+}

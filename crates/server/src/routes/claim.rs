@@ -1,0 +1,123 @@
+//! `POST /v1/campaigns/{id}/claim`: exactly one voucher per identity and campaign, with
+//! Idempotency-Key semantics. The store commits the voucher before this answers.
+
+use super::tickets::campaign_id;
+use super::{private, voucher_body};
+use crate::extract::RawRequest;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::store::{ClaimInput, ClaimOutcome, ClaimRefusal};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use lineup_protocol::{ClaimRequest, IDEMPOTENCY_KEY_HEADER, ProblemCode, Voucher};
+use sha2::Digest;
+
+/// An `Idempotency-Key` value: 1-64 printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        let Some(raw) = raw else {
+            return Err(ApiError::new(
+                ProblemCode::IdempotencyKeyRequired,
+                "Send an Idempotency-Key header: a random value made and stored before the first attempt.",
+            ));
+        };
+        if raw.is_empty() || raw.len() > 64 || !raw.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            return Err(ApiError::new(
+                ProblemCode::InvalidInput,
+                "The Idempotency-Key must be 1-64 printable ASCII characters without spaces.",
+            ));
+        }
+        Ok(IdempotencyKey(raw.to_owned()))
+    }
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{id}/claim", tag = "claim",
+    params(
+        ("id" = String, Path, description = "campaign id"),
+        ("Idempotency-Key" = String, Header, description = "1-64 printable ASCII characters, made before the first attempt"),
+    ),
+    request_body = ClaimRequest,
+    security(("lineup_signature" = [])),
+    responses(
+        (status = 201, description = "the voucher, committed", body = Voucher),
+        (status = 200, description = "the voucher already issued to this identity (replay)", body = Voucher),
+        (status = 400, description = "no Idempotency-Key, or malformed body", body = lineup_protocol::Problem),
+        (status = 401, description = "not signed by a registered identity", body = lineup_protocol::Problem),
+        (status = 404, description = "unknown campaign or no such ticket for this identity", body = lineup_protocol::Problem),
+        (status = 409, description = "not admitted yet (check_at), or the same key is in flight", body = lineup_protocol::Problem),
+        (status = 410, description = "admission expired, sold out, or campaign closed", body = lineup_protocol::Problem),
+        (status = 422, description = "the key was used with another body", body = lineup_protocol::Problem),
+    ))]
+pub async fn claim(State(state): State<AppState>, Path(id): Path<String>, req: RawRequest) -> Result<Response, ApiError> {
+    let identity = req.identity(&state).await?;
+    let id = campaign_id(&id)?;
+    let c = state.campaign(&id).await?;
+    let key = IdempotencyKey::parse(req.header(IDEMPOTENCY_KEY_HEADER))?;
+    let body: ClaimRequest = req.json()?;
+    let canonical = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+    let input = ClaimInput {
+        campaign_id: id.clone(),
+        identity,
+        ticket_id: body.ticket_id,
+        idempotency_key: key.0,
+        request_hash: sha2::Sha256::digest(&canonical).into(),
+    };
+    let now = state.now();
+    // The claim runs in its own task: if this request times out or the client goes away, the
+    // transaction still finishes and a retry with the same key gets its result.
+    let task_state = state.clone();
+    let outcome = tokio::spawn(async move {
+        task_state
+            .store()
+            .claim(&input, task_state.issuer(), now)
+            .await
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let answer = |status: StatusCode, v: &crate::store::VoucherRow| -> Response {
+        private((status, Json(voucher_body(v, now))).into_response())
+    };
+    match outcome {
+        ClaimOutcome::Issued(v) => {
+            state.invalidate(&id);
+            tracing::info!(campaign = %id, serial = v.serial, "voucher issued");
+            Ok(answer(StatusCode::CREATED, &v))
+        }
+        ClaimOutcome::Existing(v) => Ok(answer(StatusCode::OK, &v)),
+        ClaimOutcome::KeyMismatch => Err(ApiError::new(
+            ProblemCode::IdempotencyKeyMismatch,
+            "This Idempotency-Key was first used with a different body.",
+        )),
+        ClaimOutcome::InFlight => Err(ApiError::new(
+            ProblemCode::RequestInFlight,
+            "The first request with this Idempotency-Key is still running; retry shortly.",
+        )
+        .retry_after(1)),
+        ClaimOutcome::Refused(r) => Err(match r {
+            ClaimRefusal::UnknownCampaign => {
+                ApiError::new(ProblemCode::UnknownCampaign, format!("There is no campaign {id}."))
+            }
+            ClaimRefusal::NoTicket => ApiError::new(
+                ProblemCode::NoTicket,
+                "This identity holds no ticket with that id in this campaign.",
+            ),
+            ClaimRefusal::NotAdmitted { check_at } => {
+                ApiError::new(ProblemCode::NotAdmitted, "It is not this ticket's turn yet.").check_at(check_at, now)
+            }
+            ClaimRefusal::AdmissionExpired => ApiError::new(
+                ProblemCode::AdmissionExpired,
+                "The admission window passed without a claim; the voucher went back to the line.",
+            ),
+            ClaimRefusal::SoldOut => ApiError::new(ProblemCode::SoldOut, "Every voucher has been issued."),
+            ClaimRefusal::CampaignClosed => {
+                let _ = &c;
+                ApiError::new(ProblemCode::CampaignClosed, "The campaign is closed.")
+            }
+        }),
+    }
+}

@@ -1,0 +1,92 @@
+//! `POST /v1/redemptions`: the box office. A scanned token is verified offline first; the
+//! staff token of the voucher's campaign is compared in constant time; the first redemption
+//! wins one atomic conditional update.
+
+use crate::extract::RawRequest;
+use crate::issuer::staff_token_matches;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::store::{RedeemOutcome, RedeemTarget};
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use lineup_protocol::voucher::{self, VoucherError};
+use lineup_protocol::{ProblemCode, RedeemRequest, Redemption};
+
+#[utoipa::path(post, path = "/v1/redemptions", tag = "box office",
+    request_body = RedeemRequest,
+    security(("staff_bearer" = [])),
+    responses(
+        (status = 200, description = "redeemed now", body = Redemption),
+        (status = 401, description = "staff token missing or wrong", body = lineup_protocol::Problem),
+        (status = 404, description = "no voucher with this code", body = lineup_protocol::Problem),
+        (status = 409, description = "already redeemed (first_redeemed_at)", body = lineup_protocol::Problem),
+        (status = 410, description = "voucher expired", body = lineup_protocol::Problem),
+        (status = 422, description = "forged or altered token", body = lineup_protocol::Problem),
+    ))]
+pub async fn redeem(State(state): State<AppState>, req: RawRequest) -> Result<Response, ApiError> {
+    let staff = req
+        .bearer()
+        .ok_or_else(|| ApiError::new(ProblemCode::StaffUnauthorized, "Send Authorization: Bearer <staff token>."))?
+        .to_owned();
+    let body: RedeemRequest = req.json()?;
+    let now = state.now();
+    let target = match (&body.token, &body.code) {
+        (Some(token), None) => {
+            let t = voucher::verify(token, state.issuer().public_keys(), None).map_err(|e| match e {
+                VoucherError::Expired(_) => ApiError::new(ProblemCode::VoucherExpired, e.to_string()),
+                _ => ApiError::new(ProblemCode::InvalidVoucher, e.to_string()),
+            })?;
+            RedeemTarget::Serial {
+                campaign_id: t.claims.campaign,
+                serial: t.claims.serial,
+            }
+        }
+        (None, Some(code)) => RedeemTarget::Code(code.clone()),
+        _ => {
+            return Err(ApiError::new(
+                ProblemCode::InvalidInput,
+                "Give exactly one of token (scanned) or code (typed).",
+            ));
+        }
+    };
+    let Some(v) = state.store().find_voucher(&target).await? else {
+        return Err(ApiError::new(ProblemCode::NotFound, "No voucher has this code."));
+    };
+    let c = state.campaign(&v.campaign_id).await?;
+    if !staff_token_matches(&staff, &c.staff_token_hash) {
+        return Err(ApiError::new(
+            ProblemCode::StaffUnauthorized,
+            "This staff token is not valid for the voucher's campaign.",
+        ));
+    }
+    if now > v.expires_at {
+        return Err(ApiError::new(
+            ProblemCode::VoucherExpired,
+            format!("The voucher expired at {}.", v.expires_at.to_rfc3339()),
+        ));
+    }
+    match state.store().redeem(&target, now).await? {
+        RedeemOutcome::Redeemed(v) => {
+            state.invalidate(&v.campaign_id);
+            tracing::info!(campaign = %v.campaign_id, serial = v.serial, "voucher redeemed");
+            Ok(super::private(
+                Json(Redemption {
+                    campaign_id: v.campaign_id,
+                    serial: v.serial,
+                    code: v.code,
+                    amount: v.amount,
+                    currency: v.currency,
+                    redeemed_at: now,
+                })
+                .into_response(),
+            ))
+        }
+        RedeemOutcome::AlreadyRedeemed { first_redeemed_at } => Err(ApiError::new(
+            ProblemCode::AlreadyRedeemed,
+            format!("This voucher was first redeemed at {}.", first_redeemed_at.to_rfc3339()),
+        )
+        .first_redeemed_at(first_redeemed_at)),
+        RedeemOutcome::UnknownVoucher => Err(ApiError::new(ProblemCode::NotFound, "No such voucher.")),
+    }
+}

@@ -1,0 +1,165 @@
+//! Shared state of a running server: the store, the issuer key, the clock, metrics, and small
+//! caches that keep the hot path (`GET .../tickets/me`) to one indexed read. The caches hold
+//! only facts that never change (campaign specs, registered keys) or counters at most
+//! [`COUNTERS_TTL`] old; every decision that must be exactly-once is made by the store.
+
+use crate::clock::Clock;
+use crate::issuer::Issuer;
+use crate::metrics::Metrics;
+use crate::problem::ApiError;
+use crate::store::{CampaignCounters, CampaignRow, Store};
+use chrono::{DateTime, Utc};
+use lineup_protocol::{CampaignId, IdentityKey, ProblemCode};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How old cached campaign counters may be.
+pub const COUNTERS_TTL: Duration = Duration::from_millis(100);
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    issuer: Issuer,
+    clock: Clock,
+    metrics: Metrics,
+    campaigns: Mutex<HashMap<CampaignId, Arc<CampaignRow>>>,
+    counters: Mutex<HashMap<CampaignId, (Instant, CampaignCounters)>>,
+    identities: Mutex<HashSet<[u8; 32]>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, issuer: Issuer, clock: Clock, metrics: Metrics) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                issuer,
+                clock,
+                metrics,
+                campaigns: Mutex::default(),
+                counters: Mutex::default(),
+                identities: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn issuer(&self) -> &Issuer {
+        &self.inner.issuer
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// A campaign's stored row (specs never change once stored, so this is cached).
+    pub async fn campaign(&self, id: &CampaignId) -> Result<Arc<CampaignRow>, ApiError> {
+        if let Some(c) = lock(&self.inner.campaigns).get(id) {
+            return Ok(c.clone());
+        }
+        match self.inner.store.campaign(id).await? {
+            Some(row) => {
+                let row = Arc::new(row);
+                lock(&self.inner.campaigns).insert(id.clone(), row.clone());
+                Ok(row)
+            }
+            None => Err(ApiError::new(ProblemCode::UnknownCampaign, format!("There is no campaign {id}."))),
+        }
+    }
+
+    /// Every campaign, freshly listed from the store.
+    pub async fn campaigns(&self) -> Result<Vec<Arc<CampaignRow>>, ApiError> {
+        let rows = self.inner.store.campaigns().await?;
+        let mut cache = lock(&self.inner.campaigns);
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let r = Arc::new(r);
+                cache.insert(r.spec.id.clone(), r.clone());
+                r
+            })
+            .collect())
+    }
+
+    /// Counters at most [`COUNTERS_TTL`] old.
+    pub async fn counters(&self, id: &CampaignId) -> Result<CampaignCounters, ApiError> {
+        if let Some((at, c)) = lock(&self.inner.counters).get(id)
+            && at.elapsed() < COUNTERS_TTL
+        {
+            return Ok(*c);
+        }
+        self.fresh_counters(id).await
+    }
+
+    /// Counters read now (after a write that changed them).
+    pub async fn fresh_counters(&self, id: &CampaignId) -> Result<CampaignCounters, ApiError> {
+        let c = self
+            .inner
+            .store
+            .campaign_counters(id)
+            .await?
+            .ok_or_else(|| ApiError::new(ProblemCode::UnknownCampaign, format!("There is no campaign {id}.")))?;
+        lock(&self.inner.counters).insert(id.clone(), (Instant::now(), c));
+        self.inner.metrics.observe_counters(id, &c);
+        Ok(c)
+    }
+
+    /// Brings the stored state of campaign `c` up to `now`: performs the draw when due and
+    /// returns expired admissions' vouchers to the line, then gives current counters. Both steps
+    /// are idempotent transactions, so any request (or instance) may do them first.
+    pub async fn settle(&self, c: &CampaignRow, now: DateTime<Utc>) -> Result<CampaignCounters, ApiError> {
+        let id = &c.spec.id;
+        let mut counters = self.counters(id).await?;
+        let mut changed = false;
+        if !counters.drawn && now >= c.spec.draw_at {
+            changed |= self.inner.store.ensure_draw(id, now).await?;
+            counters = self.fresh_counters(id).await?;
+        }
+        if counters.next_release_at.is_some_and(|t| t <= now) {
+            changed |= self.inner.store.release_expired(id, now).await? > 0;
+        }
+        if changed {
+            counters = self.fresh_counters(id).await?;
+        }
+        Ok(counters)
+    }
+
+    /// Whether `key` is a registered identity (positive answers are cached: identities are never
+    /// removed).
+    pub async fn identity_known(&self, key: &IdentityKey) -> Result<bool, ApiError> {
+        if lock(&self.inner.identities).contains(&key.0) {
+            return Ok(true);
+        }
+        let known = self.inner.store.identity_exists(key).await?;
+        if known {
+            lock(&self.inner.identities).insert(key.0);
+        }
+        Ok(known)
+    }
+
+    /// Forgets cached counters of `id` (after this instance changed them).
+    pub fn invalidate(&self, id: &CampaignId) {
+        lock(&self.inner.counters).remove(id);
+    }
+}
+
+/// Locks a cache; a panic while holding one cannot leave it inconsistent (every critical
+/// section is a single map operation), so a poisoned lock is used as is.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

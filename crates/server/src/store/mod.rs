@@ -1,0 +1,323 @@
+//! The one persistence interface of the server. Every handler talks to a [`Store`]; each backend
+//! (`sqlite` now, `postgres` next) implements the same domain-level operations. Exactly-once
+//! guarantees (one ticket and one voucher per identity and campaign, dense serials, one draw, one
+//! redemption) come from database constraints and transactions inside these operations, never from
+//! in-process locks, so several server instances may share one database.
+//!
+//! Instants are kept as Unix milliseconds (`i64`) in every backend; the domain types below use
+//! `DateTime<Utc>`.
+
+pub mod postgres;
+pub mod sqlite;
+
+use crate::config::CampaignSpec;
+use crate::issuer::Issuer;
+use chrono::{DateTime, Utc};
+use lineup_protocol::{CampaignId, IdentityKey, VoucherCode};
+
+/// Where the database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbLocation {
+    /// An SQLite file (created if missing, WAL mode).
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL URL (`postgres://...`), which several instances may share.
+    Postgres(String),
+}
+
+impl DbLocation {
+    /// Parses a `--db` value: a `postgres://` / `postgresql://` URL, an `sqlite:` URL or a file path.
+    pub fn parse(s: &str) -> Self {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            DbLocation::Postgres(s.to_owned())
+        } else if let Some(path) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
+            DbLocation::Sqlite(path.into())
+        } else {
+            DbLocation::Sqlite(s.into())
+        }
+    }
+}
+
+/// Failures of the store. Domain refusals are not errors: they are outcomes (e.g. [`ClaimOutcome`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("signing the voucher failed: {0}")]
+    Sign(String),
+    #[error("backend not available: {0}")]
+    Unsupported(String),
+}
+
+/// A campaign as stored: its specification plus the draw seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignRow {
+    pub spec: CampaignSpec,
+    /// Seed of the draw's shuffle, fixed when the campaign is first stored.
+    pub draw_seed: u64,
+    /// SHA-256 of the staff token (see [`crate::issuer::staff_token_hash`]).
+    pub staff_token_hash: [u8; 32],
+}
+
+/// The moving numbers of a campaign, read together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CampaignCounters {
+    /// Whether the draw has been performed.
+    pub drawn: bool,
+    /// Tickets taken so far.
+    pub tickets: u64,
+    /// Vouchers issued so far (the last serial).
+    pub issued: u64,
+    /// Positions with a voucher reserved for them: supply plus vouchers returned by expired admissions.
+    pub reach: u64,
+    /// Vouchers redeemed so far.
+    pub redeemed: u64,
+    /// The earliest `admit_until` of an admitted-or-scheduled ticket that has not claimed
+    /// (when its voucher may go back to the line).
+    pub next_release_at: Option<DateTime<Utc>>,
+}
+
+/// A ticket (a place in a campaign's line) as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketRow {
+    pub id: String,
+    pub campaign_id: CampaignId,
+    pub identity: IdentityKey,
+    pub joined_at: DateTime<Utc>,
+    /// Joined before the draw.
+    pub in_draw: bool,
+    /// For pre-queue tickets: when to check the draw's result.
+    pub prequeue_check_at: Option<DateTime<Utc>>,
+    pub position: Option<u64>,
+    /// Set once the position is within reach of the supply.
+    pub admit_at: Option<DateTime<Utc>>,
+    pub admit_until: Option<DateTime<Utc>>,
+    /// When the sweep recorded that the admission passed unclaimed.
+    pub expired_at: Option<DateTime<Utc>>,
+    /// The voucher, when claimed.
+    pub voucher: Option<VoucherRow>,
+}
+
+/// An issued voucher as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoucherRow {
+    pub campaign_id: CampaignId,
+    pub serial: u64,
+    pub identity: IdentityKey,
+    pub ticket_id: String,
+    pub token: String,
+    pub code: VoucherCode,
+    pub kid: u32,
+    pub amount: u32,
+    pub currency: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub redeemed_at: Option<DateTime<Utc>>,
+}
+
+/// Result of registering an identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    Created { registered_at: DateTime<Utc> },
+    /// This key already holds this contact.
+    Existing { registered_at: DateTime<Utc> },
+    /// Another key holds this contact, or this key holds another contact.
+    ContactTaken,
+}
+
+/// Result of taking a place in line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TakeOutcome {
+    Created(TicketRow),
+    Existing(TicketRow),
+    /// No campaign with this id.
+    UnknownCampaign,
+}
+
+/// What a claim asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimInput {
+    pub campaign_id: CampaignId,
+    pub identity: IdentityKey,
+    pub ticket_id: String,
+    pub idempotency_key: String,
+    /// SHA-256 of the request body, to detect a key reused with another payload.
+    pub request_hash: [u8; 32],
+}
+
+/// Why a claim was refused (the ticket's state at the time of the claim).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimRefusal {
+    UnknownCampaign,
+    /// The identity holds no ticket with this id in this campaign.
+    NoTicket,
+    /// Not admitted yet; ask again at the instant given.
+    NotAdmitted { check_at: DateTime<Utc> },
+    AdmissionExpired,
+    SoldOut,
+    CampaignClosed,
+}
+
+/// Result of a claim.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimOutcome {
+    /// A voucher was issued and committed by this request.
+    Issued(VoucherRow),
+    /// The identity already held this voucher (replayed key, or another key after success).
+    Existing(VoucherRow),
+    /// The key was used with another request body.
+    KeyMismatch,
+    /// The first request with this key is still running.
+    InFlight,
+    Refused(ClaimRefusal),
+}
+
+/// How to find the voucher to redeem.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedeemTarget {
+    Serial { campaign_id: CampaignId, serial: u64 },
+    Code(VoucherCode),
+}
+
+/// Result of a redemption.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedeemOutcome {
+    Redeemed(VoucherRow),
+    AlreadyRedeemed { first_redeemed_at: DateTime<Utc> },
+    UnknownVoucher,
+}
+
+/// The store: enum dispatch over the backends (an `async fn` trait object is not possible yet,
+/// and an enum keeps every call statically dispatched).
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and runs its migrations.
+    pub async fn open(db: &DbLocation) -> Result<Self, StoreError> {
+        Self::open_with(db, &postgres::PgPoolConfig::default()).await
+    }
+
+    /// [`Store::open`] with the PostgreSQL pool's sizing and timeouts (SQLite ignores them).
+    pub async fn open_with(db: &DbLocation, pg: &postgres::PgPoolConfig) -> Result<Self, StoreError> {
+        match db {
+            DbLocation::Sqlite(path) => Ok(Store::Sqlite(sqlite::SqliteStore::open(path).await?)),
+            DbLocation::Postgres(url) => Ok(Store::Postgres(postgres::PgStore::open(url, pg).await?)),
+        }
+    }
+
+    /// Closes every connection (after a graceful shutdown).
+    pub async fn close(&self) {
+        dispatch!(self, s => s.close().await)
+    }
+
+    /// Stores a campaign unless one with this id exists (an existing one keeps its seed, times and
+    /// counters, so a restart changes nothing). Returns the stored row.
+    pub async fn ensure_campaign(
+        &self,
+        spec: &CampaignSpec,
+        staff_token_hash: [u8; 32],
+        draw_seed: u64,
+    ) -> Result<CampaignRow, StoreError> {
+        dispatch!(self, s => s.ensure_campaign(spec, staff_token_hash, draw_seed).await)
+    }
+
+    pub async fn campaigns(&self) -> Result<Vec<CampaignRow>, StoreError> {
+        dispatch!(self, s => s.campaigns().await)
+    }
+
+    pub async fn campaign(&self, id: &CampaignId) -> Result<Option<CampaignRow>, StoreError> {
+        dispatch!(self, s => s.campaign(id).await)
+    }
+
+    pub async fn campaign_counters(&self, id: &CampaignId) -> Result<Option<CampaignCounters>, StoreError> {
+        dispatch!(self, s => s.campaign_counters(id).await)
+    }
+
+    pub async fn register_identity(
+        &self,
+        key: &IdentityKey,
+        contact_digest: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<RegisterOutcome, StoreError> {
+        dispatch!(self, s => s.register_identity(key, contact_digest, now).await)
+    }
+
+    pub async fn identity_exists(&self, key: &IdentityKey) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.identity_exists(key).await)
+    }
+
+    /// Performs the draw if `now >= draw_at` and it has not happened: shuffles the pre-queue with
+    /// the stored seed and stores positions and admission times, exactly once across restarts and
+    /// instances. Returns whether this call performed it.
+    pub async fn ensure_draw(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.ensure_draw(id, now).await)
+    }
+
+    /// Marks admissions whose window passed unclaimed as expired and hands each returned voucher
+    /// to the next position in line, in order. Idempotent. Returns how many were released.
+    pub async fn release_expired(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.release_expired(id, now).await)
+    }
+
+    /// Takes a place in line for `identity`, or returns the one it holds. Performs the draw
+    /// first when it is due. The caller checks the campaign's phase (too early, closed) first.
+    pub async fn take_ticket(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        now: DateTime<Utc>,
+    ) -> Result<TakeOutcome, StoreError> {
+        dispatch!(self, s => s.take_ticket(id, identity, now).await)
+    }
+
+    /// The ticket of `identity` in campaign `id` (with its voucher, if claimed): one indexed read.
+    pub async fn ticket_status_row(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+    ) -> Result<Option<TicketRow>, StoreError> {
+        dispatch!(self, s => s.ticket_status_row(id, identity).await)
+    }
+
+    /// Claims a voucher with idempotency-key semantics (see `docs/protocol.md`). A voucher is
+    /// committed before this returns `Issued`.
+    pub async fn claim(&self, input: &ClaimInput, issuer: &Issuer, now: DateTime<Utc>) -> Result<ClaimOutcome, StoreError> {
+        dispatch!(self, s => s.claim(input, issuer, now).await)
+    }
+
+    /// Every voucher held by `identity`, across campaigns.
+    pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
+        dispatch!(self, s => s.vouchers_of(identity).await)
+    }
+
+    /// Looks a voucher up (for redemption: to learn its campaign before checking the staff token).
+    pub async fn find_voucher(&self, target: &RedeemTarget) -> Result<Option<VoucherRow>, StoreError> {
+        dispatch!(self, s => s.find_voucher(target).await)
+    }
+
+    /// Redeems a voucher: the first call wins (one atomic conditional update).
+    pub async fn redeem(&self, target: &RedeemTarget, now: DateTime<Utc>) -> Result<RedeemOutcome, StoreError> {
+        dispatch!(self, s => s.redeem(target, now).await)
+    }
+
+    /// Tickets whose admission instant is at or before `now` (for the `admitted` metric).
+    pub async fn admitted_count(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.admitted_count(id, now).await)
+    }
+}

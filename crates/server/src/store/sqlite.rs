@@ -1,0 +1,839 @@
+//! The SQLite backend: one file in WAL mode with `synchronous = FULL` (a committed voucher
+//! survives a crash or power loss). Writes go through a single-connection pool in
+//! `BEGIN IMMEDIATE` transactions, so writers queue in the pool instead of spinning on
+//! `SQLITE_BUSY`; reads use a separate pool and never block on writers (WAL).
+
+use super::{
+    CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, RedeemOutcome, RedeemTarget,
+    RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
+};
+use crate::config::CampaignSpec;
+use crate::issuer::Issuer;
+use crate::schedule;
+use chrono::{DateTime, Utc};
+use lineup_protocol::{CampaignId, IdentityKey, TicketState, VoucherCode};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::time::Duration;
+
+/// An idempotency key whose first request has not finished after this long is taken to be
+/// abandoned (its server stopped mid-request) and may be taken over by a retry.
+const IN_FLIGHT_STALE_MS: i64 = 15_000;
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("instant {ms} out of range")))
+}
+
+fn opt_at(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ms.map(at).transpose()
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn key_of(bytes: &[u8]) -> Result<IdentityKey, StoreError> {
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("identity key is not 32 bytes".into()))?;
+    Ok(IdentityKey(arr))
+}
+
+fn campaign_id(s: &str) -> Result<CampaignId, StoreError> {
+    s.parse().map_err(|_| StoreError::Corrupt(format!("bad campaign id {s}")))
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    pub async fn ensure_campaign(
+        &self,
+        spec: &CampaignSpec,
+        staff_token_hash: [u8; 32],
+        draw_seed: u64,
+    ) -> Result<CampaignRow, StoreError> {
+        let brands = serde_json::to_string(&spec.brands).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO campaigns (id, title, title_en, issuer, brands, amount, currency, supply,
+                prequeue_opens_at, draw_at, opens_at, closes_at, voucher_expires_at,
+                admission_rate_per_s, admission_window_s, staff_token_hash, draw_seed, reach, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(spec.id.as_str())
+        .bind(&spec.title)
+        .bind(&spec.title_en)
+        .bind(&spec.issuer)
+        .bind(brands)
+        .bind(i64::from(spec.amount))
+        .bind(spec.currency_str())
+        .bind(i(spec.supply))
+        .bind(ms(spec.prequeue_opens_at))
+        .bind(ms(spec.draw_at))
+        .bind(ms(spec.opens_at))
+        .bind(ms(spec.closes_at))
+        .bind(ms(spec.voucher_expires_at))
+        .bind(i64::from(spec.admission_rate_per_s))
+        .bind(i(spec.admission_window_s))
+        .bind(&staff_token_hash[..])
+        .bind(draw_seed as i64)
+        .bind(i(spec.supply))
+        .bind(ms(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        let row = load_campaign(&mut tx, &spec.id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    pub async fn campaigns(&self) -> Result<Vec<CampaignRow>, StoreError> {
+        let rows = sqlx::query(CAMPAIGN_SELECT_ALL).fetch_all(&self.reader).await?;
+        rows.iter().map(campaign_from_row).collect()
+    }
+
+    pub async fn campaign(&self, id: &CampaignId) -> Result<Option<CampaignRow>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        load_campaign(&mut conn, id).await
+    }
+
+    pub async fn campaign_counters(&self, id: &CampaignId) -> Result<Option<CampaignCounters>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        counters(&mut conn, id).await
+    }
+
+    pub async fn register_identity(
+        &self,
+        key: &IdentityKey,
+        contact_digest: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<RegisterOutcome, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let existing = sqlx::query(
+            "SELECT public_key, contact_digest, registered_at FROM identities WHERE public_key = ? OR contact_digest = ?",
+        )
+        .bind(&key.0[..])
+        .bind(&contact_digest[..])
+        .fetch_all(&mut *tx)
+        .await?;
+        let outcome = if let Some(row) = existing.first() {
+            let pk: Vec<u8> = row.try_get("public_key")?;
+            let digest: Vec<u8> = row.try_get("contact_digest")?;
+            if existing.len() == 1 && pk == key.0 && digest == contact_digest {
+                RegisterOutcome::Existing {
+                    registered_at: at(row.try_get("registered_at")?)?,
+                }
+            } else {
+                RegisterOutcome::ContactTaken
+            }
+        } else {
+            sqlx::query("INSERT INTO identities (public_key, contact_digest, registered_at) VALUES (?, ?, ?)")
+                .bind(&key.0[..])
+                .bind(&contact_digest[..])
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+            RegisterOutcome::Created { registered_at: now }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub async fn identity_exists(&self, key: &IdentityKey) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM identities WHERE public_key = ?")
+            .bind(&key.0[..])
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn ensure_draw(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let done = ensure_draw_in(&mut tx, id, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    pub async fn release_expired(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let n = release_expired_in(&mut tx, id, now).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub async fn take_ticket(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        now: DateTime<Utc>,
+    ) -> Result<TakeOutcome, StoreError> {
+        // Fast path: a held ticket whose place is settled needs no write.
+        {
+            let mut conn = self.reader.acquire().await?;
+            if let Some(t) = load_ticket(&mut conn, id, identity).await?
+                && (t.position.is_some() || !draw_due(&mut conn, id, now).await?)
+            {
+                return Ok(TakeOutcome::Existing(t));
+            }
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(c) = load_campaign(&mut tx, id).await? else {
+            return Ok(TakeOutcome::UnknownCampaign);
+        };
+        if now >= c.spec.draw_at {
+            ensure_draw_in(&mut tx, id, now).await?;
+        }
+        if let Some(t) = load_ticket(&mut tx, id, identity).await? {
+            tx.commit().await?;
+            return Ok(TakeOutcome::Existing(t));
+        }
+        let row = sqlx::query(
+            "UPDATE campaigns SET next_seq = next_seq + 1,
+                next_position = next_position + (CASE WHEN drawn_at IS NULL THEN 0 ELSE 1 END)
+             WHERE id = ? RETURNING next_seq - 1 AS seq, drawn_at, next_position - 1 AS position, reach",
+        )
+        .bind(id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let seq: i64 = row.try_get("seq")?;
+        let drawn: Option<i64> = row.try_get("drawn_at")?;
+        let reach = u(row.try_get("reach")?);
+        let ticket_id = uuid::Uuid::new_v4().to_string();
+        let (in_draw, check, position, admit_at, admit_until) = if drawn.is_some() {
+            let p = u(row.try_get("position")?);
+            let (a, until) = if p <= reach {
+                let a = schedule::admit_at_for(&c.spec, p, now);
+                (Some(ms(a)), Some(ms(a + c.spec.admission_window())))
+            } else {
+                (None, None)
+            };
+            (false, None, Some(i(p)), a, until)
+        } else {
+            let check = schedule::prequeue_check_at(&c.spec, c.draw_seed, identity);
+            (true, Some(ms(check)), None, None, None)
+        };
+        sqlx::query(
+            "INSERT INTO tickets (id, campaign_id, identity, seq, joined_at, in_draw, prequeue_check_at,
+                position, admit_at, admit_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&ticket_id)
+        .bind(id.as_str())
+        .bind(&identity.0[..])
+        .bind(seq)
+        .bind(ms(now))
+        .bind(in_draw)
+        .bind(check)
+        .bind(position)
+        .bind(admit_at)
+        .bind(admit_until)
+        .execute(&mut *tx)
+        .await?;
+        let t = load_ticket(&mut tx, id, identity)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("ticket vanished".into()))?;
+        tx.commit().await?;
+        Ok(TakeOutcome::Created(t))
+    }
+
+    pub async fn ticket_status_row(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+    ) -> Result<Option<TicketRow>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        load_ticket(&mut conn, id, identity).await
+    }
+
+    pub async fn claim(&self, input: &ClaimInput, issuer: &Issuer, now: DateTime<Utc>) -> Result<ClaimOutcome, StoreError> {
+        // Phase 1: reserve the idempotency key in its own committed transaction, so a concurrent
+        // request with the same key sees it in flight.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let existing = sqlx::query(
+            "SELECT request_hash, started_at, serial FROM idempotency_keys
+             WHERE campaign_id = ? AND identity = ? AND key = ?",
+        )
+        .bind(input.campaign_id.as_str())
+        .bind(&input.identity.0[..])
+        .bind(&input.idempotency_key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match existing {
+            Some(row) => {
+                let hash: Vec<u8> = row.try_get("request_hash")?;
+                let started: i64 = row.try_get("started_at")?;
+                let serial: Option<i64> = row.try_get("serial")?;
+                if hash != input.request_hash {
+                    return Ok(ClaimOutcome::KeyMismatch);
+                }
+                if let Some(s) = serial {
+                    let v = load_voucher(&mut tx, &input.campaign_id, u(s))
+                        .await?
+                        .ok_or_else(|| StoreError::Corrupt("idempotency key names a missing voucher".into()))?;
+                    return Ok(ClaimOutcome::Existing(v));
+                }
+                if ms(now) - started < IN_FLIGHT_STALE_MS {
+                    return Ok(ClaimOutcome::InFlight);
+                }
+                sqlx::query(
+                    "UPDATE idempotency_keys SET started_at = ? WHERE campaign_id = ? AND identity = ? AND key = ?",
+                )
+                .bind(ms(now))
+                .bind(input.campaign_id.as_str())
+                .bind(&input.identity.0[..])
+                .bind(&input.idempotency_key)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                if load_campaign(&mut tx, &input.campaign_id).await?.is_none() {
+                    return Ok(ClaimOutcome::Refused(ClaimRefusal::UnknownCampaign));
+                }
+                sqlx::query(
+                    "INSERT INTO idempotency_keys (campaign_id, identity, key, request_hash, started_at)
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(input.campaign_id.as_str())
+                .bind(&input.identity.0[..])
+                .bind(&input.idempotency_key)
+                .bind(&input.request_hash[..])
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+
+        // Phase 2: the claim itself, and the key's result, in one transaction.
+        let result = async {
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+            let outcome = claim_in(&mut tx, input, issuer, now).await?;
+            match &outcome {
+                ClaimOutcome::Issued(v) | ClaimOutcome::Existing(v) => {
+                    sqlx::query(
+                        "UPDATE idempotency_keys SET serial = ? WHERE campaign_id = ? AND identity = ? AND key = ?",
+                    )
+                    .bind(i(v.serial))
+                    .bind(input.campaign_id.as_str())
+                    .bind(&input.identity.0[..])
+                    .bind(&input.idempotency_key)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                _ => forget_key(&mut tx, input).await?,
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(outcome)
+        }
+        .await;
+        if result.is_err() {
+            // Let a retry with the same key run at once instead of waiting for staleness.
+            if let Ok(mut tx) = self.writer.begin_with("BEGIN IMMEDIATE").await {
+                let _ = forget_key(&mut tx, input).await;
+                let _ = tx.commit().await;
+            }
+        }
+        result
+    }
+
+    pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+                issued_at, expires_at, redeemed_at FROM vouchers WHERE identity = ? ORDER BY issued_at, campaign_id",
+        )
+        .bind(&identity.0[..])
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(voucher_from_row).collect()
+    }
+
+    pub async fn find_voucher(&self, target: &RedeemTarget) -> Result<Option<VoucherRow>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        find_voucher_in(&mut conn, target).await
+    }
+
+    pub async fn redeem(&self, target: &RedeemTarget, now: DateTime<Utc>) -> Result<RedeemOutcome, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(v) = find_voucher_in(&mut tx, target).await? else {
+            return Ok(RedeemOutcome::UnknownVoucher);
+        };
+        let done = sqlx::query(
+            "UPDATE vouchers SET redeemed_at = ? WHERE campaign_id = ? AND serial = ? AND redeemed_at IS NULL",
+        )
+        .bind(ms(now))
+        .bind(v.campaign_id.as_str())
+        .bind(i(v.serial))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = if done == 1 {
+            sqlx::query("UPDATE campaigns SET redeemed = redeemed + 1 WHERE id = ?")
+                .bind(v.campaign_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            RedeemOutcome::Redeemed(VoucherRow {
+                redeemed_at: Some(now),
+                ..v
+            })
+        } else {
+            match v.redeemed_at {
+                Some(first) => RedeemOutcome::AlreadyRedeemed { first_redeemed_at: first },
+                None => return Err(StoreError::Corrupt("redemption neither applied nor recorded".into())),
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub async fn admitted_count(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets WHERE campaign_id = ? AND admit_at <= ?")
+            .bind(id.as_str())
+            .bind(ms(now))
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(u(n))
+    }
+}
+
+const CAMPAIGN_SELECT_ALL: &str = "SELECT id, title, title_en, issuer, brands, amount, currency, supply, prequeue_opens_at,
+    draw_at, opens_at, closes_at, voucher_expires_at, admission_rate_per_s, admission_window_s,
+    staff_token_hash, draw_seed FROM campaigns ORDER BY opens_at, id";
+
+fn campaign_from_row(r: &SqliteRow) -> Result<CampaignRow, StoreError> {
+    let brands: String = r.try_get("brands")?;
+    let currency: String = r.try_get("currency")?;
+    let hash: Vec<u8> = r.try_get("staff_token_hash")?;
+    let spec = CampaignSpec {
+        id: campaign_id(&r.try_get::<String, _>("id")?)?,
+        title: r.try_get("title")?,
+        title_en: r.try_get("title_en")?,
+        issuer: r.try_get("issuer")?,
+        brands: serde_json::from_str(&brands).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        amount: u32::try_from(r.try_get::<i64, _>("amount")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        currency: currency
+            .as_bytes()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("currency".into()))?,
+        supply: u(r.try_get("supply")?),
+        prequeue_opens_at: at(r.try_get("prequeue_opens_at")?)?,
+        draw_at: at(r.try_get("draw_at")?)?,
+        opens_at: at(r.try_get("opens_at")?)?,
+        closes_at: at(r.try_get("closes_at")?)?,
+        voucher_expires_at: at(r.try_get("voucher_expires_at")?)?,
+        admission_rate_per_s: u32::try_from(r.try_get::<i64, _>("admission_rate_per_s")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        admission_window_s: u(r.try_get("admission_window_s")?),
+    };
+    Ok(CampaignRow {
+        spec,
+        draw_seed: r.try_get::<i64, _>("draw_seed")? as u64,
+        staff_token_hash: hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("staff token hash".into()))?,
+    })
+}
+
+async fn load_campaign(conn: &mut SqliteConnection, id: &CampaignId) -> Result<Option<CampaignRow>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, title, title_en, issuer, brands, amount, currency, supply, prequeue_opens_at,
+            draw_at, opens_at, closes_at, voucher_expires_at, admission_rate_per_s, admission_window_s,
+            staff_token_hash, draw_seed FROM campaigns WHERE id = ?",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(campaign_from_row).transpose()
+}
+
+async fn counters(conn: &mut SqliteConnection, id: &CampaignId) -> Result<Option<CampaignCounters>, StoreError> {
+    let row = sqlx::query(
+        "SELECT drawn_at, next_seq, issued, reach, redeemed,
+            (SELECT MIN(admit_until) FROM tickets WHERE campaign_id = c.id AND admit_until IS NOT NULL
+                AND claimed_serial IS NULL AND expired_at IS NULL) AS next_release_at
+         FROM campaigns c WHERE id = ?",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(CampaignCounters {
+        drawn: r.try_get::<Option<i64>, _>("drawn_at")?.is_some(),
+        tickets: u(r.try_get::<i64, _>("next_seq")? - 1),
+        issued: u(r.try_get("issued")?),
+        reach: u(r.try_get("reach")?),
+        redeemed: u(r.try_get("redeemed")?),
+        next_release_at: opt_at(r.try_get("next_release_at")?)?,
+    }))
+}
+
+async fn draw_due(conn: &mut SqliteConnection, id: &CampaignId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT draw_at, drawn_at FROM campaigns WHERE id = ?")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<Option<i64>, _>("drawn_at")?.is_none() && r.try_get::<i64, _>("draw_at")? <= ms(now),
+        None => false,
+    })
+}
+
+const TICKET_SELECT: &str = "SELECT t.id, t.campaign_id, t.identity, t.joined_at, t.in_draw, t.prequeue_check_at,
+    t.position, t.admit_at, t.admit_until, t.expired_at,
+    v.serial, v.token, v.code, v.kid, v.amount, v.currency, v.issued_at, v.expires_at, v.redeemed_at
+    FROM tickets t LEFT JOIN vouchers v ON v.ticket_id = t.id
+    WHERE t.campaign_id = ? AND t.identity = ?";
+
+async fn load_ticket(
+    conn: &mut SqliteConnection,
+    id: &CampaignId,
+    identity: &IdentityKey,
+) -> Result<Option<TicketRow>, StoreError> {
+    let row = sqlx::query(TICKET_SELECT)
+        .bind(id.as_str())
+        .bind(&identity.0[..])
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let ticket_id: String = r.try_get("id")?;
+    let voucher = match r.try_get::<Option<i64>, _>("serial")? {
+        Some(serial) => Some(VoucherRow {
+            campaign_id: id.clone(),
+            serial: u(serial),
+            identity: *identity,
+            ticket_id: ticket_id.clone(),
+            token: r.try_get("token")?,
+            code: parse_code(&r.try_get::<String, _>("code")?)?,
+            kid: u32::try_from(r.try_get::<i64, _>("kid")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            amount: u32::try_from(r.try_get::<i64, _>("amount")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            currency: r.try_get("currency")?,
+            issued_at: at(r.try_get("issued_at")?)?,
+            expires_at: at(r.try_get("expires_at")?)?,
+            redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
+        }),
+        None => None,
+    };
+    Ok(Some(TicketRow {
+        id: ticket_id,
+        campaign_id: campaign_id(&r.try_get::<String, _>("campaign_id")?)?,
+        identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+        joined_at: at(r.try_get("joined_at")?)?,
+        in_draw: r.try_get("in_draw")?,
+        prequeue_check_at: opt_at(r.try_get("prequeue_check_at")?)?,
+        position: r.try_get::<Option<i64>, _>("position")?.map(u),
+        admit_at: opt_at(r.try_get("admit_at")?)?,
+        admit_until: opt_at(r.try_get("admit_until")?)?,
+        expired_at: opt_at(r.try_get("expired_at")?)?,
+        voucher,
+    }))
+}
+
+fn parse_code(s: &str) -> Result<VoucherCode, StoreError> {
+    s.parse().map_err(|_| StoreError::Corrupt(format!("bad stored code {s}")))
+}
+
+fn voucher_from_row(r: &SqliteRow) -> Result<VoucherRow, StoreError> {
+    Ok(VoucherRow {
+        campaign_id: campaign_id(&r.try_get::<String, _>("campaign_id")?)?,
+        serial: u(r.try_get("serial")?),
+        identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+        ticket_id: r.try_get("ticket_id")?,
+        token: r.try_get("token")?,
+        code: parse_code(&r.try_get::<String, _>("code")?)?,
+        kid: u32::try_from(r.try_get::<i64, _>("kid")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        amount: u32::try_from(r.try_get::<i64, _>("amount")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        currency: r.try_get("currency")?,
+        issued_at: at(r.try_get("issued_at")?)?,
+        expires_at: at(r.try_get("expires_at")?)?,
+        redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
+    })
+}
+
+async fn load_voucher(conn: &mut SqliteConnection, id: &CampaignId, serial: u64) -> Result<Option<VoucherRow>, StoreError> {
+    find_voucher_in(
+        conn,
+        &RedeemTarget::Serial {
+            campaign_id: id.clone(),
+            serial,
+        },
+    )
+    .await
+}
+
+async fn find_voucher_in(conn: &mut SqliteConnection, target: &RedeemTarget) -> Result<Option<VoucherRow>, StoreError> {
+    let row = match target {
+        RedeemTarget::Serial { campaign_id, serial } => {
+            sqlx::query(
+                "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+                    issued_at, expires_at, redeemed_at FROM vouchers WHERE campaign_id = ? AND serial = ?",
+            )
+            .bind(campaign_id.as_str())
+            .bind(i(*serial))
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        RedeemTarget::Code(code) => {
+            sqlx::query(
+                "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+                    issued_at, expires_at, redeemed_at FROM vouchers WHERE code = ?",
+            )
+            .bind(code.compact())
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
+    row.as_ref().map(voucher_from_row).transpose()
+}
+
+async fn ensure_draw_in(conn: &mut SqliteConnection, id: &CampaignId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let Some(c) = load_campaign(conn, id).await? else {
+        return Ok(false);
+    };
+    if now < c.spec.draw_at || !draw_due(conn, id, now).await? {
+        return Ok(false);
+    }
+    let pre = sqlx::query("SELECT id, joined_at FROM tickets WHERE campaign_id = ? AND in_draw = 1 ORDER BY seq")
+        .bind(id.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    let order = schedule::draw_order(c.draw_seed, pre.len());
+    for (idx, &which) in order.iter().enumerate() {
+        let p = idx as u64 + 1;
+        let r = &pre[which];
+        let ticket_id: String = r.try_get("id")?;
+        let joined = at(r.try_get("joined_at")?)?;
+        let (a, until) = if p <= c.spec.supply {
+            let a = schedule::admit_at_for(&c.spec, p, joined);
+            (Some(ms(a)), Some(ms(a + c.spec.admission_window())))
+        } else {
+            (None, None)
+        };
+        sqlx::query("UPDATE tickets SET position = ?, admit_at = ?, admit_until = ? WHERE id = ?")
+            .bind(i(p))
+            .bind(a)
+            .bind(until)
+            .bind(&ticket_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("UPDATE campaigns SET drawn_at = ?, next_position = ? WHERE id = ? AND drawn_at IS NULL")
+        .bind(ms(now))
+        .bind(i(pre.len() as u64 + 1))
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    tracing::info!(campaign = %id, tickets = pre.len(), "draw performed");
+    Ok(true)
+}
+
+async fn release_expired_in(conn: &mut SqliteConnection, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let window = {
+        let Some(c) = load_campaign(conn, id).await? else {
+            return Ok(0);
+        };
+        c.spec.admission_window()
+    };
+    let mut released = 0;
+    loop {
+        // One at a time, in deadline order, so returned vouchers reach the waitlist in order
+        // even when a freshly admitted ticket's own window has already passed.
+        let Some(r) = sqlx::query(
+            "SELECT id, admit_until FROM tickets WHERE campaign_id = ? AND admit_until IS NOT NULL
+                AND admit_until <= ? AND claimed_serial IS NULL AND expired_at IS NULL
+             ORDER BY admit_until, position LIMIT 1",
+        )
+        .bind(id.as_str())
+        .bind(ms(now))
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            break;
+        };
+        let ticket_id: String = r.try_get("id")?;
+        let until: i64 = r.try_get("admit_until")?;
+        sqlx::query("UPDATE tickets SET expired_at = ? WHERE id = ?")
+            .bind(until)
+            .bind(&ticket_id)
+            .execute(&mut *conn)
+            .await?;
+        let reach: i64 = sqlx::query_scalar("UPDATE campaigns SET reach = reach + 1 WHERE id = ? RETURNING reach")
+            .bind(id.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+        if let Some(next) = sqlx::query("SELECT id, joined_at FROM tickets WHERE campaign_id = ? AND position = ? AND admit_at IS NULL")
+            .bind(id.as_str())
+            .bind(reach)
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            let joined: i64 = next.try_get("joined_at")?;
+            let a = at(until.max(joined))?;
+            sqlx::query("UPDATE tickets SET admit_at = ?, admit_until = ? WHERE id = ?")
+                .bind(ms(a))
+                .bind(ms(a + window))
+                .bind(next.try_get::<String, _>("id")?)
+                .execute(&mut *conn)
+                .await?;
+        }
+        released += 1;
+    }
+    if released > 0 {
+        tracing::info!(campaign = %id, released, "expired admissions returned their vouchers to the line");
+    }
+    Ok(released)
+}
+
+async fn forget_key(conn: &mut SqliteConnection, input: &ClaimInput) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE campaign_id = ? AND identity = ? AND key = ? AND serial IS NULL")
+        .bind(input.campaign_id.as_str())
+        .bind(&input.identity.0[..])
+        .bind(&input.idempotency_key)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn claim_in(
+    conn: &mut SqliteConnection,
+    input: &ClaimInput,
+    issuer: &Issuer,
+    now: DateTime<Utc>,
+) -> Result<ClaimOutcome, StoreError> {
+    let id = &input.campaign_id;
+    let held = sqlx::query(
+        "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+            issued_at, expires_at, redeemed_at FROM vouchers WHERE campaign_id = ? AND identity = ?",
+    )
+    .bind(id.as_str())
+    .bind(&input.identity.0[..])
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(r) = held {
+        return Ok(ClaimOutcome::Existing(voucher_from_row(&r)?));
+    }
+    let Some(c) = load_campaign(conn, id).await? else {
+        return Ok(ClaimOutcome::Refused(ClaimRefusal::UnknownCampaign));
+    };
+    ensure_draw_in(conn, id, now).await?;
+    release_expired_in(conn, id, now).await?;
+    let Some(ticket) = load_ticket(conn, id, &input.identity).await? else {
+        return Ok(ClaimOutcome::Refused(ClaimRefusal::NoTicket));
+    };
+    if ticket.id != input.ticket_id {
+        return Ok(ClaimOutcome::Refused(ClaimRefusal::NoTicket));
+    }
+    let counts = counters(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))?;
+    let view = schedule::ticket_view(&c.spec, &ticket, &counts, now);
+    let refusal = match view.state {
+        TicketState::Admitted => None,
+        TicketState::PreQueue | TicketState::InLine | TicketState::Waitlisted => Some(ClaimRefusal::NotAdmitted {
+            check_at: view.check_at.unwrap_or(now + schedule::SOON),
+        }),
+        TicketState::Expired => Some(ClaimRefusal::AdmissionExpired),
+        TicketState::SoldOut => Some(ClaimRefusal::SoldOut),
+        TicketState::Closed => Some(ClaimRefusal::CampaignClosed),
+        TicketState::Claimed => match ticket.voucher {
+            Some(v) => return Ok(ClaimOutcome::Existing(v)),
+            None => return Err(StoreError::Corrupt("claimed ticket without voucher".into())),
+        },
+    };
+    if let Some(r) = refusal {
+        return Ok(ClaimOutcome::Refused(r));
+    }
+    let Some(serial) = sqlx::query_scalar::<_, i64>(
+        "UPDATE campaigns SET issued = issued + 1 WHERE id = ? AND issued < supply RETURNING issued",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(ClaimOutcome::Refused(ClaimRefusal::SoldOut));
+    };
+    let serial = u(serial);
+    let token = issuer
+        .sign_voucher(id, serial, c.spec.amount, c.spec.currency, c.spec.voucher_expires_at, &input.identity)
+        .map_err(|e| StoreError::Sign(e.to_string()))?;
+    let v = VoucherRow {
+        campaign_id: id.clone(),
+        serial,
+        identity: input.identity,
+        ticket_id: ticket.id.clone(),
+        token: token.text.clone(),
+        code: token.code(),
+        kid: issuer.kid(),
+        amount: c.spec.amount,
+        currency: c.spec.currency_str(),
+        issued_at: now,
+        expires_at: c.spec.voucher_expires_at,
+        redeemed_at: None,
+    };
+    sqlx::query(
+        "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+            issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.as_str())
+    .bind(i(serial))
+    .bind(&input.identity.0[..])
+    .bind(&v.ticket_id)
+    .bind(&v.token)
+    .bind(v.code.compact())
+    .bind(i64::from(v.kid))
+    .bind(i64::from(v.amount))
+    .bind(&v.currency)
+    .bind(ms(now))
+    .bind(ms(v.expires_at))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE tickets SET claimed_serial = ? WHERE id = ? AND claimed_serial IS NULL")
+        .bind(i(serial))
+        .bind(&v.ticket_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(ClaimOutcome::Issued(v))
+}
