@@ -7,7 +7,8 @@ import { api, onClaimProgress, onWalletChanged } from './js/api.js';
 import { h, replaceChildren } from './js/dom.js';
 import { setLanguage, t } from './js/i18n.js';
 import { attach, announce } from './js/live.js';
-import { state, recordProgress, setWallet } from './js/store.js';
+import { state, recordProgress, setWallet, subscribe, campaignById } from './js/store.js';
+import { isResult } from './js/claims.js';
 import { errorBox } from './js/ui.js';
 import { parseRoute } from './js/routes.js';
 import * as register from './js/screens/register.js';
@@ -123,10 +124,50 @@ async function boot() {
     setWallet(entries);
   });
 
+  subscribe('claim', showResultBanner);
   booted = true;
-  window.addEventListener('hashchange', () => route());
+  window.addEventListener('hashchange', () => {
+    clearBannerFor(parseRoute(location.hash));
+    route();
+  });
   route();
   document.documentElement.dataset.ready = 'true';
+}
+
+/**
+ * A claim that reaches its result while the person is elsewhere in the app gets a banner with
+ * a link to it (the system notification may have been missed or turned off).
+ */
+function showResultBanner({ campaignId, tracked, prev }) {
+  const phase = tracked.progress.phase;
+  if (!isResult(phase) || (prev && prev.progress.phase === phase)) return;
+  const here = parseRoute(location.hash);
+  if (here.name === 'claim' && here.params.id === campaignId) return;
+  const c = campaignById(campaignId);
+  const result = t(`result.${phase}.title`);
+  // The campaign list may not have been loaded on this run (e.g. straight to the wallet).
+  const text = c ? `${document.documentElement.lang === 'en' && c.title_en ? c.title_en : c.title}: ${result}` : result;
+  const banner = document.getElementById('banner');
+  const dismiss = h('button', { type: 'button', class: 'button secondary banner-dismiss', text: t('action.close') });
+  const item = h(
+    'div',
+    { class: `banner banner-${phase}`, 'data-campaign': campaignId },
+    h('p', { text }),
+    h('a', { class: 'button primary', href: `#/claim/${encodeURIComponent(campaignId)}`, text: t('banner.open') }),
+    dismiss,
+  );
+  dismiss.addEventListener('click', () => {
+    item.remove();
+    main.querySelector('h1')?.focus();
+  });
+  banner.querySelector(`[data-campaign="${CSS.escape(campaignId)}"]`)?.remove();
+  banner.append(item);
+  announce(text, { urgent: true });
+}
+
+function clearBannerFor(next) {
+  if (next.name !== 'claim') return;
+  document.querySelector(`#banner [data-campaign="${CSS.escape(next.params.id)}"]`)?.remove();
 }
 
 function navigatorLanguage() {

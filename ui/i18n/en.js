@@ -12,6 +12,7 @@ export default {
   'action.retry': 'Try again',
   'action.to_campaigns': 'Back to campaigns',
   'action.close': 'Close',
+  'banner.open': 'See the result',
 
   'time.in': 'in {duration}',
   'time.now': 'now',

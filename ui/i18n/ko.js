@@ -12,6 +12,7 @@ export default {
   'action.retry': '다시 시도',
   'action.to_campaigns': '캠페인 목록으로',
   'action.close': '닫기',
+  'banner.open': '결과 보기',
 
   'time.in': '{duration} 후',
   'time.now': '지금',

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { openApp, calls, assertClean } from '../lib/harness.mjs';
-import { scenario, at, voucher } from '../lib/fixtures.mjs';
+import { scenario, at, voucher, PHASES } from '../lib/fixtures.mjs';
 import { trFor } from './states.mjs';
 
 const tr = trFor('ko');
@@ -90,6 +90,33 @@ export function campaignSpecs() {
         assert.equal(await card.getByText(tr('campaign.help.drawn')).count(), 1);
         assert.equal(await card.locator('.facts dt').nth(1).innerText(), tr('campaign.countdown.open'));
         assert.equal((await calls(page, 'list_campaigns')).length, 1);
+        await assertClean(app);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('shows a banner when a claim finishes while the person is elsewhere', async () => {
+      const app = await openApp(scenario({ claims: { 'mega-1125': PHASES.claiming } }), { hash: '#/settings' });
+      const { page } = app;
+      try {
+        await page.getByRole('heading', { level: 1, name: '설정' }).waitFor();
+        await page.evaluate((p) => window.__mock.progress('mega-1125', p), PHASES.holding);
+        const banner = page.getByRole('banner').locator('.banner');
+        await banner.getByText('쿠폰을 받았습니다').waitFor();
+        await page.waitForFunction(() => document.getElementById('live').textContent.includes('쿠폰을 받았습니다'));
+        assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'focus is not taken away');
+        await banner.getByRole('link', { name: '결과 보기' }).click();
+        await page.getByRole('heading', { level: 1, name: '쿠폰을 받았습니다' }).waitFor();
+        assert.equal(await banner.count(), 0, 'the banner goes once its result is on screen');
+
+        // With the list known, the banner names the campaign.
+        await page.getByRole('navigation').getByRole('link', { name: '캠페인' }).click();
+        await page.locator('[data-campaign="lotte-1125"]').waitFor();
+        await page.evaluate((p) => window.__mock.progress('lotte-1125', p), { ...PHASES.sold_out, campaign_id: 'lotte-1125' });
+        await banner.getByText('롯데시네마 6,000원 할인권: 모두 소진되었습니다').waitFor();
+        await banner.getByRole('button', { name: '닫기' }).click();
+        assert.equal(await banner.count(), 0);
         await assertClean(app);
       } finally {
         await app.close();

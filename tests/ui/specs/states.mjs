@@ -127,6 +127,16 @@ export const STATES = [
     expect: (tr) => [tr('wallet.empty')],
   },
   {
+    name: 'result-banner',
+    scenario: (lang) => withLang(lang, claim('mega-1125', PHASES.claiming)),
+    hash: '#/wallet',
+    act: async (page) => {
+      await page.locator('.wallet-item').first().waitFor();
+      await page.evaluate((p) => window.__mock.progress('mega-1125', p), PHASES.holding);
+    },
+    expect: (tr) => [tr('result.holding.title'), tr('banner.open'), tr('wallet.title')],
+  },
+  {
     name: 'settings',
     scenario: (lang) => withLang(lang),
     hash: '#/settings',
