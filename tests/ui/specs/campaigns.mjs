@@ -161,6 +161,12 @@ export function campaignSpecs() {
         assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1');
         await page.keyboard.press('Tab');
         assert.equal(await focused(), '줄 서기');
+        // Keyboard focus is visible: a 3 px outline in the focus colour.
+        const ring = await page.evaluate(() => {
+          const s = getComputedStyle(document.activeElement);
+          return `${s.outlineStyle} ${s.outlineWidth} ${s.outlineColor}`;
+        });
+        assert.equal(ring, 'solid 3px rgb(194, 65, 12)');
         const armed = await page.evaluate(() => document.activeElement.closest('[data-campaign]').dataset.campaign);
         assert.equal(armed, 'cgv-1125');
         await page.keyboard.press('Enter');
