@@ -65,6 +65,8 @@ async function newPage(viewport, lang) {
     hasTouch: viewport === 'phone',
     reducedMotion: 'reduce',
   });
+  // Everything here happens in well under a second; a failure should not wait 30 s to say so.
+  context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
