@@ -73,6 +73,12 @@ export function create({ tracked, campaign, title, ctx }) {
     setText(sentence, phaseSentence(p));
     el.dataset.phase = p.phase;
 
+    // Words ("not known yet") are set smaller than numbers in the big figures.
+    const known = (el, value) => {
+      el.dataset.known = String(value != null);
+    };
+    known(positionValue, waitlisted ? p.waitlist : p.position);
+    known(aheadValue, waitlisted ? p.supply : p.ahead);
     if (waitlisted) {
       positionFact.querySelector('dt').textContent = t('line.waitlist');
       setText(positionValue, p.waitlist != null ? t('line.waitlist.value', { n: p.waitlist }) : t('line.unknown'));
