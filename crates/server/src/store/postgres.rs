@@ -9,11 +9,12 @@
 //! "in flight" state; a redemption is one `UPDATE ... WHERE redeemed_at IS NULL`. Serialization
 //! failures and deadlocks (40001, 40P01) are retried inside the store.
 //!
-//! What needs no write does not take a lock, and the reads that every request would make are
-//! served from a small per-instance cache: campaign rows (immutable once stored), the set of
-//! known identities (never deleted), whether a campaign has been drawn (monotonic) and the moving
-//! counters (at most [`PgPoolConfig::counters_ttl`] old, dropped at once by this instance's own
-//! writes). Claims always read and write the database inside their transaction.
+//! What needs no write does not take a lock: a held ticket is one indexed read, and the checks
+//! "is a draw due" and "has an admission expired" are plain reads (the campaign row and the drawn
+//! flag, both of which never change back, are remembered per instance) before any lock is taken.
+//! The short-lived caches of counters and identities live in `AppState`, above every backend;
+//! this store always answers counters fresh. Claims always read and write the database inside
+//! their transaction.
 
 use super::{
     CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, RedeemOutcome, RedeemTarget,
@@ -29,7 +30,7 @@ use sqlx::{Connection as _, PgPool, Row};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// An idempotency key whose first request has not finished after this long is taken to be
 /// abandoned (its server stopped mid-request) and may be taken over by a retry.
@@ -37,9 +38,6 @@ const IN_FLIGHT_STALE_MS: i64 = 15_000;
 
 /// Attempts of a transaction that fails with a serialization failure or a deadlock.
 const MAX_ATTEMPTS: u32 = 8;
-
-/// Identities remembered per instance; beyond this the check goes to the database.
-const KNOWN_IDENTITIES_CAP: usize = 2_000_000;
 
 /// Connection pool sizing and timeouts of one server instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +51,6 @@ pub struct PgPoolConfig {
     pub acquire_timeout: Duration,
     /// The server aborts any statement running longer than this (`statement_timeout`).
     pub statement_timeout: Duration,
-    /// How old the cached campaign counters served to status reads may be.
-    pub counters_ttl: Duration,
 }
 
 impl Default for PgPoolConfig {
@@ -64,7 +60,6 @@ impl Default for PgPoolConfig {
             min_connections: 1,
             acquire_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
-            counters_ttl: Duration::from_millis(200),
         }
     }
 }
@@ -75,37 +70,23 @@ pub struct PgStore {
     cache: Arc<Cache>,
 }
 
-/// The per-instance read cache (see the module header for why each part is safe to cache).
-#[derive(Debug)]
+/// Facts that never change once stored, remembered per instance.
+#[derive(Debug, Default)]
 struct Cache {
-    ttl: Duration,
     inner: Mutex<CacheInner>,
 }
 
 #[derive(Debug, Default)]
 struct CacheInner {
     campaigns: HashMap<CampaignId, CampaignRow>,
-    /// The list of every campaign, with when it was read (another instance may add campaigns).
-    all: Option<(Instant, Vec<CampaignRow>)>,
     drawn: HashSet<CampaignId>,
-    identities: HashSet<[u8; 32]>,
-    counters: HashMap<CampaignId, (Instant, CampaignCounters)>,
-    /// Bumped by every own write, so a read that started before the write cannot store its
-    /// older counters after the write dropped them.
-    generation: u64,
 }
 
 impl Cache {
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
         // A panic while holding this lock cannot leave the maps inconsistent (each update is one
-        // insert or remove), so a poisoned lock is still usable.
+        // insert), so a poisoned lock is still usable.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn invalidate(&self, id: &CampaignId) {
-        let mut c = self.lock();
-        c.counters.remove(id);
-        c.generation += 1;
     }
 }
 
@@ -141,11 +122,13 @@ fn key_of(bytes: &[u8]) -> Result<IdentityKey, StoreError> {
 }
 
 fn campaign_id(s: &str) -> Result<CampaignId, StoreError> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("bad campaign id {s}")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad campaign id {s}")))
 }
 
 fn parse_code(s: &str) -> Result<VoucherCode, StoreError> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("bad stored code {s}")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad stored code {s}")))
 }
 
 /// Whether a failed transaction may simply be run again: a serialization failure or a deadlock.
@@ -199,10 +182,7 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PgStore {
             pool,
-            cache: Arc::new(Cache {
-                ttl: cfg.counters_ttl,
-                inner: Mutex::new(CacheInner::default()),
-            }),
+            cache: Arc::new(Cache::default()),
         })
     }
 
@@ -249,25 +229,17 @@ impl PgStore {
         let row = load_campaign(&mut conn, &spec.id)
             .await?
             .ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))?;
-        let mut c = self.cache.lock();
-        c.campaigns.insert(spec.id.clone(), row.clone());
-        c.all = None;
+        self.cache.lock().campaigns.insert(spec.id.clone(), row.clone());
         Ok(row)
     }
 
     pub async fn campaigns(&self) -> Result<Vec<CampaignRow>, StoreError> {
-        if let Some((when, rows)) = &self.cache.lock().all
-            && when.elapsed() < self.cache.ttl.max(Duration::from_secs(1))
-        {
-            return Ok(rows.clone());
-        }
         let rows = sqlx::query(CAMPAIGN_SELECT_ALL).fetch_all(&self.pool).await?;
         let rows: Vec<CampaignRow> = rows.iter().map(campaign_from_row).collect::<Result<_, _>>()?;
         let mut c = self.cache.lock();
         for r in &rows {
             c.campaigns.insert(r.spec.id.clone(), r.clone());
         }
-        c.all = Some((Instant::now(), rows.clone()));
         Ok(rows)
     }
 
@@ -284,25 +256,10 @@ impl PgStore {
     }
 
     pub async fn campaign_counters(&self, id: &CampaignId) -> Result<Option<CampaignCounters>, StoreError> {
-        let generation = {
-            let c = self.cache.lock();
-            if let Some((when, counters)) = c.counters.get(id)
-                && when.elapsed() < self.cache.ttl
-            {
-                return Ok(Some(*counters));
-            }
-            c.generation
-        };
         let mut conn = self.pool.acquire().await?;
         let fresh = counters(&mut conn, id).await?;
-        if let Some(counters) = fresh {
-            let mut c = self.cache.lock();
-            if counters.drawn {
-                c.drawn.insert(id.clone());
-            }
-            if c.generation == generation && !self.cache.ttl.is_zero() {
-                c.counters.insert(id.clone(), (Instant::now(), counters));
-            }
+        if fresh.is_some_and(|c| c.drawn) {
+            self.cache.lock().drawn.insert(id.clone());
         }
         Ok(fresh)
     }
@@ -326,7 +283,6 @@ impl PgStore {
             .await?
             .rows_affected();
             if inserted == 1 {
-                self.remember_identity(key);
                 return Ok(RegisterOutcome::Created { registered_at: now });
             }
             let existing = sqlx::query(
@@ -341,7 +297,6 @@ impl PgStore {
                 let pk: Vec<u8> = row.try_get("public_key")?;
                 let digest: Vec<u8> = row.try_get("contact_digest")?;
                 return Ok(if existing.len() == 1 && pk == key.0 && digest == contact_digest {
-                    self.remember_identity(key);
                     RegisterOutcome::Existing {
                         registered_at: at(row.try_get("registered_at")?)?,
                     }
@@ -353,24 +308,11 @@ impl PgStore {
         Err(StoreError::Corrupt("identity neither inserted nor found".into()))
     }
 
-    fn remember_identity(&self, key: &IdentityKey) {
-        let mut c = self.cache.lock();
-        if c.identities.len() < KNOWN_IDENTITIES_CAP {
-            c.identities.insert(key.0);
-        }
-    }
-
     pub async fn identity_exists(&self, key: &IdentityKey) -> Result<bool, StoreError> {
-        if self.cache.lock().identities.contains(&key.0) {
-            return Ok(true);
-        }
         let row = sqlx::query("SELECT 1 AS one FROM identities WHERE public_key = $1")
             .bind(&key.0[..])
             .fetch_optional(&self.pool)
             .await?;
-        if row.is_some() {
-            self.remember_identity(key);
-        }
         Ok(row.is_some())
     }
 
@@ -407,7 +349,6 @@ impl PgStore {
             Ok(done)
         })?;
         self.cache.lock().drawn.insert(id.clone());
-        self.cache.invalidate(id);
         Ok(done)
     }
 
@@ -416,7 +357,7 @@ impl PgStore {
         if !release_due(&self.pool, id, now).await? {
             return Ok(0);
         }
-        let n = retrying!("release", async {
+        retrying!("release", async {
             let mut tx = self.pool.begin().await?;
             let Some(locked) = lock_campaign(&mut tx, id).await? else {
                 return Ok(0);
@@ -424,11 +365,7 @@ impl PgStore {
             let n = release_expired_in(&mut tx, &locked, now).await?;
             tx.commit().await?;
             Ok(n)
-        })?;
-        if n > 0 {
-            self.cache.invalidate(id);
-        }
-        Ok(n)
+        })
     }
 
     pub async fn take_ticket(
@@ -447,7 +384,7 @@ impl PgStore {
                 }
             }
         }
-        let outcome = retrying!("take ticket", async {
+        retrying!("take ticket", async {
             let mut tx = self.pool.begin().await?;
             let Some(mut locked) = lock_campaign(&mut tx, id).await? else {
                 return Ok(TakeOutcome::UnknownCampaign);
@@ -505,11 +442,7 @@ impl PgStore {
                 .ok_or_else(|| StoreError::Corrupt("ticket vanished".into()))?;
             tx.commit().await?;
             Ok(TakeOutcome::Created(t))
-        })?;
-        if matches!(outcome, TakeOutcome::Created(_)) {
-            self.cache.invalidate(id);
-        }
-        Ok(outcome)
+        })
     }
 
     pub async fn ticket_status_row(
@@ -521,7 +454,12 @@ impl PgStore {
         load_ticket(&mut conn, id, identity).await
     }
 
-    pub async fn claim(&self, input: &ClaimInput, issuer: &Issuer, now: DateTime<Utc>) -> Result<ClaimOutcome, StoreError> {
+    pub async fn claim(
+        &self,
+        input: &ClaimInput,
+        issuer: &Issuer,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, StoreError> {
         // Phase 1: reserve the idempotency key, committed on its own, so a concurrent request with
         // the same key (on any instance) sees it in flight.
         if let Some(done) = self.reserve_key(input, now).await? {
@@ -554,15 +492,11 @@ impl PgStore {
             tx.commit().await?;
             Ok(outcome)
         });
-        match &result {
-            Ok(ClaimOutcome::Issued(_)) => self.cache.invalidate(&input.campaign_id),
-            Ok(_) => {}
-            Err(e) => {
-                // Let a retry with the same key run at once instead of waiting for staleness.
-                tracing::warn!(campaign = %input.campaign_id, error = %e, "claim failed");
-                if let Ok(mut conn) = self.pool.acquire().await {
-                    let _ = forget_key(&mut conn, input).await;
-                }
+        if let Err(e) = &result {
+            // Let a retry with the same key run at once instead of waiting for staleness.
+            tracing::warn!(campaign = %input.campaign_id, error = %e, "claim failed");
+            if let Ok(mut conn) = self.pool.acquire().await {
+                let _ = forget_key(&mut conn, input).await;
             }
         }
         result
@@ -656,7 +590,7 @@ impl PgStore {
     }
 
     pub async fn redeem(&self, target: &RedeemTarget, now: DateTime<Utc>) -> Result<RedeemOutcome, StoreError> {
-        let outcome = retrying!("redeem", async {
+        retrying!("redeem", async {
             let mut tx = self.pool.begin().await?;
             let Some(v) = find_voucher_in(&mut tx, target).await? else {
                 return Ok(RedeemOutcome::UnknownVoucher);
@@ -697,11 +631,7 @@ impl PgStore {
             };
             tx.commit().await?;
             Ok(outcome)
-        })?;
-        if let RedeemOutcome::Redeemed(v) = &outcome {
-            self.cache.invalidate(&v.campaign_id);
-        }
-        Ok(outcome)
+        })
     }
 
     pub async fn admitted_count(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -714,7 +644,8 @@ impl PgStore {
     }
 }
 
-const CAMPAIGN_SELECT_ALL: &str = "SELECT id, title, title_en, issuer, brands, amount, currency, supply, prequeue_opens_at,
+const CAMPAIGN_SELECT_ALL: &str =
+    "SELECT id, title, title_en, issuer, brands, amount, currency, supply, prequeue_opens_at,
     draw_at, opens_at, closes_at, voucher_expires_at, admission_rate_per_s, admission_window_s,
     staff_token_hash, draw_seed FROM campaigns ORDER BY opens_at, id";
 
@@ -1006,12 +937,13 @@ async fn release_expired_in(conn: &mut PgConnection, locked: &Locked, now: DateT
             .bind(id.as_str())
             .fetch_one(&mut *conn)
             .await?;
-        if let Some(next) =
-            sqlx::query("SELECT id, joined_at FROM tickets WHERE campaign_id = $1 AND position = $2 AND admit_at IS NULL")
-                .bind(id.as_str())
-                .bind(reach)
-                .fetch_optional(&mut *conn)
-                .await?
+        if let Some(next) = sqlx::query(
+            "SELECT id, joined_at FROM tickets WHERE campaign_id = $1 AND position = $2 AND admit_at IS NULL",
+        )
+        .bind(id.as_str())
+        .bind(reach)
+        .fetch_optional(&mut *conn)
+        .await?
         {
             let joined: i64 = next.try_get("joined_at")?;
             let a = at(until.max(joined))?;
@@ -1031,12 +963,14 @@ async fn release_expired_in(conn: &mut PgConnection, locked: &Locked, now: DateT
 }
 
 async fn forget_key(conn: &mut PgConnection, input: &ClaimInput) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE campaign_id = $1 AND identity = $2 AND key = $3 AND serial IS NULL")
-        .bind(input.campaign_id.as_str())
-        .bind(&input.identity.0[..])
-        .bind(&input.idempotency_key)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE campaign_id = $1 AND identity = $2 AND key = $3 AND serial IS NULL",
+    )
+    .bind(input.campaign_id.as_str())
+    .bind(&input.identity.0[..])
+    .bind(&input.idempotency_key)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -1101,7 +1035,14 @@ async fn claim_in(
     };
     let serial = u(serial);
     let token = issuer
-        .sign_voucher(id, serial, spec.amount, spec.currency, spec.voucher_expires_at, &input.identity)
+        .sign_voucher(
+            id,
+            serial,
+            spec.amount,
+            spec.currency,
+            spec.voucher_expires_at,
+            &input.identity,
+        )
         .map_err(|e| StoreError::Sign(e.to_string()))?;
     let v = VoucherRow {
         campaign_id: id.clone(),
@@ -1145,7 +1086,9 @@ async fn claim_in(
 /// The name of a database made for one test or one measurement run.
 fn valid_db_name(name: &str) -> bool {
     (1..=63).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
 }
 
@@ -1184,9 +1127,11 @@ pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError
         return Err(StoreError::Unsupported(format!("invalid database name {name:?}")));
     }
     let mut conn = PgConnection::connect(admin_url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
-        .execute(&mut conn)
-        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
     conn.close().await?;
     Ok(())
 }
