@@ -1,0 +1,361 @@
+//! The HTTP client for a Lineup server: reqwest with rustls, timeouts, request signing with
+//! the identity key, a server clock offset corrected from `stale_signature` answers, and a typed
+//! error for every problem the server sends.
+
+use crate::backoff::parse_retry_after;
+use crate::engine::{Reply, Request, TransportError};
+use ed25519_dalek::SigningKey;
+use lineup_protocol::problem::PROBLEM_CONTENT_TYPE;
+use lineup_protocol::{
+    API_PREFIX, Campaign, CampaignId, CampaignList, ClaimRequest, Contact, IDEMPOTENCY_KEY_HEADER, KeysResponse,
+    Problem, ProblemCode, RedeemRequest, Redemption, RegisterRequest, Registration, TicketStatus, Voucher, VoucherList,
+};
+use reqwest::{Method, StatusCode, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// The server answered with a problem document.
+    #[error("{problem}")]
+    Problem {
+        problem: Box<Problem>,
+        retry_after: Option<Duration>,
+    },
+    /// No usable answer: timeout, refused connection, broken body.
+    #[error("{0}")]
+    Transport(TransportError),
+    /// An answer that is neither the expected body nor a problem (e.g. a proxy's error page).
+    #[error("unexpected HTTP {status} from the server: {snippet}")]
+    Unexpected { status: u16, snippet: String },
+    #[error("the server URL is not valid: {0}")]
+    BadUrl(String),
+    #[error("this call needs a registered identity")]
+    NoIdentity,
+    #[error("could not build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl ApiError {
+    /// The problem code, when the server sent one.
+    pub fn code(&self) -> Option<ProblemCode> {
+        match self {
+            ApiError::Problem { problem, .. } => Some(problem.code),
+            _ => None,
+        }
+    }
+
+    /// A machine code for scripts and the app: the problem slug, or `offline` / `internal`.
+    pub fn machine_code(&self) -> String {
+        match self {
+            ApiError::Problem { problem, .. } => problem.code.slug(),
+            ApiError::Transport(_) => "offline".into(),
+            ApiError::Unexpected { .. } => "unexpected_response".into(),
+            ApiError::BadUrl(_) => "invalid_input".into(),
+            ApiError::NoIdentity => "not_registered".into(),
+            ApiError::Client(_) => "internal".into(),
+        }
+    }
+
+    /// The engine's view of this failure.
+    pub fn into_reply(self) -> Reply {
+        match self {
+            ApiError::Problem { problem, retry_after } => Reply::Problem {
+                problem: *problem,
+                retry_after,
+            },
+            ApiError::Transport(t) => Reply::Transport(t),
+            // A 502 from a proxy or a truncated body: the request may or may not have happened,
+            // which is exactly a lost response.
+            other => Reply::Transport(TransportError::Other(other.to_string())),
+        }
+    }
+}
+
+fn transport(e: &reqwest::Error) -> ApiError {
+    let kind = if e.is_timeout() {
+        TransportError::Timeout
+    } else if e.is_connect() {
+        TransportError::Connect
+    } else {
+        TransportError::Other(e.to_string())
+    };
+    ApiError::Transport(kind)
+}
+
+/// Timeouts of the client.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiConfig {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Makes sure exactly one rustls crypto provider is the process default (reqwest brings
+/// aws-lc-rs; another crate bringing ring would otherwise make rustls panic at first use).
+pub fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing the race to another thread installing one is fine.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    }
+}
+
+/// A client for one server, optionally signing as one identity. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    key: Option<Arc<SigningKey>>,
+    /// Server clock minus local clock, in seconds, learned from `stale_signature`.
+    offset_s: Arc<AtomicI64>,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("ApiClient")
+            .field("base", &self.base)
+            .field("signed", &self.key.is_some())
+            .finish()
+    }
+}
+
+/// A successful answer with the header values the caller may need.
+struct Answer<T> {
+    body: T,
+    status: StatusCode,
+}
+
+impl ApiClient {
+    /// A client for the server at `base_url` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base_url: &str, config: ApiConfig) -> Result<Self, ApiError> {
+        let parsed = reqwest::Url::parse(base_url).map_err(|e| ApiError::BadUrl(format!("{base_url}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ApiError::BadUrl(format!("{base_url}: use http or https")));
+        }
+        ensure_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(concat!("lineup-core/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Client(e.to_string()))?;
+        Ok(ApiClient {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            key: None,
+            offset_s: Arc::new(AtomicI64::new(0)),
+        })
+    }
+
+    /// The same client signing as `key`.
+    pub fn with_identity(mut self, key: SigningKey) -> Self {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Server clock minus local clock, seconds.
+    pub fn clock_offset_s(&self) -> i64 {
+        self.offset_s.load(Ordering::Relaxed)
+    }
+
+    fn now_ts(&self) -> i64 {
+        let local = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        local + self.clock_offset_s()
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        signed: bool,
+        extra: &[(&str, String)],
+    ) -> Result<Answer<T>, ApiError> {
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| ApiError::Client(e.to_string()))?,
+            None => Vec::new(),
+        };
+        // One automatic re-sign after a clock correction; the request is otherwise identical,
+        // and a stale signature is refused before anything happens on the server.
+        let mut corrected = false;
+        loop {
+            let mut req = self.http.request(method.clone(), format!("{}{}", self.base, path));
+            if body.is_some() {
+                req = req.header(header::CONTENT_TYPE, "application/json").body(bytes.clone());
+            }
+            if signed {
+                let key = self.key.as_ref().ok_or(ApiError::NoIdentity)?;
+                let auth = lineup_protocol::auth::sign_request(key, method.as_str(), path, self.now_ts(), &bytes);
+                req = req.header(header::AUTHORIZATION, auth);
+            }
+            for (k, v) in extra {
+                req = req.header(*k, v);
+            }
+            let resp = req.send().await.map_err(|e| transport(&e))?;
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            let is_problem = resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with(PROBLEM_CONTENT_TYPE));
+            let text = resp.bytes().await.map_err(|e| transport(&e))?;
+            if status.is_success() {
+                return match serde_json::from_slice::<T>(&text) {
+                    Ok(body) => Ok(Answer { body, status }),
+                    Err(e) => Err(ApiError::Unexpected {
+                        status: status.as_u16(),
+                        snippet: format!("undecodable body: {e}"),
+                    }),
+                };
+            }
+            let problem = if is_problem {
+                serde_json::from_slice::<Problem>(&text).ok()
+            } else {
+                None
+            };
+            let Some(problem) = problem else {
+                return Err(ApiError::Unexpected {
+                    status: status.as_u16(),
+                    snippet: String::from_utf8_lossy(&text).chars().take(120).collect(),
+                });
+            };
+            if problem.code == ProblemCode::StaleSignature
+                && !corrected
+                && let Some(server) = problem.server_time
+            {
+                let local = self.now_ts() - self.clock_offset_s();
+                self.offset_s.store(server.timestamp() - local, Ordering::Relaxed);
+                tracing::info!(offset_s = server.timestamp() - local, "corrected clock offset");
+                corrected = true;
+                continue;
+            }
+            return Err(ApiError::Problem {
+                problem: Box::new(problem),
+                retry_after,
+            });
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, signed: bool) -> Result<T, ApiError> {
+        Ok(self.call::<(), T>(Method::GET, path, None, signed, &[]).await?.body)
+    }
+
+    /// `GET /v1/keys`
+    pub async fn keys(&self) -> Result<KeysResponse, ApiError> {
+        self.get(&format!("{API_PREFIX}/keys"), false).await
+    }
+
+    /// `GET /v1/campaigns`
+    pub async fn campaigns(&self) -> Result<CampaignList, ApiError> {
+        self.get(&format!("{API_PREFIX}/campaigns"), false).await
+    }
+
+    /// `GET /v1/campaigns/{id}`
+    pub async fn campaign(&self, id: &CampaignId) -> Result<Campaign, ApiError> {
+        self.get(&format!("{API_PREFIX}/campaigns/{id}"), false).await
+    }
+
+    /// `POST /v1/identities`; the flag says whether the identity was created now.
+    pub async fn register(&self, contact: Contact, consent: bool) -> Result<(Registration, bool), ApiError> {
+        let body = RegisterRequest { contact, consent };
+        let a = self
+            .call::<_, Registration>(
+                Method::POST,
+                &format!("{API_PREFIX}/identities"),
+                Some(&body),
+                true,
+                &[],
+            )
+            .await?;
+        Ok((a.body, a.status == StatusCode::CREATED))
+    }
+
+    /// `POST /v1/campaigns/{id}/tickets`
+    pub async fn take_slot(&self, id: &CampaignId) -> Result<TicketStatus, ApiError> {
+        let path = format!("{API_PREFIX}/campaigns/{id}/tickets");
+        Ok(self
+            .call::<_, TicketStatus>(Method::POST, &path, Some(&serde_json::json!({})), true, &[])
+            .await?
+            .body)
+    }
+
+    /// `GET /v1/campaigns/{id}/tickets/me`
+    pub async fn ticket(&self, id: &CampaignId) -> Result<TicketStatus, ApiError> {
+        self.get(&format!("{API_PREFIX}/campaigns/{id}/tickets/me"), true).await
+    }
+
+    /// `POST /v1/campaigns/{id}/claim` with an `Idempotency-Key`.
+    pub async fn claim(&self, id: &CampaignId, idempotency_key: &str, ticket_id: &str) -> Result<Voucher, ApiError> {
+        let body = ClaimRequest {
+            ticket_id: ticket_id.to_owned(),
+        };
+        let path = format!("{API_PREFIX}/campaigns/{id}/claim");
+        let extra = [(IDEMPOTENCY_KEY_HEADER, idempotency_key.to_owned())];
+        Ok(self
+            .call::<_, Voucher>(Method::POST, &path, Some(&body), true, &extra)
+            .await?
+            .body)
+    }
+
+    /// `GET /v1/vouchers`
+    pub async fn vouchers(&self) -> Result<VoucherList, ApiError> {
+        self.get(&format!("{API_PREFIX}/vouchers"), true).await
+    }
+
+    /// `POST /v1/redemptions` with a staff bearer token (box office).
+    pub async fn redeem(&self, staff_token: &str, req: &RedeemRequest) -> Result<Redemption, ApiError> {
+        let extra = [(header::AUTHORIZATION.as_str(), format!("Bearer {staff_token}"))];
+        Ok(self
+            .call::<_, Redemption>(
+                Method::POST,
+                &format!("{API_PREFIX}/redemptions"),
+                Some(req),
+                false,
+                &extra,
+            )
+            .await?
+            .body)
+    }
+
+    /// Performs an engine request for `campaign` and turns the answer into a [`Reply`].
+    pub async fn execute(&self, campaign: &CampaignId, req: &Request) -> Reply {
+        let r = match req {
+            Request::TakeSlot => self.take_slot(campaign).await.map(Reply::Ticket),
+            Request::CheckTicket => self.ticket(campaign).await.map(Reply::Ticket),
+            Request::Claim {
+                idempotency_key,
+                ticket_id,
+            } => self
+                .claim(campaign, idempotency_key, ticket_id)
+                .await
+                .map(Reply::Voucher),
+            Request::ListVouchers => self.vouchers().await.map(Reply::Vouchers),
+        };
+        r.unwrap_or_else(ApiError::into_reply)
+    }
+}
