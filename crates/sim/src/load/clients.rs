@@ -1,0 +1,210 @@
+//! The load run's people: their identities, registration, the `lineup` client (the shipped
+//! engine driven through the shipped API client) and the read-back that finds lost and
+//! duplicated vouchers.
+
+use super::server::CAMPAIGN_ID;
+use super::{LoadError, Shared};
+use crate::scenario::Micros;
+use ed25519_dalek::SigningKey;
+use lineup_core::api::{ApiClient, ApiConfig};
+use lineup_core::clock::{Clock, MonotonicClock};
+use lineup_core::engine::{ClaimRecord, Engine, EngineConfig, Outcome, Reply, Step, new_idempotency_key};
+use lineup_protocol::{Campaign, CampaignId, Contact, ProblemCode, TicketState};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The campaign id of a load run.
+pub fn campaign_id() -> Result<CampaignId, LoadError> {
+    CAMPAIGN_ID
+        .parse()
+        .map_err(|e| LoadError::Invalid(format!("campaign id: {e}")))
+}
+
+/// An API client for `url` signing as `key`.
+pub fn api_for(url: &str, key: SigningKey, timeout_s: u64) -> Result<ApiClient, LoadError> {
+    let config = ApiConfig {
+        connect_timeout: Duration::from_secs(timeout_s),
+        request_timeout: Duration::from_secs(timeout_s),
+    };
+    Ok(ApiClient::new(url, config)
+        .map_err(|e| LoadError::Setup(format!("API client: {e}")))?
+        .with_identity(key))
+}
+
+/// Makes `n` identities from `seed` and registers them, `concurrency` at a time.
+pub async fn register_all(url: &str, n: u32, seed: u64, concurrency: usize) -> Result<Vec<SigningKey>, LoadError> {
+    let mut rng = Pcg64::seed_from_u64(seed ^ 0x6b657973);
+    let keys: Vec<SigningKey> = (0..n)
+        .map(|_| {
+            let mut bytes = [0u8; 32];
+            rng.fill_bytes(&mut bytes);
+            SigningKey::from_bytes(&bytes)
+        })
+        .collect();
+    let base = ApiClient::new(url, ApiConfig::default()).map_err(|e| LoadError::Setup(format!("API client: {e}")))?;
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, key) in keys.iter().enumerate() {
+        let api = base.clone().with_identity(key.clone());
+        let sem = sem.clone();
+        let contact: Contact = format!("+8210{i:08}")
+            .parse()
+            .map_err(|e| LoadError::Setup(format!("contact: {e}")))?;
+        tasks.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            // Registration is not part of the surge: retry until it works.
+            let mut last = String::new();
+            for attempt in 0..20u64 {
+                match api.register(contact.clone(), true).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => last = e.to_string(),
+                }
+                tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+            }
+            Err(LoadError::Setup(format!("registration failed: {last}")))
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.map_err(|e| LoadError::Setup(format!("registration task: {e}")))??;
+    }
+    Ok(keys)
+}
+
+/// `GET /v1/campaigns/sim`.
+pub async fn fetch_campaign(url: &str) -> Result<Campaign, LoadError> {
+    let api = ApiClient::new(url, ApiConfig::default()).map_err(|e| LoadError::Setup(format!("API client: {e}")))?;
+    api.campaign(&campaign_id()?)
+        .await
+        .map_err(|e| LoadError::Setup(format!("campaign: {e}")))
+}
+
+/// Whether a reply tells the person their fate (as in the model: a waitlist place counts).
+pub fn tells_fate(reply: &Reply) -> bool {
+    match reply {
+        Reply::Ticket(t) => matches!(
+            t.state,
+            TicketState::Claimed
+                | TicketState::Waitlisted
+                | TicketState::SoldOut
+                | TicketState::Expired
+                | TicketState::Closed
+        ),
+        Reply::Voucher(_) => true,
+        Reply::Vouchers(v) => !v.vouchers.is_empty(),
+        Reply::Problem { problem, .. } => matches!(
+            problem.code,
+            ProblemCode::SoldOut | ProblemCode::AdmissionExpired | ProblemCode::CampaignClosed
+        ),
+        Reply::Transport(_) => false,
+    }
+}
+
+/// Whether a reply is a refusal for load (503) or no answer at all.
+pub fn is_shed(reply: &Reply) -> bool {
+    match reply {
+        Reply::Problem { problem, .. } => matches!(problem.code, ProblemCode::Overloaded | ProblemCode::Timeout),
+        Reply::Transport(_) => true,
+        _ => false,
+    }
+}
+
+/// Records one request and its reply.
+pub fn record_exchange(shared: &Shared, client: u32, sent_at: Micros, reply: &Reply) {
+    let at = shared.now();
+    shared.record(|r| {
+        r.request(client, sent_at);
+        if is_shed(reply) {
+            r.shed();
+        }
+        if tells_fate(reply) {
+            r.knows(client, at);
+        }
+    });
+}
+
+/// One `lineup` client: the engine the app ships, driven as `lineup_core::driver::run_claim`
+/// drives it, with the claim record kept in memory (a run never restarts) and every request
+/// counted.
+pub async fn run_lineup(client: u32, api: ApiClient, shared: Arc<Shared>, seed: u64) {
+    let Ok(cid) = campaign_id() else { return };
+    let clock = MonotonicClock::new();
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let record = ClaimRecord::new(cid.clone(), new_idempotency_key(&mut rng));
+    // The campaign body was fetched moments ago; the engine anchors on its `server_time`,
+    // which is as good as now on loopback.
+    let age_ms = (chrono::Utc::now() - shared.campaign.server_time)
+        .num_milliseconds()
+        .max(0)
+        .unsigned_abs();
+    let fetched_at = clock.now().saturating_sub(age_ms);
+    let mut engine = Engine::new(&shared.campaign, fetched_at, record, EngineConfig::default(), rng);
+    loop {
+        match engine.next_step(clock.now()) {
+            Step::Send(req) => {
+                let sent_at = shared.now();
+                let reply = api.execute(&cid, &req).await;
+                record_exchange(&shared, client, sent_at, &reply);
+                engine.on_reply(clock.now(), reply);
+            }
+            Step::WaitUntil(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(clock.instant(t))).await,
+            Step::AwaitReply => tokio::task::yield_now().await,
+            Step::Done(outcome) => {
+                let at = shared.now();
+                shared.record(|r| {
+                    if let Outcome::Holding(v) = &outcome {
+                        r.received(client, v.serial);
+                    }
+                    r.knows(client, at);
+                });
+                return;
+            }
+        }
+    }
+}
+
+/// After the run: each identity's ticket (its place in the queue order) and the vouchers the
+/// server holds for it (the server's truth). These requests are not counted.
+pub async fn read_back(
+    url: &str,
+    keys: &[SigningKey],
+    shared: &Arc<Shared>,
+    concurrency: usize,
+) -> Result<(), LoadError> {
+    let cid = campaign_id()?;
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, key) in keys.iter().enumerate() {
+        let api = api_for(url, key.clone(), 30)?;
+        let (sem, shared, cid) = (sem.clone(), shared.clone(), cid.clone());
+        let client = u32::try_from(i).map_err(|_| LoadError::Invalid("too many clients".into()))?;
+        tasks.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let ticket = api.ticket(&cid).await.ok();
+            let vouchers = api.vouchers().await.map_err(|e| e.to_string())?;
+            shared.record(|r| {
+                if let Some(p) = ticket.and_then(|t| t.position) {
+                    r.set_rank(client, p.0);
+                }
+                for v in vouchers.vouchers.iter().filter(|v| v.campaign_id == cid) {
+                    let at = (v.issued_at - shared.origin)
+                        .num_microseconds()
+                        .map_or(0, |m| u64::try_from(m).unwrap_or(0));
+                    r.issued(v.serial, client, at);
+                }
+            });
+            Ok::<(), String>(())
+        });
+    }
+    let mut failures = 0usize;
+    while let Some(r) = tasks.join_next().await {
+        if !matches!(r, Ok(Ok(()))) {
+            failures += 1;
+        }
+    }
+    if failures > 0 {
+        return Err(LoadError::Setup(format!("{failures} read-backs failed")));
+    }
+    Ok(())
+}

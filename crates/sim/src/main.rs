@@ -1,0 +1,203 @@
+//! `lineup-sim`: the surge benchmark. `model` simulates in virtual time; `load` drives a real
+//! server over loopback HTTP. Both print the same table and, with `--json`, one JSON object.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use lineup_sim::cli::{ModelArgs, SurgeArgs};
+use lineup_sim::load::{LoadArgs, ServerSetup};
+use lineup_sim::report::{RunReport, table};
+use lineup_sim::scenario::Scenario;
+use lineup_sim::stats::StrategyReport;
+use serde::Serialize;
+use std::io::Write as _;
+use std::time::Instant;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lineup-sim",
+    version,
+    about = "What each client strategy costs the server and the people in a voucher surge"
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Discrete-event simulation of the protocol and the server's capacity in virtual time.
+    Model {
+        #[command(flatten)]
+        surge: SurgeArgs,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Real HTTP against a real lineup-server spawned on loopback (SQLite), one per strategy.
+    Load {
+        #[command(flatten)]
+        surge: SurgeArgs,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+}
+
+/// The scenario block of the JSON output.
+#[derive(Debug, Serialize)]
+struct ModelScenario<'a> {
+    mode: &'static str,
+    #[serde(flatten)]
+    scenario: &'a Scenario,
+    reject_costs: &'a [f64],
+    strategies: Vec<&'static str>,
+    admission_rate_per_s: u32,
+    /// `V / C`, the physical limit on the drain.
+    drain_floor_s: f64,
+    /// `2 + V / N` requests per person.
+    request_floor: f64,
+    /// One registration per person, before the scenario (not in `requests_total`).
+    registration_requests: u32,
+    wall_seconds: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().mode {
+        Mode::Model { surge, model } => run_model(&surge, &model),
+        Mode::Load { surge, load } => run_load(&surge, &load),
+    }
+}
+
+fn run_load(surge: &SurgeArgs, args: &LoadArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let setup = ServerSetup::default();
+    let (scenario, rows) = runtime
+        .block_on(lineup_sim::load::run(surge, args, &setup))
+        .context("load run failed")?;
+    let header = format!(
+        "load: N={} V={} C={}/s (admission {}/s), pre-queue {} s, draw {} s before opening, window {} s; \
+         {} server(s) on {}, max concurrency {}, client timeout {} s, seed {}\n\
+         floors: drain V/C = {:.1} s, requests 2+V/N = {:.3}/person; registration: {} requests before the scenario \
+         ({:?} s per strategy); clients and server share {} cores; wall time {:.1} s\n",
+        scenario.clients,
+        scenario.vouchers,
+        scenario.capacity,
+        scenario.admission_rate_per_s,
+        scenario.prequeue_s,
+        scenario.draw_lead_s,
+        scenario.admission_window_s,
+        scenario.servers,
+        scenario.db,
+        scenario.max_concurrency,
+        scenario.client_timeout_s,
+        scenario.seed,
+        scenario.drain_floor_s,
+        scenario.request_floor,
+        scenario.registration_requests,
+        scenario
+            .registration_seconds
+            .iter()
+            .map(|s| (s * 10.0).round() / 10.0)
+            .collect::<Vec<_>>(),
+        scenario.cores,
+        scenario.wall_seconds,
+    );
+    let opens_at = lineup_sim::scenario::secs(args.prequeue_s);
+    let (capacity, lead) = (scenario.capacity, args.draw_lead_s);
+    emit(surge, &header, scenario, rows, capacity, opens_at, lead)
+}
+
+fn run_model(surge: &SurgeArgs, args: &ModelArgs) -> anyhow::Result<()> {
+    let scenario = args.scenario(surge);
+    scenario.validate().context("invalid scenario")?;
+    if let Some(bad) = args.reject_cost.iter().find(|c| !(c.is_finite() && **c >= 0.0)) {
+        bail!("--reject-cost values must be finite and >= 0 (got {bad})");
+    }
+    let started = Instant::now();
+    let rows = lineup_sim::model::run_all(&scenario, &surge.strategies, &args.reject_cost, args.threads);
+    let wall = started.elapsed().as_secs_f64();
+    let header = format!(
+        "model: N={} V={} C={}/s, pre-queue {} s, draw {} s before opening, admission {}/s, window {} s\n\
+         costs (issuances): issue {}, read {}, 503 {:?}; queue bound {} s, backlog bound {} s, rtt {} ms, \
+         client timeout {} s, loss {}, waitlist checks {:?}, seed {}\n\
+         floors: drain V/C = {:.1} s, requests 2+V/N = {:.3}/person; registration: {} requests before the scenario; \
+         wall time {:.1} s\n",
+        scenario.clients,
+        scenario.vouchers,
+        scenario.capacity,
+        scenario.prequeue_s,
+        scenario.draw_lead_s,
+        scenario.admission_rate(),
+        scenario.admission_window_s,
+        scenario.costs.issue,
+        scenario.costs.read,
+        args.reject_cost,
+        scenario.max_queue_s,
+        scenario.max_backlog_s,
+        scenario.rtt_ms,
+        scenario.client_timeout_s,
+        scenario.loss,
+        scenario.waitlist_checks,
+        scenario.seed,
+        scenario.drain_floor_s(),
+        scenario.request_floor(),
+        scenario.clients,
+        wall,
+    );
+    let out = ModelScenario {
+        mode: "model",
+        scenario: &scenario,
+        reject_costs: &args.reject_cost,
+        strategies: surge.strategies.iter().map(|s| s.name()).collect(),
+        admission_rate_per_s: scenario.admission_rate(),
+        drain_floor_s: scenario.drain_floor_s(),
+        request_floor: scenario.request_floor(),
+        registration_requests: scenario.clients,
+        wall_seconds: wall,
+    };
+    emit(
+        surge,
+        &header,
+        out,
+        rows,
+        scenario.capacity,
+        scenario.opens_at(),
+        scenario.draw_lead_s,
+    )
+}
+
+/// Prints the table (stdout, or stderr when the JSON goes to stdout), the JSON and the plot.
+fn emit<S: Serialize>(
+    surge: &SurgeArgs,
+    header: &str,
+    scenario: S,
+    rows: Vec<StrategyReport>,
+    capacity: f64,
+    opens_at: u64,
+    lead_s: f64,
+) -> anyhow::Result<()> {
+    let text = format!("{header}\n{}", table(&rows, capacity));
+    if let Some(path) = &surge.plot {
+        let title = format!("requests per second reaching the server (C = {capacity}/s)");
+        lineup_sim::plot::draw(path, &title, &rows, opens_at / 1_000_000, lead_s as u64 + 10, 420)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if surge.json {
+        eprint!("{text}");
+        let report = RunReport {
+            scenario,
+            strategies: rows,
+        };
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer(&mut stdout, &report).context("writing JSON")?;
+        writeln!(stdout).context("writing JSON")?;
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}
