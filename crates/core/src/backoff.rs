@@ -215,7 +215,7 @@ impl TokenBucket {
 
     fn earliest(&self, now: Millis) -> Millis {
         let level = self.level_at(now.max(self.at));
-        if level >= TOKEN || self.budget.per_minute == 0 && level >= TOKEN {
+        if level >= TOKEN {
             return now;
         }
         let rate = i64::from(self.budget.per_minute.max(1));
@@ -413,7 +413,7 @@ mod tests {
             assert!(d.iter().all(|&x| (1000..=20_000).contains(&x)), "{d:?}");
             // Each delay is at most three times the previous one (before the cap).
             for w in d.windows(2) {
-                assert!(w[1] <= (w[0] * 3).min(20_000).max(1000), "{w:?}");
+                assert!(w[1] <= (w[0] * 3).clamp(1000, 20_000), "{w:?}");
             }
             all.push(d);
         }

@@ -785,7 +785,7 @@ mod tests {
         // Armed before the pre-queue opens: waits for it.
         let mut e = engine(1, -30);
         let (now, _) = until_send(&mut e, START);
-        assert!(now >= START + 30_000 && now <= START + 85_000, "{now}");
+        assert!((START + 30_000..=START + 85_000).contains(&now), "{now}");
     }
 
     #[test]

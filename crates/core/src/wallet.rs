@@ -157,7 +157,7 @@ impl Wallet {
                 out.push(s);
             }
         }
-        out.sort_by(|a, b| a.voucher.issued_at.cmp(&b.voucher.issued_at));
+        out.sort_by_key(|a| a.voucher.issued_at);
         Ok(out)
     }
 
