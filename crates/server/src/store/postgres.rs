@@ -612,7 +612,7 @@ impl PgStore {
                     .execute(&mut *tx)
                     .await?;
                 RedeemOutcome::Redeemed(VoucherRow {
-                    redeemed_at: Some(now),
+                    redeemed_at: Some(at(ms(now))?),
                     ..v
                 })
             } else {
@@ -1054,7 +1054,8 @@ async fn claim_in(
         kid: issuer.kid(),
         amount: spec.amount,
         currency: spec.currency_str(),
-        issued_at: now,
+        // As stored (milliseconds), so the first answer and every replay are identical.
+        issued_at: at(ms(now))?,
         expires_at: spec.voucher_expires_at,
         redeemed_at: None,
     };
