@@ -1,0 +1,65 @@
+//! Command-line arguments of `lineup`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Claim limited vouchers calmly: take a place in line before opening, wait for the
+/// server's moment, claim exactly once, keep the voucher offline.
+#[derive(Debug, Parser)]
+#[command(name = "lineup", version, about)]
+pub struct Cli {
+    /// The claim server (default: the one this profile registered with).
+    #[arg(long, global = true, env = "LINEUP_SERVER")]
+    pub server: Option<String>,
+    /// Profile directory: keeps identities, claims and wallets apart.
+    #[arg(long, global = true, env = "LINEUP_PROFILE")]
+    pub profile: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log filter (e.g. `debug`); logs go to stderr.
+    #[arg(long, global = true, env = "LINEUP_LOG", default_value = "warn")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create this device's identity (secret in the OS credential store) and register it.
+    Register {
+        /// E-mail address or phone number (one identity per contact).
+        #[arg(long)]
+        contact: String,
+    },
+    /// Show this profile's identity.
+    Whoami,
+    /// List the server's campaigns.
+    Campaigns,
+    /// Take a place in line, wait for the server's moment and claim (safe to run again).
+    Claim {
+        /// The campaign id, e.g. `demo`.
+        campaign: String,
+    },
+    /// List the vouchers in the wallet (statuses refreshed when the server is reachable).
+    Wallet {
+        /// Do not contact the server.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Show a voucher with its QR code in the terminal.
+    Show {
+        /// The voucher code (e.g. `7KQM-R2XD-94HC`), its token, or `campaign/serial`.
+        voucher: String,
+    },
+    /// Check a voucher token's signature offline with the stored issuer keys.
+    Verify { token: String },
+    /// Box office: redeem a voucher (token or code) once.
+    Redeem {
+        /// The scanned token or the typed code.
+        voucher: String,
+        /// The campaign's staff token.
+        #[arg(long, env = "LINEUP_STAFF_TOKEN", hide_env_values = true)]
+        staff_token: String,
+    },
+}
