@@ -73,12 +73,21 @@ impl RawRequest {
                 "Send the body as Content-Type: application/json.",
             ));
         }
-        serde_json::from_slice(&self.body).map_err(|e| {
-            let code = match e.classify() {
-                serde_json::error::Category::Data => ProblemCode::InvalidInput,
-                _ => ProblemCode::MalformedJson,
+        let value: serde_json::Value = serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::new(ProblemCode::MalformedJson, format!("The body is not JSON: {e}.")))?;
+        serde_json::from_value(value).map_err(|e| {
+            // Wrong shape (type, missing or unknown field) is malformed for this endpoint; a value
+            // of the right shape that a newtype refuses (e.g. a contact) is invalid input.
+            let msg = e.to_string();
+            let shape = ["invalid type", "missing field", "unknown field", "invalid length", "unknown variant"]
+                .iter()
+                .any(|p| msg.starts_with(p));
+            let code = if shape {
+                ProblemCode::MalformedJson
+            } else {
+                ProblemCode::InvalidInput
             };
-            ApiError::new(code, format!("The body was refused: {e}."))
+            ApiError::new(code, format!("The body was refused: {msg}."))
         })
     }
 

@@ -77,7 +77,7 @@ pub async fn redeem(State(state): State<AppState>, req: RawRequest) -> Result<Re
                     code: v.code,
                     amount: v.amount,
                     currency: v.currency,
-                    redeemed_at: now,
+                    redeemed_at: v.redeemed_at.unwrap_or(now),
                 })
                 .into_response(),
             ))

@@ -161,6 +161,21 @@ pub enum ClaimRefusal {
     CampaignClosed,
 }
 
+/// The refusal a claim gets in a ticket's state, or `None` when it may claim (admitted) or
+/// already holds its voucher (claimed). Shared by every backend so that they answer alike.
+pub fn refusal_for(view: &crate::schedule::TicketView, now: DateTime<Utc>) -> Option<ClaimRefusal> {
+    use lineup_protocol::TicketState;
+    match view.state {
+        TicketState::Admitted | TicketState::Claimed => None,
+        TicketState::PreQueue | TicketState::InLine | TicketState::Waitlisted => Some(ClaimRefusal::NotAdmitted {
+            check_at: view.check_at.unwrap_or(now + crate::schedule::SOON),
+        }),
+        TicketState::Expired => Some(ClaimRefusal::AdmissionExpired),
+        TicketState::SoldOut => Some(ClaimRefusal::SoldOut),
+        TicketState::Closed => Some(ClaimRefusal::CampaignClosed),
+    }
+}
+
 /// Result of a claim.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClaimOutcome {

@@ -384,6 +384,9 @@ impl PgStore {
                 }
             }
         }
+        if let Some(t) = self.join_prequeue(id, identity, now).await? {
+            return Ok(TakeOutcome::Created(t));
+        }
         retrying!("take ticket", async {
             let mut tx = self.pool.begin().await?;
             let Some(mut locked) = lock_campaign(&mut tx, id).await? else {
@@ -443,6 +446,50 @@ impl PgStore {
             tx.commit().await?;
             Ok(TakeOutcome::Created(t))
         })
+    }
+
+    /// Before the draw, joins the pre-queue in one statement, so the campaign's row is locked
+    /// only for that statement (a surge of joins before the draw queues for microseconds, not for
+    /// a whole transaction each). `None` when this path does not apply (the draw is done or due,
+    /// or the identity already holds a ticket): the caller takes the locking path.
+    async fn join_prequeue(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TicketRow>, StoreError> {
+        let Some(c) = self.campaign(id).await? else {
+            return Ok(None);
+        };
+        if now >= c.spec.draw_at {
+            return Ok(None);
+        }
+        let check = schedule::prequeue_check_at(&c.spec, c.draw_seed, identity);
+        // The draw locks the same row, so this either commits before the draw reads the
+        // pre-queue, or sees `drawn_at` set and inserts nothing. A second ticket of the identity
+        // violates the unique (campaign, identity) and rolls the counter back with it.
+        let inserted = sqlx::query(
+            "WITH c AS (
+                UPDATE campaigns SET next_seq = next_seq + 1 WHERE id = $1 AND drawn_at IS NULL
+                RETURNING next_seq - 1 AS seq)
+             INSERT INTO tickets (id, campaign_id, identity, seq, joined_at, in_draw, prequeue_check_at)
+             SELECT $3, $1, $2, c.seq, $4, TRUE, $5 FROM c",
+        )
+        .bind(id.as_str())
+        .bind(&identity.0[..])
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(ms(now))
+        .bind(ms(check))
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(_) => return Ok(None),
+            Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let mut conn = self.pool.acquire().await?;
+        load_ticket(&mut conn, id, identity).await
     }
 
     pub async fn ticket_status_row(

@@ -290,6 +290,11 @@ impl SqliteStore {
     }
 
     pub async fn claim(&self, input: &ClaimInput, issuer: &Issuer, now: DateTime<Utc>) -> Result<ClaimOutcome, StoreError> {
+        // As stored, so the first answer and every replay are identical.
+        let now = at(ms(now))?;
+        if let Some(refusal) = self.refuse_early(input, now).await? {
+            return Ok(ClaimOutcome::Refused(refusal));
+        }
         // Phase 1: reserve the idempotency key in its own committed transaction, so a concurrent
         // request with the same key sees it in flight.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
@@ -380,6 +385,32 @@ impl SqliteStore {
         result
     }
 
+    /// Refuses a claim from a read alone when the ticket's state already says no (not admitted,
+    /// expired, sold out, closed) and no draw or release is due that could change it: most
+    /// claimants in a surge are refused without taking the single write connection.
+    async fn refuse_early(&self, input: &ClaimInput, now: DateTime<Utc>) -> Result<Option<ClaimRefusal>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let id = &input.campaign_id;
+        let Some(c) = load_campaign(&mut conn, id).await? else {
+            return Ok(None);
+        };
+        let Some(t) = load_ticket(&mut conn, id, &input.identity).await? else {
+            return Ok(None);
+        };
+        if t.id != input.ticket_id || t.voucher.is_some() {
+            return Ok(None);
+        }
+        let Some(k) = counters(&mut conn, id).await? else {
+            return Ok(None);
+        };
+        let draw_due = !k.drawn && now >= c.spec.draw_at;
+        let release_due = k.next_release_at.is_some_and(|r| r <= now);
+        if draw_due || release_due {
+            return Ok(None);
+        }
+        Ok(super::refusal_for(&schedule::ticket_view(&c.spec, &t, &k, now), now))
+    }
+
     pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
@@ -397,6 +428,7 @@ impl SqliteStore {
     }
 
     pub async fn redeem(&self, target: &RedeemTarget, now: DateTime<Utc>) -> Result<RedeemOutcome, StoreError> {
+        let now = at(ms(now))?;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let Some(v) = find_voucher_in(&mut tx, target).await? else {
             return Ok(RedeemOutcome::UnknownVoucher);
@@ -770,20 +802,13 @@ async fn claim_in(
         .await?
         .ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))?;
     let view = schedule::ticket_view(&c.spec, &ticket, &counts, now);
-    let refusal = match view.state {
-        TicketState::Admitted => None,
-        TicketState::PreQueue | TicketState::InLine | TicketState::Waitlisted => Some(ClaimRefusal::NotAdmitted {
-            check_at: view.check_at.unwrap_or(now + schedule::SOON),
-        }),
-        TicketState::Expired => Some(ClaimRefusal::AdmissionExpired),
-        TicketState::SoldOut => Some(ClaimRefusal::SoldOut),
-        TicketState::Closed => Some(ClaimRefusal::CampaignClosed),
-        TicketState::Claimed => match ticket.voucher {
-            Some(v) => return Ok(ClaimOutcome::Existing(v)),
-            None => return Err(StoreError::Corrupt("claimed ticket without voucher".into())),
-        },
-    };
-    if let Some(r) = refusal {
+    if view.state == TicketState::Claimed {
+        return match ticket.voucher {
+            Some(v) => Ok(ClaimOutcome::Existing(v)),
+            None => Err(StoreError::Corrupt("claimed ticket without voucher".into())),
+        };
+    }
+    if let Some(r) = super::refusal_for(&view, now) {
         return Ok(ClaimOutcome::Refused(r));
     }
     let Some(serial) = sqlx::query_scalar::<_, i64>(

@@ -1,0 +1,8 @@
+//! The one integration test binary of lineup-server.
+
+mod common;
+mod concurrency;
+mod errors;
+mod lifecycle;
+mod postgres;
+mod restart;
