@@ -1,0 +1,203 @@
+//! Claims as background tasks: one per campaign, running `lineup_core::driver::run_claim` to its
+//! end whether or not the window is open. Every progress update goes to the UI
+//! (`claim-progress`), the tray, and when the claim ends, the wallet and a system notification.
+
+use crate::error::{AppError, CmdResult};
+use crate::notify::{note_for, outcome_of};
+use crate::shell::{EVENT_CLAIM_PROGRESS, EVENT_WALLET_CHANGED, Permission};
+use crate::state::AppState;
+use crate::tray_state::summarise;
+use lineup_core::clock::Clock;
+use lineup_core::driver::{FileRecordStore, RecordStore, run_claim};
+use lineup_core::engine::{ClaimRecord, EngineConfig, Phase, Progress};
+use lineup_protocol::CampaignId;
+use tokio::sync::oneshot;
+
+/// Starts the claim for `id`, or returns the running one. Resolves with the first progress.
+pub async fn arm(state: &AppState, id: CampaignId) -> CmdResult<Progress> {
+    if state.is_running(&id)
+        && let Some(p) = state.last_progress(&id)
+    {
+        return Ok(p);
+    }
+    let api = state.signed_api()?;
+    ask_permission_once(state);
+    // A fresh campaign body anchors the engine's schedule to the server's clock.
+    let campaign = api.campaign(&id).await?;
+    let fetched_at = state.clock.now();
+    state.remember_campaigns(std::slice::from_ref(&campaign));
+    // The issuer keys let the wallet verify the voucher offline later; a failure here only
+    // delays that (the wallet refresh fetches them again).
+    match api.keys().await {
+        Ok(keys) => {
+            if let Err(e) = state.wallet().save_keys(api.base_url(), &keys) {
+                tracing::warn!(error = %e, "cannot keep the issuer keys");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot fetch the issuer keys"),
+    }
+    if !state.start_running(&id) {
+        // Another arm won the race while this one fetched the campaign.
+        return state
+            .last_progress(&id)
+            .ok_or_else(|| AppError::internal("claim starting"));
+    }
+    let (first_tx, first_rx) = oneshot::channel();
+    let task_state = state.clone();
+    let server_url = api.base_url().to_owned();
+    tauri::async_runtime::spawn(async move {
+        let store = FileRecordStore::new(&task_state.profile, &server_url);
+        let mut first = Some(first_tx);
+        let result = run_claim(
+            &api,
+            &campaign,
+            fetched_at,
+            &task_state.clock,
+            &store,
+            EngineConfig::default(),
+            |p| {
+                on_progress(&task_state, &server_url, p);
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(p.clone());
+                }
+            },
+        )
+        .await;
+        task_state.stop_running(&campaign.id);
+        task_state.shell.tray(summarise(&task_state.all_progress()));
+        match result {
+            Ok(outcome) => tracing::info!(campaign = %campaign.id, ?outcome, "claim ended"),
+            Err(e) => {
+                tracing::error!(campaign = %campaign.id, error = %e, "claim stopped");
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(failed(&campaign.id, &e.to_string()));
+                }
+            }
+        }
+    });
+    first_rx
+        .await
+        .map_err(|_| AppError::internal("the claim task ended before reporting"))
+}
+
+/// The claim's progress: the running one, else the stored record of an earlier run (a claim
+/// that was still waiting is resumed), else none.
+pub async fn status(state: &AppState, id: CampaignId) -> CmdResult<Option<Progress>> {
+    if let Some(p) = state.last_progress(&id) {
+        return Ok(Some(p));
+    }
+    let store = FileRecordStore::new(&state.profile, &state.server_url());
+    let Some(record) = store.load(&id).map_err(|e| AppError::internal(e.to_string()))? else {
+        return Ok(None);
+    };
+    if record.phase.is_final() {
+        let p = from_record(&record);
+        state.record_progress(&p);
+        return Ok(Some(p));
+    }
+    // A claim interrupted by a restart: pick it up where its record says.
+    arm(state, id).await.map(Some)
+}
+
+/// Handles one progress update of a running claim.
+fn on_progress(state: &AppState, server_url: &str, p: &Progress) {
+    let title = state.campaign_title(&p.campaign_id);
+    // The wallet first: a UI that reacts to `holding` by opening the wallet must find it there.
+    if p.phase == Phase::Holding
+        && let Some(v) = &p.voucher
+    {
+        let wallet = state.wallet();
+        match wallet
+            .add(server_url, v.clone(), title.clone())
+            .and_then(|()| wallet.entries(chrono::Utc::now()))
+        {
+            Ok(entries) => state.shell.emit_json(EVENT_WALLET_CHANGED, to_json(&entries)),
+            Err(e) => tracing::error!(error = %e, "cannot keep the voucher in the wallet"),
+        }
+    }
+    state.record_progress(p);
+    state.shell.emit_json(EVENT_CLAIM_PROGRESS, to_json(p));
+    state.shell.tray(summarise(&state.all_progress()));
+    if let Some(outcome) = outcome_of(p)
+        && state.settings().notifications
+        && state.notified.first_time(&p.campaign_id, outcome)
+    {
+        state
+            .shell
+            .notify(&note_for(outcome, state.language(), title.as_deref()));
+    }
+}
+
+/// Asks for notification permission the first time a claim is armed, if it was never asked.
+fn ask_permission_once(state: &AppState) {
+    if state.settings().notifications && state.shell.permission() == Permission::Prompt {
+        let answer = state.shell.request_permission();
+        tracing::info!(?answer, "notification permission");
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot encode an event payload");
+        serde_json::Value::Null
+    })
+}
+
+/// The progress a finished record stands for.
+pub fn from_record(r: &ClaimRecord) -> Progress {
+    Progress {
+        campaign_id: r.campaign_id.clone(),
+        phase: r.phase,
+        position: None,
+        ahead: None,
+        waitlist: None,
+        supply: None,
+        admit_at: None,
+        eta_ms: None,
+        next_check_at: None,
+        next_check_in_ms: None,
+        attempts: r.attempts,
+        in_draw: false,
+        voucher: r.voucher.clone(),
+        error: r.error.clone(),
+    }
+}
+
+fn failed(id: &CampaignId, message: &str) -> Progress {
+    let mut record = ClaimRecord::new(id.clone(), String::new());
+    record.phase = Phase::Failed;
+    record.error = Some(lineup_core::engine::FailReason {
+        code: "internal".into(),
+        message: message.to_owned(),
+    });
+    from_record(&record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_record_reads_back_as_its_progress() {
+        let mut r = ClaimRecord::new("demo".parse().unwrap(), "k".into());
+        r.phase = Phase::Holding;
+        r.voucher = Some(crate::notify::tests::voucher());
+        r.attempts = 3;
+        let p = from_record(&r);
+        assert_eq!((p.phase, p.attempts), (Phase::Holding, 3));
+        assert_eq!(p.voucher, r.voucher);
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["phase"], "holding");
+        assert!(
+            v.get("next_check_in_ms").is_some(),
+            "every ClaimProgress field is present: {v}"
+        );
+    }
+
+    #[test]
+    fn a_failed_task_reports_failed_with_a_reason() {
+        let p = failed(&"demo".parse().unwrap(), "disk full");
+        assert_eq!(p.phase, Phase::Failed);
+        assert_eq!(p.error.map(|e| e.message), Some("disk full".into()));
+    }
+}

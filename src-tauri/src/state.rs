@@ -1,0 +1,227 @@
+//! What the app keeps while it runs: its profile directory (settings, identity metadata, claim
+//! records, wallet), the credential store, the settings, the campaigns last seen, the claims in
+//! progress, and the shell to reach the UI. Cheap to clone: claim tasks hold a clone.
+
+use crate::config::Config;
+use crate::error::{AppError, CmdResult, ErrorCode};
+use crate::notify::Notified;
+use crate::settings::{Language, Settings, SettingsStore};
+use crate::shell::Shell;
+use lineup_core::api::{ApiClient, ApiConfig};
+use lineup_core::clock::MonotonicClock;
+use lineup_core::engine::Progress;
+use lineup_core::identity::{Identity, IdentityMeta, KeyringStore, MemoryStore, SecretStore};
+use lineup_core::profile::{Profile, read_json};
+use lineup_core::wallet::Wallet;
+use lineup_protocol::{Campaign, CampaignId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Where the identity's secret key is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Secrets {
+    /// The OS credential store (Secret Service or keyutils on Linux, Keychain, Android Keystore...).
+    #[default]
+    Platform,
+    /// In process memory only: tests. A restart forgets the key.
+    Memory,
+}
+
+/// Managed by Tauri; every command borrows it.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub(crate) profile: Profile,
+    store: SettingsStore,
+    settings: Mutex<Settings>,
+    secrets: Secrets,
+    /// The credential store once one was found to work (probing costs a round trip).
+    secret_store: Mutex<Option<Arc<dyn SecretStore>>>,
+    pub(crate) notified: Notified,
+    pub(crate) shell: Arc<dyn Shell>,
+    pub(crate) clock: MonotonicClock,
+    campaigns: Mutex<BTreeMap<CampaignId, Campaign>>,
+    /// The last progress of every claim seen in this run.
+    claims: Mutex<BTreeMap<CampaignId, Progress>>,
+    /// Campaigns whose claim task is running now.
+    running: Mutex<BTreeSet<CampaignId>>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+fn lock<'a, T>(m: &'a Mutex<T>) -> MutexGuard<'a, T> {
+    // Every critical section below is a plain read or write of a map or value: a panic inside
+    // one cannot leave it half-updated, so a poisoned lock is still sound to use.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AppState {
+    /// Opens the profile at `data_dir` and loads the saved settings; an explicit server in
+    /// `config` wins for this run.
+    pub fn new(data_dir: PathBuf, config: &Config, secrets: Secrets, shell: Arc<dyn Shell>) -> CmdResult<Self> {
+        let profile = Profile::open(&data_dir).map_err(|e| AppError::internal(e.to_string()))?;
+        let store = SettingsStore::new(&data_dir);
+        let mut settings = store.load();
+        if let Some(server) = &config.server {
+            settings.server_url = server.clone();
+        }
+        let notified = Notified::load(&data_dir);
+        Ok(AppState(Arc::new(Inner {
+            profile,
+            store,
+            settings: Mutex::new(settings),
+            secrets,
+            secret_store: Mutex::new(None),
+            notified,
+            shell,
+            clock: MonotonicClock::new(),
+            campaigns: Mutex::default(),
+            claims: Mutex::default(),
+            running: Mutex::default(),
+        })))
+    }
+}
+
+impl Inner {
+    pub fn settings(&self) -> Settings {
+        lock(&self.settings).clone()
+    }
+
+    pub fn language(&self) -> Language {
+        lock(&self.settings).language
+    }
+
+    pub fn server_url(&self) -> String {
+        lock(&self.settings).server_url.to_string()
+    }
+
+    /// Saves new settings; the old ones stay when the file cannot be written.
+    pub fn set_settings(&self, new: Settings) -> CmdResult<Settings> {
+        let mut current = lock(&self.settings);
+        self.store.save(&new).map_err(|e| AppError::internal(e.to_string()))?;
+        *current = new.clone();
+        Ok(new)
+    }
+
+    /// The credential store, found on first use.
+    pub fn secret_store(&self) -> CmdResult<Arc<dyn SecretStore>> {
+        let mut slot = lock(&self.secret_store);
+        if let Some(s) = slot.as_ref() {
+            return Ok(s.clone());
+        }
+        let store: Arc<dyn SecretStore> = match self.secrets {
+            Secrets::Memory => Arc::new(MemoryStore::new()),
+            Secrets::Platform => Arc::new(KeyringStore::platform().map_err(keyring_error)?),
+        };
+        tracing::info!(store = store.name(), "credential store");
+        *slot = Some(store.clone());
+        Ok(store)
+    }
+
+    /// The public identity metadata, without touching the credential store.
+    pub fn identity_meta(&self) -> CmdResult<Option<IdentityMeta>> {
+        read_json::<IdentityMeta>(&self.profile.identity_path()).map_err(|e| AppError::internal(e.to_string()))
+    }
+
+    /// The identity with its key, made on first use.
+    pub fn identity_or_create(&self) -> CmdResult<Identity> {
+        let store = self.secret_store()?;
+        Identity::load_or_create(&self.profile, store.as_ref(), &self.server_url()).map_err(keyring_error)
+    }
+
+    /// The identity registered with the current server, or `not_registered`.
+    pub fn registered_identity(&self) -> CmdResult<Identity> {
+        let registered = self
+            .identity_meta()?
+            .is_some_and(|m| m.registered_at.is_some() && m.server_url == self.server_url());
+        if !registered {
+            return Err(AppError::not_registered());
+        }
+        let store = self.secret_store()?;
+        Identity::load(&self.profile, store.as_ref())
+            .map_err(keyring_error)?
+            .ok_or_else(AppError::not_registered)
+    }
+
+    /// An unsigned client for the current server.
+    pub fn api(&self) -> CmdResult<ApiClient> {
+        Ok(ApiClient::new(&self.server_url(), ApiConfig::default())?)
+    }
+
+    /// A client signing as the registered identity.
+    pub fn signed_api(&self) -> CmdResult<ApiClient> {
+        let identity = self.registered_identity()?;
+        Ok(self.api()?.with_identity(identity.signing_key().clone()))
+    }
+
+    pub fn wallet(&self) -> Wallet {
+        Wallet::open(&self.profile)
+    }
+
+    pub fn remember_campaigns(&self, list: &[Campaign]) {
+        let mut map = lock(&self.campaigns);
+        for c in list {
+            map.insert(c.id.clone(), c.clone());
+        }
+    }
+
+    pub fn campaign(&self, id: &CampaignId) -> Option<Campaign> {
+        lock(&self.campaigns).get(id).cloned()
+    }
+
+    /// The campaign's title in the UI language.
+    pub fn campaign_title(&self, id: &CampaignId) -> Option<String> {
+        let c = self.campaign(id)?;
+        Some(match self.language() {
+            Language::Ko => c.title,
+            Language::En => c.title_en,
+        })
+    }
+
+    pub fn last_progress(&self, id: &CampaignId) -> Option<Progress> {
+        lock(&self.claims).get(id).cloned()
+    }
+
+    pub fn record_progress(&self, p: &Progress) {
+        lock(&self.claims).insert(p.campaign_id.clone(), p.clone());
+    }
+
+    pub fn all_progress(&self) -> Vec<Progress> {
+        lock(&self.claims).values().cloned().collect()
+    }
+
+    /// Marks a claim task as started; false when one already runs for this campaign.
+    pub fn start_running(&self, id: &CampaignId) -> bool {
+        lock(&self.running).insert(id.clone())
+    }
+
+    pub fn stop_running(&self, id: &CampaignId) {
+        lock(&self.running).remove(id);
+    }
+
+    pub fn is_running(&self, id: &CampaignId) -> bool {
+        lock(&self.running).contains(id)
+    }
+
+    /// Whether any claim is still working (then closing the window only hides it).
+    pub fn claim_running(&self) -> bool {
+        !lock(&self.running).is_empty()
+    }
+}
+
+fn keyring_error(e: lineup_core::identity::IdentityError) -> AppError {
+    use lineup_core::identity::IdentityError;
+    match e {
+        IdentityError::NotCreated => AppError::not_registered(),
+        IdentityError::Profile(p) => AppError::internal(p.to_string()),
+        other => AppError::new(ErrorCode::Keyring, other.to_string()),
+    }
+}

@@ -1,0 +1,147 @@
+// The WebDriver half of the end-to-end test (started by tests/e2e/session.sh, which provides
+// the display, the bus, the keyring, the demo server and tauri-driver through LINEUP_E2E_*).
+// One person's whole story: register, arm the demo claim, wait in line, receive the voucher,
+// open it in the wallet with its QR; then the recorded D-Bus notification must carry the same
+// code the UI shows, and the server must know that code (the box office redeems it).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Builder, By, Capabilities, until } from 'selenium-webdriver';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run tests/e2e/run.sh`);
+  return v;
+};
+const APP = env('LINEUP_E2E_APP_BIN');
+const DRIVER = env('LINEUP_E2E_DRIVER');
+const SERVER = env('LINEUP_E2E_SERVER');
+const STAFF_TOKEN = env('LINEUP_E2E_STAFF_TOKEN');
+const ARTIFACTS = env('LINEUP_E2E_ARTIFACTS');
+const NOTIFY_LOG = env('LINEUP_E2E_NOTIFY_LOG');
+const CAMPAIGN = process.env.LINEUP_E2E_CAMPAIGN || 'demo';
+/** Longest wait for the voucher: the demo opens within LINEUP_E2E_OPEN_IN plus its admission. */
+const VOUCHER_TIMEOUT_MS = 120_000;
+/** The grouped voucher code (docs/protocol.md): three groups of four symbols of the code alphabet. */
+const CODE_RE = /[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}/;
+
+let driver;
+let shots = 0;
+
+async function shot(name) {
+  const png = await driver.takeScreenshot();
+  const file = join(ARTIFACTS, `${String(++shots).padStart(2, '0')}-${name}.png`);
+  writeFileSync(file, png, 'base64');
+  return file;
+}
+
+/** The whole virtual screen (the app window and dunst's notification bubble). */
+function screenShot(name) {
+  try {
+    const xwd = execFileSync('xwd', ['-root', '-silent'], { maxBuffer: 64 << 20 });
+    execFileSync('convert', ['xwd:-', `PNG32:${join(ARTIFACTS, name)}`], { input: xwd });
+  } catch (e) {
+    console.log(`no whole-screen screenshot: ${e.message}`);
+  }
+}
+
+const byTestId = (id) => By.css(`[data-testid="${id}"]`);
+
+async function visible(locator, timeout = 15_000) {
+  const el = await driver.wait(until.elementLocated(locator), timeout);
+  await driver.wait(until.elementIsVisible(el), timeout);
+  return el;
+}
+
+before(async () => {
+  const caps = new Capabilities();
+  caps.setBrowserName('wry');
+  caps.set('tauri:options', { application: APP });
+  driver = await new Builder().withCapabilities(caps).usingServer(DRIVER).build();
+  // The UI marks <html data-ready="true"> once settings and identity are loaded.
+  await driver.wait(async () => (await driver.executeScript('return document.documentElement.dataset.ready')) === 'true', 30_000);
+});
+
+after(async () => {
+  if (driver) await driver.quit().catch(() => {});
+});
+
+test('register, wait in line, receive the voucher, see it in the wallet and in a notification', async (t) => {
+  await t.test('the app starts on registration, talking to the demo server', async () => {
+    await shot('start');
+    const settings = await driver.executeAsyncScript('const done = arguments[arguments.length - 1]; window.__TAURI__.core.invoke("get_settings").then(done, (e) => done({ error: e }));');
+    assert.equal(settings.server_url, SERVER, 'LINEUP_SERVER reaches the app');
+    assert.match(await driver.getCurrentUrl(), /#\/register$/);
+  });
+
+  await t.test('register with a contact and consent', async () => {
+    const contact = await visible(By.id('contact'));
+    await contact.sendKeys('e2e@lineup.test');
+    await driver.findElement(By.id('consent')).click();
+    await shot('register-filled');
+    await driver.findElement(By.css('form button[type="submit"]')).click();
+    await driver.wait(until.urlMatches(/#\/campaigns$/), 20_000);
+    const status = await driver.executeAsyncScript('const done = arguments[arguments.length - 1]; window.__TAURI__.core.invoke("identity_status").then(done, (e) => done({ error: e }));');
+    assert.equal(status.registered, true, JSON.stringify(status));
+    assert.match(status.identity, /^[A-Za-z0-9_-]{43}$/, 'the public key, base64url');
+  });
+
+  await t.test('arm the demo claim and see the in-line screen', async () => {
+    const arm = await visible(By.css(`[data-campaign="${CAMPAIGN}"] button`));
+    await shot('campaigns');
+    await arm.click();
+    await driver.wait(until.urlContains(`#/claim/${CAMPAIGN}`), 10_000);
+    const sentence = await visible(byTestId('phase-sentence'));
+    assert.notEqual((await sentence.getText()).trim(), '', 'the line screen says where the claim stands');
+    await shot('in-line');
+  });
+
+  let uiCode;
+  await t.test('the voucher arrives and its code is shown', async () => {
+    const codeEl = await visible(byTestId('voucher-code'), VOUCHER_TIMEOUT_MS);
+    uiCode = (await codeEl.getText()).trim();
+    assert.match(uiCode, CODE_RE);
+    await shot('voucher');
+    screenShot('screen-voucher.png');
+  });
+
+  await t.test('the wallet lists the voucher and opens its QR', async () => {
+    await driver.executeScript('location.hash = "#/wallet"');
+    const item = await visible(By.css('.wallet-item'), 15_000);
+    await shot('wallet');
+    await item.findElement(By.css('button, a')).click();
+    const qrCode = await visible(byTestId('qr-code'));
+    assert.equal((await qrCode.getText()).trim(), uiCode, 'the QR sheet shows the same code');
+    const svg = await visible(By.css('#qr-dialog .qr-image svg'));
+    const size = await svg.getRect();
+    assert.ok(size.width > 100 && size.height > 100, `the QR is drawn large enough to scan (${size.width}x${size.height})`);
+    await shot('wallet-qr');
+  });
+
+  await t.test('a desktop notification carrying the code was sent over D-Bus', async () => {
+    let log = '';
+    await driver.wait(async () => {
+      log = readFileSync(NOTIFY_LOG, 'utf8');
+      return log.includes(uiCode);
+    }, 15_000).catch(() => {});
+    const calls = log.split(/\n(?=method call)/).filter((c) => c.includes('member=Notify'));
+    const ours = calls.filter((c) => c.includes(uiCode));
+    assert.equal(ours.length, 1, `exactly one Notify call carries ${uiCode}; recorded:\n${calls.join('\n')}`);
+    assert.match(ours[0], /할인권을 받았습니다|You got the voucher/);
+  });
+
+  await t.test("the server knows the code (the box office redeems it)", async () => {
+    const res = await fetch(`${SERVER}/v1/redemptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${STAFF_TOKEN}` },
+      body: JSON.stringify({ code: uiCode }),
+    });
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.equal(body.code, uiCode);
+    assert.equal(body.campaign_id, CAMPAIGN);
+  });
+});
