@@ -374,6 +374,7 @@ async fn three_instances_issue_exactly_once() {
     };
     // The first start makes the issuer key in the shared data directory; the others load it (all
     // instances of one deployment must sign with the same key).
+    let started = std::time::Instant::now();
     let first = lineup_server::spawn(config(0)).await.unwrap();
     let (second, third) = tokio::join!(lineup_server::spawn(config(1)), lineup_server::spawn(config(2)));
     let servers = [first, second.unwrap(), third.unwrap()];
@@ -417,6 +418,7 @@ async fn three_instances_issue_exactly_once() {
     }
     assert_eq!(ticket_ids.iter().collect::<HashSet<_>>().len(), PEOPLE as usize);
 
+    eprintln!("3 instances: registered and queued {PEOPLE} in {:?}", started.elapsed());
     // Past the draw: every person asks two other instances; both must tell the same place.
     clock.advance((s.draw_at - t0 + ChronoDuration::seconds(1)).to_std().unwrap());
     let ticket_ids = Arc::new(ticket_ids);
@@ -454,6 +456,7 @@ async fn three_instances_issue_exactly_once() {
     }
     assert_eq!(positions, (1..=u64::from(PEOPLE)).collect::<HashSet<_>>());
 
+    eprintln!("3 instances: checked {PEOPLE} places twice at {:?}", started.elapsed());
     // After opening (the whole supply admitted at 1000/s within 0.5 s): everyone claims at once,
     // on instance n + 1, with a key made before the first attempt.
     clock.advance((s.opens_at - s.draw_at + ChronoDuration::seconds(1)).to_std().unwrap());
@@ -492,6 +495,7 @@ async fn three_instances_issue_exactly_once() {
             vouchers.push(v);
         }
     }
+    eprintln!("3 instances: {PEOPLE} claims at {:?}", started.elapsed());
     assert_eq!(vouchers.len() as u64, SUPPLY, "the clients hold exactly the supply");
     let holders: HashSet<u32> = vouchers.iter().map(|(n, _)| *n).collect();
     assert_eq!(holders.len(), vouchers.len(), "nobody holds two vouchers");
