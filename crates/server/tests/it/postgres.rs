@@ -130,7 +130,9 @@ async fn store_exactly_once(a: Store, b: Store) {
     for n in 0..PEOPLE {
         for st in [a.clone(), b.clone()] {
             let id = id.clone();
-            tasks.push(tokio::spawn(async move { (n, st.take_ticket(&id, &identity(n), joined).await.unwrap()) }));
+            tasks.push(tokio::spawn(async move {
+                (n, st.take_ticket(&id, &identity(n), joined).await.unwrap())
+            }));
         }
     }
     let mut tickets: HashMap<u32, String> = HashMap::new();
@@ -155,7 +157,11 @@ async fn store_exactly_once(a: Store, b: Store) {
     // The draw, raced by both instances: performed once, the same positions seen from both.
     let draw_time = s.draw_at + ChronoDuration::milliseconds(1);
     let (da, db) = tokio::join!(a.ensure_draw(&id, draw_time), b.ensure_draw(&id, draw_time));
-    assert_eq!(u8::from(da.unwrap()) + u8::from(db.unwrap()), 1, "exactly one instance draws");
+    assert_eq!(
+        u8::from(da.unwrap()) + u8::from(db.unwrap()),
+        1,
+        "exactly one instance draws"
+    );
     let mut positions = HashSet::new();
     for n in 0..PEOPLE {
         let ra = a.ticket_status_row(&id, &identity(n)).await.unwrap().unwrap();
@@ -179,7 +185,9 @@ async fn store_exactly_once(a: Store, b: Store) {
                 request_hash: [k as u8; 32],
             };
             let issuer = issuer.clone();
-            tasks.push(tokio::spawn(async move { (n, st.claim(&input, &issuer, at).await.unwrap()) }));
+            tasks.push(tokio::spawn(async move {
+                (n, st.claim(&input, &issuer, at).await.unwrap())
+            }));
         }
     }
     let mut issued = HashMap::new();
@@ -203,7 +211,11 @@ async fn store_exactly_once(a: Store, b: Store) {
     assert_eq!(issued.len() as u64, SUPPLY, "exactly the supply is issued");
     assert_eq!(serials, (1..=SUPPLY).collect::<HashSet<_>>(), "serials are dense");
     for (n, serial) in &held {
-        assert_eq!(issued.get(n), Some(serial), "the second key of {n} got the same voucher");
+        assert_eq!(
+            issued.get(n),
+            Some(serial),
+            "the second key of {n} got the same voucher"
+        );
     }
     let counters = b.campaign_counters(&id).await.unwrap().unwrap();
     assert_eq!(counters.issued, SUPPLY);
@@ -225,7 +237,10 @@ async fn store_exactly_once(a: Store, b: Store) {
         request_hash: [0xee; 32],
         ..replay.clone()
     };
-    assert_eq!(a.claim(&mismatch, &issuer, at).await.unwrap(), ClaimOutcome::KeyMismatch);
+    assert_eq!(
+        a.claim(&mismatch, &issuer, at).await.unwrap(),
+        ClaimOutcome::KeyMismatch
+    );
 
     // Redemption raced through both instances: the first wins, the rest see when it happened.
     let target = RedeemTarget::Serial {
@@ -317,13 +332,8 @@ impl Client {
     ) -> (StatusCode, serde_json::Value) {
         for _ in 0..200 {
             let bytes = body.clone().unwrap_or_default();
-            let auth = lineup_protocol::auth::sign_request(
-                who,
-                method.as_str(),
-                path,
-                self.clock.now().timestamp(),
-                &bytes,
-            );
+            let auth =
+                lineup_protocol::auth::sign_request(who, method.as_str(), path, self.clock.now().timestamp(), &bytes);
             let mut req = self
                 .http
                 .request(method.clone(), format!("{base}{path}"))
@@ -336,7 +346,10 @@ impl Client {
             }
             let resp = req.send().await.expect("request");
             let status = resp.status();
-            let json = resp.json::<serde_json::Value>().await.unwrap_or(serde_json::Value::Null);
+            let json = resp
+                .json::<serde_json::Value>()
+                .await
+                .unwrap_or(serde_json::Value::Null);
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
@@ -403,7 +416,9 @@ async fn three_instances_issue_exactly_once() {
                 "contact": format!("person{n}@example.com"), "consent": true
             }))
             .unwrap();
-            let (st, _) = client.call(base, Method::POST, "/v1/identities", &who, Some(body), None).await;
+            let (st, _) = client
+                .call(base, Method::POST, "/v1/identities", &who, Some(body), None)
+                .await;
             assert_eq!(st, StatusCode::CREATED);
             let (st, v) = client.call(base, Method::POST, &path_tickets, &who, None, None).await;
             assert_eq!(st, StatusCode::CREATED, "{v}");
@@ -435,11 +450,15 @@ async fn three_instances_issue_exactly_once() {
         tasks.push(tokio::spawn(async move {
             let _g = gate.acquire().await.unwrap();
             let who = key(n);
-            let (st, v) = client.call(&urls[(n as usize + 1) % 3], Method::GET, &me, &who, None, None).await;
+            let (st, v) = client
+                .call(&urls[(n as usize + 1) % 3], Method::GET, &me, &who, None, None)
+                .await;
             assert_eq!(st, StatusCode::OK, "{v}");
             let a: TicketStatus = serde_json::from_value(v).unwrap();
             // Taking a place again on the third instance returns the same place.
-            let (st, v) = client.call(&urls[(n as usize + 2) % 3], Method::POST, &tk, &who, None, None).await;
+            let (st, v) = client
+                .call(&urls[(n as usize + 2) % 3], Method::POST, &tk, &who, None, None)
+                .await;
             assert_eq!(st, StatusCode::OK, "{v}");
             let b: TicketStatus = serde_json::from_value(v).unwrap();
             assert_eq!(a.ticket_id, ids[n as usize]);
@@ -462,19 +481,27 @@ async fn three_instances_issue_exactly_once() {
     clock.advance((s.opens_at - s.draw_at + ChronoDuration::seconds(1)).to_std().unwrap());
     let mut tasks = Vec::new();
     for n in 0..PEOPLE {
-        let (client, urls, gate, ids, path) =
-            (client.clone(), urls.clone(), gate.clone(), ticket_ids.clone(), path_claim.clone());
+        let (client, urls, gate, ids, path) = (
+            client.clone(),
+            urls.clone(),
+            gate.clone(),
+            ticket_ids.clone(),
+            path_claim.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let _g = gate.acquire().await.unwrap();
             let who = key(n);
             let idem = format!("claim-{n}");
             let body = serde_json::to_vec(&serde_json::json!({ "ticket_id": ids[n as usize] })).unwrap();
             let base = &urls[(n as usize + 1) % 3];
-            let (st, v) = client.call(base, Method::POST, &path, &who, Some(body.clone()), Some(&idem)).await;
+            let (st, v) = client
+                .call(base, Method::POST, &path, &who, Some(body.clone()), Some(&idem))
+                .await;
             if st != StatusCode::CREATED {
                 let code = v["code"].as_str().unwrap_or_default().to_owned();
                 assert!(
-                    st == StatusCode::CONFLICT && code == "not_admitted" || st == StatusCode::GONE && code == "sold_out",
+                    st == StatusCode::CONFLICT && code == "not_admitted"
+                        || st == StatusCode::GONE && code == "sold_out",
                     "{st} {v}"
                 );
                 return None;
@@ -482,7 +509,9 @@ async fn three_instances_issue_exactly_once() {
             let first: Voucher = serde_json::from_value(v).unwrap();
             // The same key on another instance replays the same voucher.
             let other = &urls[(n as usize + 2) % 3];
-            let (st, v) = client.call(other, Method::POST, &path, &who, Some(body), Some(&idem)).await;
+            let (st, v) = client
+                .call(other, Method::POST, &path, &who, Some(body), Some(&idem))
+                .await;
             assert_eq!(st, StatusCode::OK, "{v}");
             let again: Voucher = serde_json::from_value(v).unwrap();
             assert_eq!(again, first);
