@@ -51,6 +51,17 @@ pub struct KeyringStore {
     store: Arc<CredentialStore>,
 }
 
+/// Runs a credential-store call on its own OS thread. Some stores (the Secret Service over
+/// zbus) block on an internal runtime and panic when called from inside a tokio runtime, and
+/// the app and CLI call from async code.
+fn off_runtime<T: Send>(f: impl FnOnce() -> Result<T, IdentityError> + Send) -> Result<T, IdentityError> {
+    std::thread::scope(|s| {
+        s.spawn(f)
+            .join()
+            .unwrap_or_else(|_| Err(IdentityError::Store("the credential store call panicked".into())))
+    })
+}
+
 fn store_err(e: keyring_core::Error) -> IdentityError {
     IdentityError::Store(e.to_string())
 }
@@ -84,6 +95,10 @@ impl KeyringStore {
     /// The platform's stores in order of preference, the first that works. On Linux: the
     /// Secret Service, then the kernel keyutils session keyring.
     pub fn platform() -> Result<Self, IdentityError> {
+        off_runtime(Self::platform_here)
+    }
+
+    fn platform_here() -> Result<Self, IdentityError> {
         let mut failures = Vec::new();
         for candidate in platform_candidates() {
             match candidate {
@@ -107,21 +122,28 @@ impl KeyringStore {
 
 #[cfg(target_os = "linux")]
 fn platform_candidates() -> Vec<Result<KeyringStore, String>> {
-    let ss = zbus_secret_service_keyring_store::Store::new()
-        .map(|s| KeyringStore::new("secret-service", s))
-        .map_err(|e| format!("secret-service: {e}"));
-    let ku = linux_keyutils_keyring_store::Store::new()
-        .map(|s| KeyringStore::new("keyutils", s))
-        .map_err(|e| format!("keyutils: {e}"));
-    // Without a session bus the Secret Service store fails fast; skip it so its connection
-    // attempt does not slow every command.
+    // Without a session bus the Secret Service cannot work; skip it so its connection attempt
+    // does not slow every command.
     let has_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
-        || std::path::Path::new(&format!("/run/user/{}/bus", unsafe_free_uid())).exists();
-    if has_bus { vec![ss, ku] } else { vec![ku] }
+        || std::path::Path::new(&format!("/run/user/{}/bus", uid())).exists();
+    let mut out = Vec::new();
+    if has_bus {
+        out.push(
+            zbus_secret_service_keyring_store::Store::new()
+                .map(|s| KeyringStore::new("secret-service", s))
+                .map_err(|e| format!("secret-service: {e}")),
+        );
+    }
+    out.push(
+        linux_keyutils_keyring_store::Store::new()
+            .map(|s| KeyringStore::new("keyutils", s))
+            .map_err(|e| format!("keyutils: {e}")),
+    );
+    out
 }
 
 #[cfg(target_os = "linux")]
-fn unsafe_free_uid() -> String {
+fn uid() -> String {
     // The uid without libc: the owner of /proc/self.
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")
@@ -173,22 +195,22 @@ impl SecretStore for KeyringStore {
     }
 
     fn get(&self, account: &str) -> Result<Option<Vec<u8>>, IdentityError> {
-        match self.entry(account)?.get_secret() {
+        off_runtime(|| match self.entry(account)?.get_secret() {
             Ok(s) => Ok(Some(s)),
             Err(keyring_core::Error::NoEntry) => Ok(None),
             Err(e) => Err(store_err(e)),
-        }
+        })
     }
 
     fn set(&self, account: &str, secret: &[u8]) -> Result<(), IdentityError> {
-        self.entry(account)?.set_secret(secret).map_err(store_err)
+        off_runtime(|| self.entry(account)?.set_secret(secret).map_err(store_err))
     }
 
     fn delete(&self, account: &str) -> Result<(), IdentityError> {
-        match self.entry(account)?.delete_credential() {
+        off_runtime(|| match self.entry(account)?.delete_credential() {
             Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
             Err(e) => Err(store_err(e)),
-        }
+        })
     }
 }
 
