@@ -43,19 +43,6 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    // The tray needs the real window system, so it is added here rather than in `run_app`,
-    // which the tests also run on the mock runtime.
-    #[cfg(desktop)]
-    {
-        let language = app.state::<AppState>().language();
-        match tray::install(app.handle(), language) {
-            Ok(tray) => {
-                app.manage(tray);
-            }
-            // Some desktops have no tray host; the app still works with its window.
-            Err(e) => tracing::warn!(error = %e, "no tray icon"),
-        }
-    }
     app.run(|_, _| {});
 }
 
@@ -63,13 +50,29 @@ pub fn run() {
 pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, config: Config, secrets: Secrets) -> tauri::Builder<R> {
     builder
         .plugin(tauri_plugin_notification::init())
-        .setup(move |app| Ok(init(app.handle(), &config, secrets)?))
+        .setup(move |app| {
+            init(app.handle(), &config, secrets)?;
+            // Setup runs once the real event loop starts, never under the tests' mock runtime,
+            // so the tray (which needs a window system) is made here.
+            #[cfg(desktop)]
+            {
+                let language = app.state::<AppState>().language();
+                match tray::install(app.handle(), language) {
+                    Ok(tray) => {
+                        app.manage(tray);
+                    }
+                    // Some desktops have no tray host; the app still works with its window.
+                    Err(e) => tracing::warn!(error = %e, "no tray icon"),
+                }
+            }
+            Ok(())
+        })
         .on_window_event(on_window_event)
         .invoke_handler(commands::handler())
 }
 
-/// Opens the profile and puts the app state under Tauri's management (run by `setup`, which
-/// Tauri calls once the event loop starts; the tests call it directly).
+/// Opens the profile and puts the app state under Tauri's management (run by `setup`; the
+/// tests call it directly).
 pub(crate) fn init<R: Runtime>(app: &tauri::AppHandle<R>, config: &Config, secrets: Secrets) -> Result<(), AppError> {
     let data_dir = match &config.data_dir {
         Some(dir) => dir.clone(),

@@ -63,13 +63,13 @@ before(async () => {
   driver = await new Builder().withCapabilities(caps).usingServer(DRIVER).build();
   // The UI marks <html data-ready="true"> once settings and identity are loaded.
   await driver.wait(async () => (await driver.executeScript('return document.documentElement.dataset.ready')) === 'true', 30_000);
-});
+}, { timeout: 90_000 });
 
 after(async () => {
   if (driver) await driver.quit().catch(() => {});
 });
 
-test('register, wait in line, receive the voucher, see it in the wallet and in a notification', async (t) => {
+test('register, wait in line, receive the voucher, see it in the wallet and in a notification', { timeout: 240_000 }, async (t) => {
   await t.test('the app starts on registration, talking to the demo server', async () => {
     await shot('start');
     const settings = await driver.executeAsyncScript('const done = arguments[arguments.length - 1]; window.__TAURI__.core.invoke("get_settings").then(done, (e) => done({ error: e }));');
@@ -110,9 +110,22 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
 
   await t.test('the wallet lists the voucher and opens its QR', async () => {
     await driver.executeScript('location.hash = "#/wallet"');
-    const item = await visible(By.css('.wallet-item'), 15_000);
-    await shot('wallet');
-    await item.findElement(By.css('button, a')).click();
+    // The list is drawn from the offline wallet first and redrawn when the server refresh
+    // returns, so an element found early may be replaced: look it up again until a click lands.
+    let listed = '';
+    await driver.wait(async () => {
+      try {
+        const item = await driver.findElement(By.css('button.wallet-item'));
+        listed = (await item.findElement(By.css('.wallet-item-code')).getText()).trim();
+        await shot('wallet');
+        await item.click();
+        return true;
+      } catch (e) {
+        if (e.name === 'StaleElementReferenceError' || e.name === 'NoSuchElementError') return false;
+        throw e;
+      }
+    }, 15_000);
+    assert.equal(listed, uiCode, 'the wallet lists the voucher with the same code');
     const qrCode = await visible(byTestId('qr-code'));
     assert.equal((await qrCode.getText()).trim(), uiCode, 'the QR sheet shows the same code');
     const svg = await visible(By.css('#qr-dialog .qr-image svg'));

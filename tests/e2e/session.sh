@@ -101,5 +101,5 @@ wait_for "tauri-driver" 15 curl -fsS "$LINEUP_E2E_DRIVER/status"
 
 export LINEUP_E2E_ARTIFACTS="$art" LINEUP_E2E_NOTIFY_LOG="$art/notify-monitor.log"
 log "WebDriver test"
-node --test --test-reporter=spec "$root/tests/e2e/app.e2e.mjs"
+timeout 400 node --test --test-reporter=spec "$root/tests/e2e/app.e2e.mjs"
 
