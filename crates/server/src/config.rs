@@ -91,7 +91,8 @@ pub struct DemoSpecInput {
 /// The pre-queue opens at `now`; the draw is `min(30 s, open_in / 2)` before opening unless
 /// `draw_lead` says otherwise; vouchers expire 30 days after opening.
 pub fn demo_spec(input: &DemoSpecInput, now: DateTime<Utc>) -> Result<CampaignSpec, SpecError> {
-    let to = |d: std::time::Duration| Duration::from_std(d).map_err(|e| SpecError::Invalid("demo".into(), e.to_string()));
+    let to =
+        |d: std::time::Duration| Duration::from_std(d).map_err(|e| SpecError::Invalid("demo".into(), e.to_string()));
     let open_in = to(input.open_in)?;
     let default_lead = std::cmp::min(Duration::seconds(30), open_in / 2);
     let lead = match input.draw_lead {
@@ -100,7 +101,9 @@ pub fn demo_spec(input: &DemoSpecInput, now: DateTime<Utc>) -> Result<CampaignSp
     };
     let opens_at = now + open_in;
     let spec = CampaignSpec {
-        id: "demo".parse().map_err(|_| SpecError::Invalid("demo".into(), "id".into()))?,
+        id: "demo"
+            .parse()
+            .map_err(|_| SpecError::Invalid("demo".into(), "id".into()))?,
         title: "영화관람 6천원 할인권".into(),
         title_en: "6,000-won cinema discount".into(),
         issuer: "Lineup demo issuer (문화체육관광부 영화관람 할인권 예시)".into(),
@@ -169,10 +172,9 @@ pub fn parse_config(text: &str) -> Result<Vec<ConfiguredCampaign>, SpecError> {
 }
 
 fn configured(c: CampaignToml) -> Result<ConfiguredCampaign, SpecError> {
-    let id: CampaignId = c
-        .id
-        .parse()
-        .map_err(|e: lineup_protocol::IdError| SpecError::Invalid(c.id.clone(), e.to_string()))?;
+    let id: CampaignId =
+        c.id.parse()
+            .map_err(|e: lineup_protocol::IdError| SpecError::Invalid(c.id.clone(), e.to_string()))?;
     let currency: [u8; 3] = c
         .currency
         .as_bytes()
@@ -242,7 +244,10 @@ mod tests {
         let s = demo_spec(&input(10), now).unwrap();
         assert_eq!(s.opens_at - s.draw_at, Duration::seconds(5));
         assert_eq!(s.title, "영화관람 6천원 할인권");
-        assert!(demo_spec(&input(0), now).is_err(), "open_in 0 cannot satisfy draw_at < opens_at");
+        assert!(
+            demo_spec(&input(0), now).is_err(),
+            "open_in 0 cannot satisfy draw_at < opens_at"
+        );
     }
 
     #[test]
@@ -269,16 +274,25 @@ mod tests {
         let c = parse_config(text).unwrap();
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].spec.supply, 20000);
-        assert_eq!(c[0].staff_token_hash, crate::issuer::staff_token_hash("a-long-box-office-secret"));
+        assert_eq!(
+            c[0].staff_token_hash,
+            crate::issuer::staff_token_hash("a-long-box-office-secret")
+        );
         let bad = text.replace("09:59:00Z", "10:00:00Z");
         assert!(matches!(parse_config(&bad), Err(SpecError::Order(_))));
         let short = text.replace("a-long-box-office-secret", "short");
         assert!(matches!(parse_config(&short), Err(SpecError::StaffToken(_))));
         let hashed = text.replace(
             "staff_token = \"a-long-box-office-secret\"",
-            &format!("staff_token_sha256 = \"{}\"", hex(&crate::issuer::staff_token_hash("x"))),
+            &format!(
+                "staff_token_sha256 = \"{}\"",
+                hex(&crate::issuer::staff_token_hash("x"))
+            ),
         );
-        assert_eq!(parse_config(&hashed).unwrap()[0].staff_token_hash, crate::issuer::staff_token_hash("x"));
+        assert_eq!(
+            parse_config(&hashed).unwrap()[0].staff_token_hash,
+            crate::issuer::staff_token_hash("x")
+        );
     }
 
     fn hex(b: &[u8]) -> String {

@@ -79,9 +79,15 @@ impl RawRequest {
             // Wrong shape (type, missing or unknown field) is malformed for this endpoint; a value
             // of the right shape that a newtype refuses (e.g. a contact) is invalid input.
             let msg = e.to_string();
-            let shape = ["invalid type", "missing field", "unknown field", "invalid length", "unknown variant"]
-                .iter()
-                .any(|p| msg.starts_with(p));
+            let shape = [
+                "invalid type",
+                "missing field",
+                "unknown field",
+                "invalid length",
+                "unknown variant",
+            ]
+            .iter()
+            .any(|p| msg.starts_with(p));
             let code = if shape {
                 ProblemCode::MalformedJson
             } else {
@@ -101,10 +107,11 @@ impl RawRequest {
                 "Sign the request: Authorization: Lineup key=..., ts=..., sig=...",
             ));
         };
-        let value = value.to_str().map_err(|_| {
-            ApiError::new(ProblemCode::Unauthenticated, "The Authorization header is not ASCII.")
-        })?;
-        let signed = SignedHeader::parse(value).map_err(|e| ApiError::new(ProblemCode::Unauthenticated, e.to_string()))?;
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::new(ProblemCode::Unauthenticated, "The Authorization header is not ASCII."))?;
+        let signed =
+            SignedHeader::parse(value).map_err(|e| ApiError::new(ProblemCode::Unauthenticated, e.to_string()))?;
         match signed.verify(self.method.as_str(), &self.path_and_query, &self.body, now.timestamp()) {
             Ok(key) => Ok(key),
             Err(AuthError::Stale { ts, server_ts }) => Err(ApiError::new(

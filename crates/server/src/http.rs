@@ -103,14 +103,20 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 fn overload_problem(metrics: &crate::metrics::Metrics, err: BoxError) -> Response {
     if err.is::<tower::load_shed::error::Overloaded>() {
         metrics.shed();
-        ApiError::new(ProblemCode::Overloaded, "The server is at capacity; retry after the time given.")
-            .retry_after(SHED_RETRY_S)
-            .into_response()
+        ApiError::new(
+            ProblemCode::Overloaded,
+            "The server is at capacity; retry after the time given.",
+        )
+        .retry_after(SHED_RETRY_S)
+        .into_response()
     } else if err.is::<tower::timeout::error::Elapsed>() {
         metrics.timeout();
-        ApiError::new(ProblemCode::Timeout, "The request took too long; retry after the time given.")
-            .retry_after(SHED_RETRY_S)
-            .into_response()
+        ApiError::new(
+            ProblemCode::Timeout,
+            "The request took too long; retry after the time given.",
+        )
+        .retry_after(SHED_RETRY_S)
+        .into_response()
     } else {
         ApiError::internal(err).into_response()
     }
@@ -122,7 +128,10 @@ mod tests {
 
     #[test]
     fn route_labels_are_templates() {
-        assert_eq!(route_label("/v1/campaigns/demo/tickets/me"), "/v1/campaigns/{id}/tickets/me");
+        assert_eq!(
+            route_label("/v1/campaigns/demo/tickets/me"),
+            "/v1/campaigns/{id}/tickets/me"
+        );
         assert_eq!(route_label("/v1/campaigns/x/claim"), "/v1/campaigns/{id}/claim");
         assert_eq!(route_label("/v1/nope/at/all/really"), "other");
     }

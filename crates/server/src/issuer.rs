@@ -178,11 +178,17 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::write(dir.path().join(KEY_FILE), b"short").unwrap();
-        assert!(matches!(Issuer::load_or_create(dir.path()), Err(IssuerError::BadKeyFile(_))));
+        assert!(matches!(
+            Issuer::load_or_create(dir.path()),
+            Err(IssuerError::BadKeyFile(_))
+        ));
     }
 
     #[test]

@@ -78,7 +78,11 @@ impl Metrics {
             "Tickets taken and not yet admitted",
             queue_length.clone(),
         );
-        registry.register("lineup_admitted", "Tickets whose admission instant has come", admitted.clone());
+        registry.register(
+            "lineup_admitted",
+            "Tickets whose admission instant has come",
+            admitted.clone(),
+        );
         registry.register("lineup_issued", "Vouchers issued", issued.clone());
         registry.register("lineup_redeemed", "Vouchers redeemed", redeemed.clone());
         Metrics {
@@ -102,7 +106,9 @@ impl Metrics {
             })
             .inc();
         self.duration
-            .get_or_create(&RouteLabels { route: route.to_owned() })
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
             .observe(seconds);
     }
 
@@ -172,7 +178,10 @@ mod tests {
         m.observe_counters(&id, &c);
         m.observe_admission(&id, 10, 4);
         let text = m.render();
-        assert!(text.contains(r#"lineup_requests_total{route="/v1/campaigns/{id}",status="200"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"lineup_requests_total{route="/v1/campaigns/{id}",status="200"} 1"#),
+            "{text}"
+        );
         assert!(text.contains("lineup_shed_total 1"), "{text}");
         assert!(text.contains(r#"lineup_issued_total{campaign="demo"} 5"#), "{text}");
         assert!(text.contains(r#"lineup_queue_length{campaign="demo"} 6"#), "{text}");

@@ -9,27 +9,28 @@ use lineup_protocol::{Problem, ProblemCode, When};
 
 /// A problem on its way to the client.
 #[derive(Debug, Clone)]
-pub struct ApiError(pub Problem);
+pub struct ApiError(pub Box<Problem>);
 
 impl ApiError {
     pub fn new(code: ProblemCode, detail: impl Into<String>) -> Self {
-        ApiError(Problem::new(code, detail))
+        ApiError(Box::new(Problem::new(code, detail)))
     }
 
     /// Tells the client when to ask again (also as `Retry-After`).
     pub fn check_at(mut self, at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
         let when = When::new(at, now);
-        self.0 = self.0.with_check_at(when).with_retry_after(retry_after_secs(when.in_ms));
+        self.0.check_at = Some(when);
+        self.0.retry_after_s = Some(retry_after_secs(when.in_ms));
         self
     }
 
     pub fn retry_after(mut self, secs: u64) -> Self {
-        self.0 = self.0.with_retry_after(secs);
+        self.0.retry_after_s = Some(secs);
         self
     }
 
     pub fn server_time(mut self, now: DateTime<Utc>) -> Self {
-        self.0 = self.0.with_server_time(now);
+        self.0.server_time = Some(now);
         self
     }
 
@@ -41,7 +42,11 @@ impl ApiError {
     /// An internal failure: the detail for people stays generic, the cause goes to the log.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        ApiError::new(ProblemCode::Internal, "The server failed to handle the request; retry shortly.").retry_after(1)
+        ApiError::new(
+            ProblemCode::Internal,
+            "The server failed to handle the request; retry shortly.",
+        )
+        .retry_after(1)
     }
 }
 
@@ -58,7 +63,7 @@ pub fn retry_after_secs(in_ms: u64) -> u64 {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let p = self.0;
+        let p = *self.0;
         let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&p).unwrap_or_else(|_| b"{}".to_vec());
         let mut resp = (status, body).into_response();

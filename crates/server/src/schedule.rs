@@ -293,7 +293,10 @@ mod tests {
         assert_eq!(v.ahead, Some(4));
         let at = t.admit_at.unwrap();
         assert_eq!(ticket_view(&s, &t, &c, at).state, TicketState::Admitted);
-        assert_eq!(ticket_view(&s, &t, &c, t.admit_until.unwrap()).state, TicketState::Expired);
+        assert_eq!(
+            ticket_view(&s, &t, &c, t.admit_until.unwrap()).state,
+            TicketState::Expired
+        );
         assert_eq!(ticket_view(&s, &t, &c, s.closes_at).state, TicketState::Closed);
 
         let w = ticket(Some(13));
@@ -303,7 +306,10 @@ mod tests {
         assert_eq!(v.state, TicketState::Waitlisted);
         assert_eq!(v.waitlist, Some(3));
         assert_eq!(v.check_at, c2.next_release_at);
-        assert_eq!(ticket_view(&s, &w, &counters(10), s.opens_at).state, TicketState::SoldOut);
+        assert_eq!(
+            ticket_view(&s, &w, &counters(10), s.opens_at).state,
+            TicketState::SoldOut
+        );
 
         let mut claimed = ticket(Some(1));
         claimed.voucher = Some(VoucherRow {
@@ -327,7 +333,10 @@ mod tests {
     fn phases() {
         let s = spec();
         let c = counters(0);
-        assert_eq!(campaign_phase(&s, &c, s.prequeue_opens_at - Duration::seconds(1)), CampaignPhase::Upcoming);
+        assert_eq!(
+            campaign_phase(&s, &c, s.prequeue_opens_at - Duration::seconds(1)),
+            CampaignPhase::Upcoming
+        );
         assert_eq!(campaign_phase(&s, &c, s.prequeue_opens_at), CampaignPhase::PreQueue);
         assert_eq!(campaign_phase(&s, &c, s.draw_at), CampaignPhase::Drawn);
         assert_eq!(campaign_phase(&s, &c, s.opens_at), CampaignPhase::Open);

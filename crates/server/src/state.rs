@@ -78,7 +78,10 @@ impl AppState {
                 lock(&self.inner.campaigns).insert(id.clone(), row.clone());
                 Ok(row)
             }
-            None => Err(ApiError::new(ProblemCode::UnknownCampaign, format!("There is no campaign {id}."))),
+            None => Err(ApiError::new(
+                ProblemCode::UnknownCampaign,
+                format!("There is no campaign {id}."),
+            )),
         }
     }
 

@@ -90,10 +90,13 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         let k = state.settle(&c, now).await?;
         campaigns.push(campaign_body(&c, &k, now));
     }
-    Ok(cached(&headers, CampaignList {
-        campaigns,
-        server_time: now,
-    }))
+    Ok(cached(
+        &headers,
+        CampaignList {
+            campaigns,
+            server_time: now,
+        },
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns",
@@ -103,7 +106,11 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         (status = 304, description = "not modified"),
         (status = 404, description = "unknown campaign", body = lineup_protocol::Problem),
     ))]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let id = campaign_id(&id)?;
     let c = state.campaign(&id).await?;
     let now = state.now();

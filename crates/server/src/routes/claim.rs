@@ -53,7 +53,11 @@ impl IdempotencyKey {
         (status = 410, description = "admission expired, sold out, or campaign closed", body = lineup_protocol::Problem),
         (status = 422, description = "the key was used with another body", body = lineup_protocol::Problem),
     ))]
-pub async fn claim(State(state): State<AppState>, Path(id): Path<String>, req: RawRequest) -> Result<Response, ApiError> {
+pub async fn claim(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: RawRequest,
+) -> Result<Response, ApiError> {
     let identity = req.identity(&state).await?;
     let id = campaign_id(&id)?;
     let c = state.campaign(&id).await?;
@@ -71,14 +75,9 @@ pub async fn claim(State(state): State<AppState>, Path(id): Path<String>, req: R
     // The claim runs in its own task: if this request times out or the client goes away, the
     // transaction still finishes and a retry with the same key gets its result.
     let task_state = state.clone();
-    let outcome = tokio::spawn(async move {
-        task_state
-            .store()
-            .claim(&input, task_state.issuer(), now)
-            .await
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let outcome = tokio::spawn(async move { task_state.store().claim(&input, task_state.issuer(), now).await })
+        .await
+        .map_err(ApiError::internal)??;
     let answer = |status: StatusCode, v: &crate::store::VoucherRow| -> Response {
         private((status, Json(voucher_body(v, now))).into_response())
     };

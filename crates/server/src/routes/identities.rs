@@ -32,7 +32,11 @@ pub async fn register(State(state): State<AppState>, req: RawRequest) -> Result<
         ));
     }
     let now = state.now();
-    let (status, registered_at) = match state.store().register_identity(&key, body.contact.digest(), now).await? {
+    let (status, registered_at) = match state
+        .store()
+        .register_identity(&key, body.contact.digest(), now)
+        .await?
+    {
         RegisterOutcome::Created { registered_at } => (StatusCode::CREATED, registered_at),
         RegisterOutcome::Existing { registered_at } => (StatusCode::OK, registered_at),
         RegisterOutcome::ContactTaken => {
@@ -43,6 +47,13 @@ pub async fn register(State(state): State<AppState>, req: RawRequest) -> Result<
         }
     };
     Ok(super::private(
-        (status, Json(Registration { identity: key, registered_at })).into_response(),
+        (
+            status,
+            Json(Registration {
+                identity: key,
+                registered_at,
+            }),
+        )
+            .into_response(),
     ))
 }

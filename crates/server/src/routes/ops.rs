@@ -65,5 +65,8 @@ pub async fn not_found() -> ApiError {
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(ProblemCode::MethodNotAllowed, "This resource does not accept that method.")
+    ApiError::new(
+        ProblemCode::MethodNotAllowed,
+        "This resource does not accept that method.",
+    )
 }

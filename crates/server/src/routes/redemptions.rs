@@ -27,7 +27,12 @@ use lineup_protocol::{ProblemCode, RedeemRequest, Redemption};
 pub async fn redeem(State(state): State<AppState>, req: RawRequest) -> Result<Response, ApiError> {
     let staff = req
         .bearer()
-        .ok_or_else(|| ApiError::new(ProblemCode::StaffUnauthorized, "Send Authorization: Bearer <staff token>."))?
+        .ok_or_else(|| {
+            ApiError::new(
+                ProblemCode::StaffUnauthorized,
+                "Send Authorization: Bearer <staff token>.",
+            )
+        })?
         .to_owned();
     let body: RedeemRequest = req.json()?;
     let now = state.now();

@@ -60,7 +60,11 @@ pub fn status_response(status: StatusCode, body: TicketStatus) -> Response {
         (status = 409, description = "too early: the pre-queue is not open", body = lineup_protocol::Problem),
         (status = 410, description = "campaign closed", body = lineup_protocol::Problem),
     ))]
-pub async fn take(State(state): State<AppState>, Path(id): Path<String>, req: RawRequest) -> Result<Response, ApiError> {
+pub async fn take(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: RawRequest,
+) -> Result<Response, ApiError> {
     let identity = req.identity(&state).await?;
     let id = campaign_id(&id)?;
     let c = state.campaign(&id).await?;
@@ -84,7 +88,10 @@ pub async fn take(State(state): State<AppState>, Path(id): Path<String>, req: Ra
         TakeOutcome::Created(t) => (StatusCode::CREATED, t),
         TakeOutcome::Existing(t) => (StatusCode::OK, t),
         TakeOutcome::UnknownCampaign => {
-            return Err(ApiError::new(ProblemCode::UnknownCampaign, format!("There is no campaign {id}.")));
+            return Err(ApiError::new(
+                ProblemCode::UnknownCampaign,
+                format!("There is no campaign {id}."),
+            ));
         }
     };
     if code == StatusCode::CREATED {

@@ -121,9 +121,13 @@ pub struct VoucherRow {
 /// Result of registering an identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegisterOutcome {
-    Created { registered_at: DateTime<Utc> },
+    Created {
+        registered_at: DateTime<Utc>,
+    },
     /// This key already holds this contact.
-    Existing { registered_at: DateTime<Utc> },
+    Existing {
+        registered_at: DateTime<Utc>,
+    },
     /// Another key holds this contact, or this key holds another contact.
     ContactTaken,
 }
@@ -155,7 +159,9 @@ pub enum ClaimRefusal {
     /// The identity holds no ticket with this id in this campaign.
     NoTicket,
     /// Not admitted yet; ask again at the instant given.
-    NotAdmitted { check_at: DateTime<Utc> },
+    NotAdmitted {
+        check_at: DateTime<Utc>,
+    },
     AdmissionExpired,
     SoldOut,
     CampaignClosed,
@@ -312,7 +318,12 @@ impl Store {
 
     /// Claims a voucher with idempotency-key semantics (see `docs/protocol.md`). A voucher is
     /// committed before this returns `Issued`.
-    pub async fn claim(&self, input: &ClaimInput, issuer: &Issuer, now: DateTime<Utc>) -> Result<ClaimOutcome, StoreError> {
+    pub async fn claim(
+        &self,
+        input: &ClaimInput,
+        issuer: &Issuer,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, StoreError> {
         dispatch!(self, s => s.claim(input, issuer, now).await)
     }
 

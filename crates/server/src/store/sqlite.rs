@@ -12,7 +12,9 @@ use crate::issuer::Issuer;
 use crate::schedule;
 use chrono::{DateTime, Utc};
 use lineup_protocol::{CampaignId, IdentityKey, TicketState, VoucherCode};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
@@ -55,7 +57,8 @@ fn key_of(bytes: &[u8]) -> Result<IdentityKey, StoreError> {
 }
 
 fn campaign_id(s: &str) -> Result<CampaignId, StoreError> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("bad campaign id {s}")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad campaign id {s}")))
 }
 
 impl SqliteStore {
@@ -289,7 +292,12 @@ impl SqliteStore {
         load_ticket(&mut conn, id, identity).await
     }
 
-    pub async fn claim(&self, input: &ClaimInput, issuer: &Issuer, now: DateTime<Utc>) -> Result<ClaimOutcome, StoreError> {
+    pub async fn claim(
+        &self,
+        input: &ClaimInput,
+        issuer: &Issuer,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, StoreError> {
         // As stored, so the first answer and every replay are identical.
         let now = at(ms(now))?;
         if let Some(refusal) = self.refuse_early(input, now).await? {
@@ -453,7 +461,9 @@ impl SqliteStore {
             })
         } else {
             match v.redeemed_at {
-                Some(first) => RedeemOutcome::AlreadyRedeemed { first_redeemed_at: first },
+                Some(first) => RedeemOutcome::AlreadyRedeemed {
+                    first_redeemed_at: first,
+                },
                 None => return Err(StoreError::Corrupt("redemption neither applied nor recorded".into())),
             }
         };
@@ -471,7 +481,8 @@ impl SqliteStore {
     }
 }
 
-const CAMPAIGN_SELECT_ALL: &str = "SELECT id, title, title_en, issuer, brands, amount, currency, supply, prequeue_opens_at,
+const CAMPAIGN_SELECT_ALL: &str =
+    "SELECT id, title, title_en, issuer, brands, amount, currency, supply, prequeue_opens_at,
     draw_at, opens_at, closes_at, voucher_expires_at, admission_rate_per_s, admission_window_s,
     staff_token_hash, draw_seed FROM campaigns ORDER BY opens_at, id";
 
@@ -605,7 +616,8 @@ async fn load_ticket(
 }
 
 fn parse_code(s: &str) -> Result<VoucherCode, StoreError> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("bad stored code {s}")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad stored code {s}")))
 }
 
 fn voucher_from_row(r: &SqliteRow) -> Result<VoucherRow, StoreError> {
@@ -625,7 +637,11 @@ fn voucher_from_row(r: &SqliteRow) -> Result<VoucherRow, StoreError> {
     })
 }
 
-async fn load_voucher(conn: &mut SqliteConnection, id: &CampaignId, serial: u64) -> Result<Option<VoucherRow>, StoreError> {
+async fn load_voucher(
+    conn: &mut SqliteConnection,
+    id: &CampaignId,
+    serial: u64,
+) -> Result<Option<VoucherRow>, StoreError> {
     find_voucher_in(
         conn,
         &RedeemTarget::Serial {
@@ -702,7 +718,11 @@ async fn ensure_draw_in(conn: &mut SqliteConnection, id: &CampaignId, now: DateT
     Ok(true)
 }
 
-async fn release_expired_in(conn: &mut SqliteConnection, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+async fn release_expired_in(
+    conn: &mut SqliteConnection,
+    id: &CampaignId,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
     let window = {
         let Some(c) = load_campaign(conn, id).await? else {
             return Ok(0);
@@ -736,11 +756,12 @@ async fn release_expired_in(conn: &mut SqliteConnection, id: &CampaignId, now: D
             .bind(id.as_str())
             .fetch_one(&mut *conn)
             .await?;
-        if let Some(next) = sqlx::query("SELECT id, joined_at FROM tickets WHERE campaign_id = ? AND position = ? AND admit_at IS NULL")
-            .bind(id.as_str())
-            .bind(reach)
-            .fetch_optional(&mut *conn)
-            .await?
+        if let Some(next) =
+            sqlx::query("SELECT id, joined_at FROM tickets WHERE campaign_id = ? AND position = ? AND admit_at IS NULL")
+                .bind(id.as_str())
+                .bind(reach)
+                .fetch_optional(&mut *conn)
+                .await?
         {
             let joined: i64 = next.try_get("joined_at")?;
             let a = at(until.max(joined))?;
@@ -822,7 +843,14 @@ async fn claim_in(
     };
     let serial = u(serial);
     let token = issuer
-        .sign_voucher(id, serial, c.spec.amount, c.spec.currency, c.spec.voucher_expires_at, &input.identity)
+        .sign_voucher(
+            id,
+            serial,
+            c.spec.amount,
+            c.spec.currency,
+            c.spec.voucher_expires_at,
+            &input.identity,
+        )
         .map_err(|e| StoreError::Sign(e.to_string()))?;
     let v = VoucherRow {
         campaign_id: id.clone(),

@@ -164,7 +164,9 @@ impl TestApp {
 
     pub async fn register(&self, who: &Person) -> StatusCode {
         let body = serde_json::json!({"contact": who.contact, "consent": true});
-        self.signed(who, Method::POST, "/v1/identities", Some(&body), &[]).await.status()
+        self.signed(who, Method::POST, "/v1/identities", Some(&body), &[])
+            .await
+            .status()
     }
 
     pub async fn take(&self, who: &Person) -> (StatusCode, Value) {

@@ -47,7 +47,10 @@ async fn race(backend: Backend) {
     let app = Arc::new(spawn_app(backend, demo(SUPPLY, 10_000, 600)).await);
     let people: Arc<Vec<Person>> = Arc::new((0..PEOPLE).map(Person::new).collect());
 
-    let regs = for_all(&app, &people, 64, |app, people, i| async move { app.register(&people[i]).await }).await;
+    let regs = for_all(&app, &people, 64, |app, people, i| async move {
+        app.register(&people[i]).await
+    })
+    .await;
     assert!(regs.iter().all(|s| *s == StatusCode::CREATED));
     let tickets = for_all(&app, &people, 64, |app, people, i| async move {
         let (s, t) = app.take(&people[i]).await;
@@ -83,7 +86,10 @@ async fn race(backend: Backend) {
             match *s {
                 StatusCode::CREATED => {
                     created += 1;
-                    assert!(serials.insert(v["serial"].as_u64().unwrap()), "serial issued twice: {v}");
+                    assert!(
+                        serials.insert(v["serial"].as_u64().unwrap()),
+                        "serial issued twice: {v}"
+                    );
                     assert!(holders.insert(*i), "identity {i} issued twice");
                 }
                 StatusCode::OK => assert!(holders.contains(i) || ok_pair(sa, sb), "{v}"),

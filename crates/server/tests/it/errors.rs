@@ -23,7 +23,14 @@ async fn bad_inputs(backend: Backend) {
 
     // Registration: malformed JSON, wrong media type, bad contact, no consent, contact taken.
     let r = app
-        .signed_raw(&mallory, Method::POST, "/v1/identities", b"{\"contact\":".to_vec(), app.now().timestamp(), &[])
+        .signed_raw(
+            &mallory,
+            Method::POST,
+            "/v1/identities",
+            b"{\"contact\":".to_vec(),
+            app.now().timestamp(),
+            &[],
+        )
         .await;
     expect_problem(r, ProblemCode::MalformedJson).await;
     let r = app
@@ -40,13 +47,19 @@ async fn bad_inputs(backend: Backend) {
         .unwrap();
     expect_problem(r, ProblemCode::UnsupportedMediaType).await;
     let body = json!({"contact": "not a contact", "consent": true});
-    let r = app.signed(&mallory, Method::POST, "/v1/identities", Some(&body), &[]).await;
+    let r = app
+        .signed(&mallory, Method::POST, "/v1/identities", Some(&body), &[])
+        .await;
     expect_problem(r, ProblemCode::InvalidInput).await;
     let body = json!({"contact": "mallory@example.com", "consent": false});
-    let r = app.signed(&mallory, Method::POST, "/v1/identities", Some(&body), &[]).await;
+    let r = app
+        .signed(&mallory, Method::POST, "/v1/identities", Some(&body), &[])
+        .await;
     expect_problem(r, ProblemCode::ConsentRequired).await;
     let body = json!({"contact": alice.contact, "consent": true});
-    let r = app.signed(&mallory, Method::POST, "/v1/identities", Some(&body), &[]).await;
+    let r = app
+        .signed(&mallory, Method::POST, "/v1/identities", Some(&body), &[])
+        .await;
     expect_problem(r, ProblemCode::ContactTaken).await;
 
     // Authentication: none, unregistered, forged, replayed (stale).
@@ -57,7 +70,9 @@ async fn bad_inputs(backend: Backend) {
         .await
         .unwrap();
     expect_problem(r, ProblemCode::Unauthenticated).await;
-    let r = app.signed(&mallory, Method::POST, "/v1/campaigns/demo/tickets", None, &[]).await;
+    let r = app
+        .signed(&mallory, Method::POST, "/v1/campaigns/demo/tickets", None, &[])
+        .await;
     expect_problem(r, ProblemCode::UnknownIdentity).await;
     // Bob's key in the header, Alice's signature: forged.
     let ts = app.now().timestamp();
@@ -90,17 +105,28 @@ async fn bad_inputs(backend: Backend) {
     assert!(p.server_time.is_some());
 
     // Unknown campaign, unknown route, wrong method.
-    let r = app.signed(&alice, Method::POST, "/v1/campaigns/nope/tickets", None, &[]).await;
+    let r = app
+        .signed(&alice, Method::POST, "/v1/campaigns/nope/tickets", None, &[])
+        .await;
     expect_problem(r, ProblemCode::UnknownCampaign).await;
-    let r = app.signed(&alice, Method::POST, "/v1/campaigns/NOT_AN_ID/tickets", None, &[]).await;
+    let r = app
+        .signed(&alice, Method::POST, "/v1/campaigns/NOT_AN_ID/tickets", None, &[])
+        .await;
     expect_problem(r, ProblemCode::UnknownCampaign).await;
     expect_problem(app.get("/v1/campaigns/nope").await, ProblemCode::UnknownCampaign).await;
     expect_problem(app.get("/v1/nothing-here").await, ProblemCode::NotFound).await;
-    let r = app.http.delete(format!("{}/v1/campaigns", app.url)).send().await.unwrap();
+    let r = app
+        .http
+        .delete(format!("{}/v1/campaigns", app.url))
+        .send()
+        .await
+        .unwrap();
     expect_problem(r, ProblemCode::MethodNotAllowed).await;
 
     // No ticket yet.
-    let r = app.signed(&alice, Method::GET, "/v1/campaigns/demo/tickets/me", None, &[]).await;
+    let r = app
+        .signed(&alice, Method::GET, "/v1/campaigns/demo/tickets/me", None, &[])
+        .await;
     expect_problem(r, ProblemCode::NoTicket).await;
 
     // Oversized body: 413 before anything else is looked at.
@@ -116,14 +142,29 @@ async fn bad_inputs(backend: Backend) {
     let ta = ta["ticket_id"].as_str().unwrap().to_owned();
     let tb = tb["ticket_id"].as_str().unwrap().to_owned();
     let body = json!({"ticket_id": ta});
-    let r = app.signed(&alice, Method::POST, "/v1/campaigns/demo/claim", Some(&body), &[]).await;
+    let r = app
+        .signed(&alice, Method::POST, "/v1/campaigns/demo/claim", Some(&body), &[])
+        .await;
     expect_problem(r, ProblemCode::IdempotencyKeyRequired).await;
     let r = app
-        .signed(&alice, Method::POST, "/v1/campaigns/demo/claim", Some(&body), &[("Idempotency-Key", "has space")])
+        .signed(
+            &alice,
+            Method::POST,
+            "/v1/campaigns/demo/claim",
+            Some(&body),
+            &[("Idempotency-Key", "has space")],
+        )
         .await;
     expect_problem(r, ProblemCode::InvalidInput).await;
     let r = app
-        .signed_raw(&alice, Method::POST, "/v1/campaigns/demo/claim", b"[1,2".to_vec(), app.now().timestamp(), &[("Idempotency-Key", "k")])
+        .signed_raw(
+            &alice,
+            Method::POST,
+            "/v1/campaigns/demo/claim",
+            b"[1,2".to_vec(),
+            app.now().timestamp(),
+            &[("Idempotency-Key", "k")],
+        )
         .await;
     expect_problem(r, ProblemCode::MalformedJson).await;
     let (s, p) = app.claim(&alice, &tb, "k-wrong").await;
@@ -135,7 +176,11 @@ async fn bad_inputs(backend: Backend) {
     app.advance(61);
     let (sa, va) = app.claim(&alice, &ta, "ka").await;
     let (sb, vb) = app.claim(&bob, &tb, "kb").await;
-    let (winner_status, loser) = if sa == StatusCode::CREATED { (sa, vb.clone()) } else { (sb, va.clone()) };
+    let (winner_status, loser) = if sa == StatusCode::CREATED {
+        (sa, vb.clone())
+    } else {
+        (sb, va.clone())
+    };
     assert_eq!(winner_status, StatusCode::CREATED);
     let code = problem_code(&loser);
     assert!(
@@ -153,22 +198,36 @@ async fn bad_inputs(backend: Backend) {
         .await
         .unwrap();
     expect_problem(r, ProblemCode::StaffUnauthorized).await;
-    let (s, p) = app.redeem("not-the-staff-token", &json!({"token": winner["token"]})).await;
-    assert_eq!((s, problem_code(&p)), (StatusCode::UNAUTHORIZED, ProblemCode::StaffUnauthorized));
+    let (s, p) = app
+        .redeem("not-the-staff-token", &json!({"token": winner["token"]}))
+        .await;
+    assert_eq!(
+        (s, problem_code(&p)),
+        (StatusCode::UNAUTHORIZED, ProblemCode::StaffUnauthorized)
+    );
     let mut forged = winner["token"].as_str().unwrap().to_owned();
     let last = forged.pop().unwrap();
     forged.push(if last == 'A' { 'B' } else { 'A' });
     let (s, p) = app.redeem(&app.staff, &json!({"token": forged})).await;
-    assert_eq!((s, problem_code(&p)), (StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::InvalidVoucher));
+    assert_eq!(
+        (s, problem_code(&p)),
+        (StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::InvalidVoucher)
+    );
     let unknown = lineup_protocol::VoucherCode::derive(b"never issued");
     let (s, p) = app.redeem(&app.staff, &json!({"code": unknown})).await;
     assert_eq!((s, problem_code(&p)), (StatusCode::NOT_FOUND, ProblemCode::NotFound));
     let (s, p) = app.redeem(&app.staff, &json!({})).await;
-    assert_eq!((s, problem_code(&p)), (StatusCode::BAD_REQUEST, ProblemCode::InvalidInput));
+    assert_eq!(
+        (s, problem_code(&p)),
+        (StatusCode::BAD_REQUEST, ProblemCode::InvalidInput)
+    );
     let (s, _) = app.redeem(&app.staff, &json!({"token": winner["token"]})).await;
     assert_eq!(s, StatusCode::OK);
     let (s, p) = app.redeem(&app.staff, &json!({"code": winner["code"]})).await;
-    assert_eq!((s, problem_code(&p)), (StatusCode::CONFLICT, ProblemCode::AlreadyRedeemed));
+    assert_eq!(
+        (s, problem_code(&p)),
+        (StatusCode::CONFLICT, ProblemCode::AlreadyRedeemed)
+    );
     app.stop().await;
 }
 

@@ -28,7 +28,10 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(r.headers()["cache-control"], "public, max-age=1");
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
     let c: Campaign = r.json().await.unwrap();
-    assert_eq!((c.supply, c.remaining, c.amount, c.currency.as_str()), (3, 3, 6000, "KRW"));
+    assert_eq!(
+        (c.supply, c.remaining, c.amount, c.currency.as_str()),
+        (3, 3, 6000, "KRW")
+    );
     assert_eq!(c.title, "영화관람 6천원 할인권");
     assert_eq!(c.brands, ["CGV", "Lotte Cinema", "Megabox"]);
     assert!(c.prequeue_opens_at <= c.draw_at && c.draw_at < c.opens_at && c.opens_at < c.closes_at);
@@ -137,14 +140,17 @@ async fn lifecycle(backend: Backend) {
     let (s, p) = app.claim(&people[third], &tickets[&third], "k3").await;
     assert_eq!(s, StatusCode::CONFLICT, "{p}");
     let wait = p["check_at"]["in_ms"].as_u64().unwrap();
-    assert!((500..=1000).contains(&wait), "position 3 is admitted 1 s later, not {wait} ms");
+    assert!(
+        (500..=1000).contains(&wait),
+        "position 3 is admitted 1 s later, not {wait} ms"
+    );
     let second = by_pos[&2];
     let (s, v2) = app.claim(&people[second], &tickets[&second], "k2").await;
     assert_eq!(s, StatusCode::CREATED, "{v2}");
     assert_eq!(v2["serial"], 2);
 
     // Position 3 never claims: after its window it is expired and the first waitlisted is admitted.
-    let t = app.status(&by_pos_person(&people, &by_pos, 4)).await;
+    let t = app.status(by_pos_person(&people, &by_pos, 4)).await;
     assert_eq!(t["state"], "waitlisted");
     assert!(t["check_at"]["in_ms"].as_u64().unwrap() > 60_000, "{t}");
     app.advance(62);
@@ -175,7 +181,9 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(c.phase, lineup_protocol::CampaignPhase::SoldOut);
 
     // Recovery: GET /v1/vouchers lists what the identity holds.
-    let r = app.signed(&people[second], Method::GET, "/v1/vouchers", None, &[]).await;
+    let r = app
+        .signed(&people[second], Method::GET, "/v1/vouchers", None, &[])
+        .await;
     let list: VoucherList = r.json().await.unwrap();
     assert_eq!(list.vouchers.len(), 1);
     assert_eq!(list.vouchers[0].serial, 2);
@@ -206,7 +214,10 @@ async fn lifecycle(backend: Backend) {
     assert!(text.contains(r#"lineup_issued_total{campaign="demo"} 3"#), "{text}");
     assert!(text.contains(r#"lineup_redeemed_total{campaign="demo"} 2"#), "{text}");
     assert!(text.contains("lineup_request_duration_seconds_bucket"), "{text}");
-    assert!(text.contains(r#"route="/v1/campaigns/{id}/claim",status="201""#), "{text}");
+    assert!(
+        text.contains(r#"route="/v1/campaigns/{id}/claim",status="201""#),
+        "{text}"
+    );
 
     // Closing: unclaimed tickets are closed, claims get 410 campaign_closed.
     app.advance(3600);

@@ -24,7 +24,10 @@ async fn restart(backend: Backend) {
     // Restart before the draw: the pre-queue survives.
     app.restart().await;
     let campaign_after: Value = app.get("/v1/campaigns/demo").await.json().await.unwrap();
-    assert_eq!(campaign_before["opens_at"], campaign_after["opens_at"], "the demo keeps its instants");
+    assert_eq!(
+        campaign_before["opens_at"], campaign_after["opens_at"],
+        "the demo keeps its instants"
+    );
     for p in &people {
         assert_eq!(app.status(p).await["state"], "pre_queue");
     }
