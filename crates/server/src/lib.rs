@@ -74,6 +74,8 @@ pub struct ServerConfig {
     /// How often the background task performs due draws and releases expired admissions.
     pub tick: Duration,
     pub clock: Clock,
+    /// PostgreSQL pool sizing and timeouts (unused with SQLite).
+    pub pg_pool: store::postgres::PgPoolConfig,
 }
 
 impl ServerConfig {
@@ -90,6 +92,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(10),
             tick: Duration::from_millis(200),
             clock: Clock::system(),
+            pg_pool: store::postgres::PgPoolConfig::default(),
         }
     }
 }
@@ -171,7 +174,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         source,
     })?;
     let issuer = issuer::Issuer::load_or_create(&config.data_dir)?;
-    let store = Store::open(&config.db).await?;
+    let store = Store::open_with(&config.db, &config.pg_pool).await?;
     let now = config.clock.now();
     for c in &config.campaigns {
         store.ensure_campaign(&c.spec, c.staff_token_hash, seed()?).await?;

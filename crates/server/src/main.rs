@@ -47,6 +47,19 @@ struct Args {
     /// Longest time a request may take, in milliseconds.
     #[arg(long, env = "LINEUP_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     request_timeout_ms: u64,
+    /// PostgreSQL: connections this instance may open (keep the sum over instances under the
+    /// database's max_connections).
+    #[arg(long, env = "LINEUP_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    db_max_connections: u32,
+    /// PostgreSQL: connections kept open while idle.
+    #[arg(long, env = "LINEUP_DB_MIN_CONNECTIONS", default_value_t = 1)]
+    db_min_connections: u32,
+    /// PostgreSQL: milliseconds a request waits for a free connection before failing.
+    #[arg(long, env = "LINEUP_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 10_000)]
+    db_acquire_timeout_ms: u64,
+    /// PostgreSQL: milliseconds after which the database aborts a statement.
+    #[arg(long, env = "LINEUP_DB_STATEMENT_TIMEOUT_MS", default_value_t = 30_000)]
+    db_statement_timeout_ms: u64,
     /// Log as JSON lines.
     #[arg(long, env = "LINEUP_LOG_JSON")]
     log_json: bool,
@@ -83,6 +96,12 @@ async fn main() -> anyhow::Result<()> {
     }
     config.max_concurrency = args.max_concurrency;
     config.request_timeout = Duration::from_millis(args.request_timeout_ms);
+    config.pg_pool = lineup_server::store::postgres::PgPoolConfig {
+        max_connections: args.db_max_connections,
+        min_connections: args.db_min_connections,
+        acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms),
+        statement_timeout: Duration::from_millis(args.db_statement_timeout_ms),
+    };
     let running = lineup_server::spawn(config).await.context("starting the server")?;
     println!("Lineup server listening on {}", running.url);
     if let Some(token) = &running.demo_staff_token {
