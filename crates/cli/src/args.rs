@@ -50,6 +50,7 @@ pub enum Command {
     /// Show a voucher with its QR code in the terminal.
     Show {
         /// The voucher code (e.g. `7KQM-R2XD-94HC`), its token, or `campaign/serial`.
+        #[arg(allow_hyphen_values = true)]
         voucher: String,
     },
     /// Check a voucher token's signature offline with the stored issuer keys.
@@ -57,9 +58,10 @@ pub enum Command {
     /// Box office: redeem a voucher (token or code) once.
     Redeem {
         /// The scanned token or the typed code.
+        #[arg(allow_hyphen_values = true)]
         voucher: String,
         /// The campaign's staff token.
-        #[arg(long, env = "LINEUP_STAFF_TOKEN", hide_env_values = true)]
+        #[arg(long, env = "LINEUP_STAFF_TOKEN", hide_env_values = true, allow_hyphen_values = true)]
         staff_token: String,
     },
 }
