@@ -512,6 +512,23 @@ impl PgStore {
         if let Some(done) = self.reserve_key(input, now).await? {
             return Ok(done);
         }
+        // Most claims in a surge are refused (not admitted yet, sold out): say so from a plain
+        // read, without queueing for the campaign's lock. Only a ticket that may be admitted
+        // takes the locked path, which decides again from what it reads under the lock.
+        match self.refusal_without_lock(input, now).await {
+            Ok(Some(refusal)) => {
+                let mut conn = self.pool.acquire().await?;
+                forget_key(&mut conn, input).await?;
+                return Ok(ClaimOutcome::Refused(refusal));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                if let Ok(mut conn) = self.pool.acquire().await {
+                    let _ = forget_key(&mut conn, input).await;
+                }
+                return Err(e);
+            }
+        }
         // Phase 2: the claim itself and the key's result, in one transaction under the
         // campaign's lock.
         let result = retrying!("claim", async {
@@ -547,6 +564,44 @@ impl PgStore {
             }
         }
         result
+    }
+
+    /// The refusal a claim gets for sure, read without a lock; `None` when the ticket may be
+    /// admitted or holds a voucher, or when a draw or release is pending (the locked path does
+    /// those). A stale read only delays a refusal's `check_at`: issued counts never go down, and
+    /// a ticket leaves the waitlist only through a release, which sends it the locked way.
+    async fn refusal_without_lock(
+        &self,
+        input: &ClaimInput,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClaimRefusal>, StoreError> {
+        let id = &input.campaign_id;
+        let Some(c) = self.campaign(id).await? else {
+            return Ok(None);
+        };
+        if self.draw_pending(id, now).await? || release_due(&self.pool, id, now).await? {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let Some(ticket) = load_ticket(&mut conn, id, &input.identity).await? else {
+            return Ok(Some(ClaimRefusal::NoTicket));
+        };
+        if ticket.id != input.ticket_id {
+            return Ok(Some(ClaimRefusal::NoTicket));
+        }
+        let Some(counts) = counters(&mut conn, id).await? else {
+            return Ok(None);
+        };
+        let view = schedule::ticket_view(&c.spec, &ticket, &counts, now);
+        Ok(match view.state {
+            TicketState::Admitted | TicketState::Claimed => None,
+            TicketState::PreQueue | TicketState::InLine | TicketState::Waitlisted => Some(ClaimRefusal::NotAdmitted {
+                check_at: view.check_at.unwrap_or(now + schedule::SOON),
+            }),
+            TicketState::Expired => Some(ClaimRefusal::AdmissionExpired),
+            TicketState::SoldOut => Some(ClaimRefusal::SoldOut),
+            TicketState::Closed => Some(ClaimRefusal::CampaignClosed),
+        })
     }
 
     /// Reserves `input`'s key, or says what the request gets without running the claim.
