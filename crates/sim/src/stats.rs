@@ -205,7 +205,7 @@ fn quantile(v: &mut [Micros], q: f64) -> Micros {
 }
 
 /// One row of the results: what a strategy cost the server and the people.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct StrategyReport {
     pub name: String,
     /// The cost of a 503, in issuances, this row was run with (model mode only).
@@ -239,6 +239,16 @@ pub struct StrategyReport {
     /// Requests reaching the server in each second since the pre-queue opened (for the plot).
     #[serde(skip)]
     pub per_sec: Vec<u32>,
+}
+
+impl std::fmt::Debug for StrategyReport {
+    /// The row as its JSON (the per-second series left out: it is thousands of numbers).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_string(self) {
+            Ok(json) => f.write_str(&json),
+            Err(_) => f.write_str(&self.name),
+        }
+    }
 }
 
 #[cfg(test)]
