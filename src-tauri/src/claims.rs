@@ -66,7 +66,10 @@ pub async fn arm(state: &AppState, id: CampaignId) -> CmdResult<Progress> {
         task_state.stop_running(&campaign.id);
         task_state.shell.tray(summarise(&task_state.all_progress()));
         match result {
-            Ok(outcome) => tracing::info!(campaign = %campaign.id, ?outcome, "claim ended"),
+            // Only the phase: the voucher's token and code are as good as the voucher itself.
+            Ok(_) => {
+                tracing::info!(campaign = %campaign.id, phase = ?task_state.last_progress(&campaign.id).map(|p| p.phase), "claim ended")
+            }
             Err(e) => {
                 tracing::error!(campaign = %campaign.id, error = %e, "claim stopped");
                 if let Some(tx) = first.take() {

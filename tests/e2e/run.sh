@@ -39,4 +39,8 @@ mkdir -p tests/artifacts/e2e
 say "running the app end to end (logs and screenshots in tests/artifacts/e2e)"
 # A private session bus for everything below; a fresh kernel session keyring too, in case the
 # core's key store falls back to keyutils.
-exec dbus-run-session -- keyctl session lineup-e2e bash tests/e2e/session.sh
+# The session bus daemon reports every service it activates (desktop portals, accessibility)
+# on stderr: that goes to a log; everything else is shown.
+noise='portal|Gtk-WARNING|dbus-daemon\[|pw\.conf|^$|Joined session keyring|max threads value|SpiRegistry'
+dbus-run-session -- keyctl session lineup-e2e bash tests/e2e/session.sh \
+    2> >(tee tests/artifacts/e2e/session-stderr.log | grep -v -E "$noise" >&2)

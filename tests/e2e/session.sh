@@ -72,8 +72,9 @@ wait_for "dunst on the bus" 10 dbus-send --session --print-reply --dest=org.free
 notify-send "lineup-e2e-probe" "recorder check"
 wait_for "the probe in the recorder" 10 grep -q lineup-e2e-probe "$art/notify-monitor.log"
 
-log "keyring (Secret Service, unlocked with an empty test password)"
-printf '' | setsid gnome-keyring-daemon --foreground --unlock --components=secrets >"$art/keyring.log" 2>&1 &
+log "keyring (Secret Service: a fresh login keyring, unlocked with a throwaway password)"
+# An empty password makes no login collection, and without one the store has nowhere to write.
+printf 'lineup-e2e' | setsid gnome-keyring-daemon --foreground --unlock --components=secrets >"$art/keyring.log" 2>&1 &
 groups+=("$!")
 wait_for "gnome-keyring on the bus" 10 dbus-send --session --print-reply --dest=org.freedesktop.DBus \
     /org/freedesktop/DBus org.freedesktop.DBus.GetNameOwner string:org.freedesktop.secrets
