@@ -78,30 +78,27 @@ async fn race(backend: Backend) {
     })
     .await;
 
-    let mut created = 0;
+    // A 201 whose response was cut off (503 timeout under load) is replayed as 200 by the
+    // retry with the same key, so count vouchers by identity and serial, not by status.
+    let mut serial_of = std::collections::HashMap::new();
     let mut serials = HashSet::new();
-    let mut holders = HashSet::new();
     for (i, (sa, va), (sb, vb)) in &outcomes {
         for (s, v) in [(sa, va), (sb, vb)] {
             match *s {
-                StatusCode::CREATED => {
-                    created += 1;
-                    assert!(
-                        serials.insert(v["serial"].as_u64().unwrap()),
-                        "serial issued twice: {v}"
-                    );
-                    assert!(holders.insert(*i), "identity {i} issued twice");
+                StatusCode::CREATED | StatusCode::OK => {
+                    let serial = v["serial"].as_u64().unwrap();
+                    if let Some(prev) = serial_of.insert(*i, serial) {
+                        assert_eq!(prev, serial, "identity {i} holds two vouchers");
+                    } else {
+                        assert!(serials.insert(serial), "serial {serial} issued twice: {v}");
+                    }
                 }
-                StatusCode::OK => assert!(holders.contains(i) || ok_pair(sa, sb), "{v}"),
                 StatusCode::CONFLICT | StatusCode::GONE => {}
                 other => panic!("unexpected {other}: {v}"),
             }
         }
-        if sa.is_success() && sb.is_success() {
-            assert_eq!(va["serial"], vb["serial"], "two keys, one voucher");
-        }
     }
-    assert_eq!(created, SUPPLY, "exactly the supply is issued");
+    assert_eq!(serial_of.len() as u64, SUPPLY, "exactly the supply is issued");
     assert_eq!(serials, (1..=SUPPLY).collect::<HashSet<_>>(), "serials are dense");
 
     // The server agrees: each holder lists exactly one voucher, which verifies offline.
@@ -129,9 +126,4 @@ async fn race(backend: Backend) {
         Ok(app) => app.stop().await,
         Err(_) => panic!("test app still shared"),
     }
-}
-
-/// A 200 on one of the two concurrent claims happens when the other key already issued.
-fn ok_pair(a: &StatusCode, b: &StatusCode) -> bool {
-    *a == StatusCode::CREATED || *b == StatusCode::CREATED
 }
