@@ -54,14 +54,14 @@ async fn register(ctx: &Ctx, contact: &str) -> Result<ExitCode> {
         ctx.wallet().save_keys(&url, &keys)?;
     }
     if ctx.json {
-        println!(
+        crate::say!(
             "{}",
             json!({"identity": reg.identity, "registered_at": reg.registered_at, "created": created,
                    "server_url": url, "contact_hint": id.meta.contact_hint, "store": store_name(&store)})
         );
     } else {
         let verb = if created { "registered" } else { "already registered" };
-        println!(
+        crate::say!(
             "{verb}: identity {} on {url} (secret kept in the {} credential store)",
             reg.identity,
             store_name(&store)
@@ -82,9 +82,9 @@ fn whoami(ctx: &Ctx) -> Result<ExitCode> {
         bail!("no identity in this profile: run `lineup register --contact ...`");
     };
     if ctx.json {
-        println!("{}", serde_json::to_string(&meta)?);
+        crate::say!("{}", serde_json::to_string(&meta)?);
     } else {
-        println!(
+        crate::say!(
             "identity {}\nserver   {}\ncontact  {}\nregistered {}",
             meta.public_key,
             meta.server_url,
@@ -98,11 +98,11 @@ fn whoami(ctx: &Ctx) -> Result<ExitCode> {
 async fn campaigns(ctx: &Ctx) -> Result<ExitCode> {
     let list = ctx.api()?.campaigns().await.context("cannot list campaigns")?;
     if ctx.json {
-        println!("{}", serde_json::to_string(&list)?);
+        crate::say!("{}", serde_json::to_string(&list)?);
         return Ok(ExitCode::SUCCESS);
     }
     if list.campaigns.is_empty() {
-        println!("no campaigns");
+        crate::say!("no campaigns");
     }
     for c in &list.campaigns {
         // Times relative to the server's clock, so a wrong local clock does not mislead.
@@ -110,7 +110,7 @@ async fn campaigns(ctx: &Ctx) -> Result<ExitCode> {
             let s = (t - list.server_time).num_seconds();
             if s > 0 { format!("in {s}s") } else { "now".into() }
         };
-        println!(
+        crate::say!(
             "{:<16} {:?}  {}/{} left  {} {}  pre-queue {} · draw {} · opens {}  {}",
             c.id.as_str(),
             c.phase,
@@ -180,15 +180,15 @@ async fn claim(ctx: &Ctx, campaign: &str) -> Result<ExitCode> {
             wallet.add(&url, v.clone(), Some(c.title.clone()))?;
             let verified = lineup_core::wallet::check(&v, wallet.keys(&url)?.as_ref());
             if ctx.json {
-                println!(
+                crate::say!(
                     "{}",
                     json!({"outcome": "holding", "voucher": v, "verified": verified.is_ok(), "campaign_title": c.title})
                 );
             } else {
-                println!("{}", voucher_lines(&v, Some(&c.title)));
+                crate::say!("{}", voucher_lines(&v, Some(&c.title)));
                 match verified {
-                    Ok(()) => println!("  verified against the issuer's key; kept in the wallet"),
-                    Err(e) => println!("  WARNING: the voucher did not verify: {e}"),
+                    Ok(()) => crate::say!("  verified against the issuer's key; kept in the wallet"),
+                    Err(e) => crate::say!("  WARNING: the voucher did not verify: {e}"),
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -201,9 +201,9 @@ async fn claim(ctx: &Ctx, campaign: &str) -> Result<ExitCode> {
                 _ => ("expired", "your admission window passed without a claim"),
             };
             if ctx.json {
-                println!("{}", json!({"outcome": code}));
+                crate::say!("{}", json!({"outcome": code}));
             } else {
-                println!("{text}");
+                crate::say!("{text}");
             }
             Ok(ExitCode::from(EXIT_NO_VOUCHER))
         }
@@ -224,14 +224,14 @@ async fn wallet(ctx: &Ctx, offline: bool) -> Result<ExitCode> {
     }
     let entries = wallet.entries(Utc::now())?;
     if ctx.json {
-        println!("{}", serde_json::to_string(&entries)?);
+        crate::say!("{}", serde_json::to_string(&entries)?);
         return Ok(ExitCode::SUCCESS);
     }
     if entries.is_empty() {
-        println!("the wallet is empty");
+        crate::say!("the wallet is empty");
     }
     for e in &entries {
-        println!(
+        crate::say!(
             "{}  {:<9} {} {}  {}  {}{}",
             e.voucher.code.grouped(),
             format!("{:?}", e.status).to_lowercase(),
@@ -250,12 +250,12 @@ fn show(ctx: &Ctx, query: &str) -> Result<ExitCode> {
         bail!("no voucher {query} in this wallet");
     };
     if ctx.json {
-        println!("{}", serde_json::to_string(&e)?);
+        crate::say!("{}", serde_json::to_string(&e)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", lineup_core::qr::terminal(&e.voucher.token)?);
-    println!("{}", voucher_lines(&e.voucher, e.campaign_title.as_deref()));
-    println!(
+    crate::say!("{}", lineup_core::qr::terminal(&e.voucher.token)?);
+    crate::say!("{}", voucher_lines(&e.voucher, e.campaign_title.as_deref()));
+    crate::say!(
         "  {}",
         if e.verified {
             "signature verified".to_owned()
@@ -294,14 +294,14 @@ async fn verify(ctx: &Ctx, token: &str) -> Result<ExitCode> {
             Ok(t) => {
                 let c = &t.claims;
                 if ctx.json {
-                    println!(
+                    crate::say!(
                         "{}",
                         json!({"valid": true, "campaign": c.campaign, "serial": c.serial, "amount": c.amount,
                                "currency": c.currency_str(), "kid": c.kid, "expires_at": c.expires_at(),
                                "code": t.code().grouped()})
                     );
                 } else {
-                    println!(
+                    crate::say!(
                         "valid: {} #{} · {} {} · code {} · expires {}",
                         c.campaign,
                         c.serial,
@@ -336,9 +336,9 @@ async fn redeem(ctx: &Ctx, voucher: &str, staff_token: &str) -> Result<ExitCode>
     };
     let r = api.redeem(staff_token, &req).await.context("redemption refused")?;
     if ctx.json {
-        println!("{}", serde_json::to_string(&r)?);
+        crate::say!("{}", serde_json::to_string(&r)?);
     } else {
-        println!(
+        crate::say!(
             "redeemed: {} #{} · {} {} · code {} · at {}",
             r.campaign_id,
             r.serial,

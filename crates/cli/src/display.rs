@@ -6,6 +6,26 @@ use lineup_core::engine::{Phase, Progress};
 use lineup_protocol::Voucher;
 use serde_json::json;
 
+/// Writes a line to stdout. A closed pipe (`lineup show X | head`) ends the program quietly
+/// instead of panicking as `println!` does.
+pub fn write_out(line: String) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` that survives a closed pipe.
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => { $crate::display::write_out(format!($($t)*)) };
+}
+
 /// Prints an error as one line on stderr (and as JSON on stdout with `--json`).
 pub fn error_line(e: &anyhow::Error, json: bool) {
     let message = format!("{e:#}").replace('\n', " ");
@@ -14,7 +34,7 @@ pub fn error_line(e: &anyhow::Error, json: bool) {
             .chain()
             .find_map(|c| c.downcast_ref::<ApiError>())
             .map_or_else(|| "error".to_owned(), ApiError::machine_code);
-        println!("{}", json!({"error": {"code": code, "message": message}}));
+        write_out(json!({"error": {"code": code, "message": message}}).to_string());
     }
     eprintln!("error: {message}");
 }
