@@ -29,7 +29,10 @@ if [ ! -d tests/e2e/node_modules/selenium-webdriver ]; then
 fi
 
 say "building lineup-server and lineup-app (debug)"
-cargo build --locked -p lineup-server -p lineup-app
+# Two builds, not one: built together, cargo unifies the features of their shared dependencies
+# and recompiles most of the app's tree (GTK, WebKit bindings) a second time.
+cargo build --locked -p lineup-server
+cargo build --locked -p lineup-app
 target_dir="$(cargo metadata --format-version 1 --no-deps | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0)).target_directory)')"
 export LINEUP_E2E_SERVER_BIN="$target_dir/debug/lineup-server"
 export LINEUP_E2E_APP_BIN="$target_dir/debug/lineup-app"
