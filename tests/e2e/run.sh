@@ -29,10 +29,10 @@ if [ ! -d tests/e2e/node_modules/selenium-webdriver ]; then
 fi
 
 say "building lineup-server and lineup-app (debug)"
-# Two builds, not one: built together, cargo unifies the features of their shared dependencies
-# and recompiles most of the app's tree (GTK, WebKit bindings) a second time.
-cargo build --locked -p lineup-server
-cargo build --locked -p lineup-app
+# One workspace build: scripts/test has just run `cargo test --workspace`, and building the
+# binaries with the same (workspace-wide) feature set reuses that build instead of compiling
+# the server's and the app's dependency trees a second time with per-package features.
+cargo build --locked --workspace --bins
 target_dir="$(cargo metadata --format-version 1 --no-deps | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0)).target_directory)')"
 export LINEUP_E2E_SERVER_BIN="$target_dir/debug/lineup-server"
 export LINEUP_E2E_APP_BIN="$target_dir/debug/lineup-app"
