@@ -1,0 +1,68 @@
+//! The driver and API client against the real server (in process, port 0).
+
+use lineup_core::api::{ApiClient, ApiConfig};
+use lineup_core::clock::{Clock, MonotonicClock};
+use lineup_core::driver::{FileRecordStore, RecordStore, run_claim};
+use lineup_core::engine::{EngineConfig, Outcome, Phase};
+use lineup_core::identity::{Identity, MemoryStore};
+use lineup_core::profile::Profile;
+use lineup_core::wallet::Wallet;
+use lineup_server::{DemoOptions, ServerConfig};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_winner_claims_with_three_requests_and_the_voucher_verifies() {
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::new(data.path());
+    cfg.demo = Some(DemoOptions {
+        vouchers: 2,
+        open_in: Duration::from_millis(3000),
+        draw_lead: Some(Duration::from_millis(1500)),
+        admission_rate_per_s: 50,
+        admission_window: Duration::from_secs(60),
+        closes_after: Duration::from_secs(600),
+    });
+    let server = lineup_server::spawn(cfg).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let profile = Profile::open(dir.path()).unwrap();
+    let secrets = MemoryStore::new();
+    let id = Identity::load_or_create(&profile, &secrets, &server.url).unwrap();
+    let api = ApiClient::new(&server.url, ApiConfig::default())
+        .unwrap()
+        .with_identity(id.signing_key().clone());
+    let (reg, created) = api.register("lee@example.com".parse().unwrap(), true).await.unwrap();
+    assert!(created);
+    assert_eq!(reg.identity, id.public_key());
+
+    let clock = MonotonicClock::new();
+    let campaign = api.campaign(&"demo".parse().unwrap()).await.unwrap();
+    let fetched = clock.now();
+    let store = FileRecordStore::new(&profile, &server.url);
+    let mut phases = Vec::new();
+    let outcome = run_claim(&api, &campaign, fetched, &clock, &store, EngineConfig::default(), |p| {
+        if phases.last() != Some(&p.phase) {
+            phases.push(p.phase);
+        }
+    })
+    .await
+    .unwrap();
+    let Outcome::Holding(v) = outcome else {
+        panic!("no voucher: {outcome:?}")
+    };
+    let rec = store.load(&campaign.id).unwrap().unwrap();
+    assert_eq!(rec.phase, Phase::Holding);
+    assert_eq!(rec.attempts, 3, "slot, result check, claim; phases {phases:?}");
+    assert!(
+        phases.contains(&Phase::PreQueue) && phases.contains(&Phase::InLine),
+        "{phases:?}"
+    );
+
+    let wallet = Wallet::open(&profile);
+    wallet.refresh(&api).await.unwrap();
+    let entries = wallet.entries(chrono::Utc::now()).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].verified, "{:?}", entries[0].verify_error);
+    assert_eq!(entries[0].voucher.token, v.token);
+    server.shutdown().await;
+}
