@@ -139,11 +139,12 @@ async fn lifecycle(backend: Backend) {
     let third = by_pos[&3];
     let (s, p) = app.claim(&people[third], &tickets[&third], "k3").await;
     assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    // The problem points at the ticket's own admission instant (compared as instants: the
+    // test clock also moves with real time, so the delay shrinks on a loaded machine).
     let wait = p["check_at"]["in_ms"].as_u64().unwrap();
-    assert!(
-        (500..=1000).contains(&wait),
-        "position 3 is admitted 1 s later, not {wait} ms"
-    );
+    assert!(wait <= 1000, "position 3 is admitted 1 s later, not {wait} ms");
+    let t3 = app.status(&people[third]).await;
+    assert_eq!(p["check_at"]["at"], t3["admit_at"]["at"], "{p} vs {t3}");
     let second = by_pos[&2];
     let (s, v2) = app.claim(&people[second], &tickets[&second], "k2").await;
     assert_eq!(s, StatusCode::CREATED, "{v2}");
