@@ -16,6 +16,7 @@ pub mod routes;
 pub mod schedule;
 pub mod state;
 pub mod store;
+pub mod ticket_cache;
 
 pub use clock::Clock;
 pub use config::{CampaignSpec, ConfiguredCampaign};
@@ -76,6 +77,9 @@ pub struct ServerConfig {
     pub clock: Clock,
     /// PostgreSQL pool sizing and timeouts (unused with SQLite).
     pub pg_pool: store::postgres::PgPoolConfig,
+    /// Ticket rows cached for `GET .../tickets/me`: the TTL bounds how stale a status may be
+    /// after a write through another instance.
+    pub ticket_cache: ticket_cache::TicketCacheConfig,
 }
 
 impl ServerConfig {
@@ -93,6 +97,7 @@ impl ServerConfig {
             tick: Duration::from_millis(200),
             clock: Clock::system(),
             pg_pool: store::postgres::PgPoolConfig::default(),
+            ticket_cache: ticket_cache::TicketCacheConfig::default(),
         }
     }
 }
@@ -208,7 +213,13 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         .first()
         .map(|k| k.public_key.clone())
         .unwrap_or_default();
-    let state = AppState::new(store, issuer, config.clock.clone(), metrics::Metrics::new());
+    let state = AppState::with_ticket_cache(
+        store,
+        issuer,
+        config.clock.clone(),
+        metrics::Metrics::new(),
+        config.ticket_cache,
+    );
     let router = http::router(
         state.clone(),
         http::Limits {

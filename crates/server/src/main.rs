@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use lineup_server::{DbLocation, DemoOptions, ServerConfig};
+use lineup_server::{DbLocation, DemoOptions, ServerConfig, ticket_cache};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,6 +60,14 @@ struct Args {
     /// PostgreSQL: milliseconds after which the database aborts a statement.
     #[arg(long, env = "LINEUP_DB_STATEMENT_TIMEOUT_MS", default_value_t = 30_000)]
     db_statement_timeout_ms: u64,
+    /// Milliseconds a ticket row may answer `GET .../tickets/me` from this instance's memory:
+    /// how stale a status may be after a claim or redemption made through another instance.
+    /// 0 reads the database on every status request.
+    #[arg(long, env = "LINEUP_TICKET_CACHE_TTL_MS", default_value_t = ticket_cache::DEFAULT_TTL.as_millis() as u64)]
+    ticket_cache_ttl_ms: u64,
+    /// Ticket rows this instance keeps in memory at most.
+    #[arg(long, env = "LINEUP_TICKET_CACHE_CAPACITY", default_value_t = ticket_cache::DEFAULT_CAPACITY)]
+    ticket_cache_capacity: usize,
     /// Log as JSON lines.
     #[arg(long, env = "LINEUP_LOG_JSON")]
     log_json: bool,
@@ -101,6 +109,10 @@ async fn main() -> anyhow::Result<()> {
         min_connections: args.db_min_connections,
         acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms),
         statement_timeout: Duration::from_millis(args.db_statement_timeout_ms),
+    };
+    config.ticket_cache = ticket_cache::TicketCacheConfig {
+        ttl: Duration::from_millis(args.ticket_cache_ttl_ms),
+        capacity: args.ticket_cache_capacity,
     };
     let running = lineup_server::spawn(config).await.context("starting the server")?;
     println!("Lineup server listening on {}", running.url);

@@ -24,6 +24,29 @@ pub struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub source: &'static str,
+}
+
+/// Where a ticket row for an answer came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TicketSource {
+    /// This instance's ticket cache (no database read).
+    Cache,
+    /// One indexed database read.
+    Store,
+}
+
+impl TicketSource {
+    fn label(self) -> &'static str {
+        match self {
+            TicketSource::Cache => "cache",
+            TicketSource::Store => "store",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CampaignLabels {
     pub campaign: String,
 }
@@ -46,6 +69,8 @@ pub struct Metrics {
     admitted: Family<CampaignLabels, Counter>,
     issued: Family<CampaignLabels, Counter>,
     redeemed: Family<CampaignLabels, Counter>,
+    ticket_reads: Family<SourceLabels, Counter>,
+    ticket_cache_entries: Gauge,
 }
 
 impl Default for Metrics {
@@ -65,6 +90,8 @@ impl Metrics {
         let admitted = Family::<CampaignLabels, Counter>::default();
         let issued = Family::<CampaignLabels, Counter>::default();
         let redeemed = Family::<CampaignLabels, Counter>::default();
+        let ticket_reads = Family::<SourceLabels, Counter>::default();
+        let ticket_cache_entries = Gauge::default();
         registry.register("lineup_requests", "HTTP requests by route and status", requests.clone());
         registry.register(
             "lineup_request_duration_seconds",
@@ -85,6 +112,16 @@ impl Metrics {
         );
         registry.register("lineup_issued", "Vouchers issued", issued.clone());
         registry.register("lineup_redeemed", "Vouchers redeemed", redeemed.clone());
+        registry.register(
+            "lineup_ticket_reads",
+            "Ticket rows used for an answer, by source (cache: no database read)",
+            ticket_reads.clone(),
+        );
+        registry.register(
+            "lineup_ticket_cache_entries",
+            "Rows and write fences in this instance's ticket cache",
+            ticket_cache_entries.clone(),
+        );
         Metrics {
             registry: Arc::new(Mutex::new(registry)),
             requests,
@@ -95,6 +132,8 @@ impl Metrics {
             admitted,
             issued,
             redeemed,
+            ticket_reads,
+            ticket_cache_entries,
         }
     }
 
@@ -140,6 +179,22 @@ impl Metrics {
             .set(i64::try_from(tickets.saturating_sub(admitted)).unwrap_or(i64::MAX));
     }
 
+    /// Counts a ticket row used for an answer, and how many entries the ticket cache holds.
+    pub fn ticket_read(&self, source: TicketSource, cache_entries: usize) {
+        self.ticket_reads
+            .get_or_create(&SourceLabels { source: source.label() })
+            .inc();
+        self.ticket_cache_entries
+            .set(i64::try_from(cache_entries).unwrap_or(i64::MAX));
+    }
+
+    /// Ticket rows used so far from `source` (a test seam: status polls must not each reach the store).
+    pub fn ticket_reads(&self, source: TicketSource) -> u64 {
+        self.ticket_reads
+            .get_or_create(&SourceLabels { source: source.label() })
+            .get()
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -177,6 +232,10 @@ mod tests {
         m.observe_counters(&id, &c);
         m.observe_counters(&id, &c);
         m.observe_admission(&id, 10, 4);
+        m.ticket_read(TicketSource::Store, 1);
+        m.ticket_read(TicketSource::Cache, 1);
+        m.ticket_read(TicketSource::Cache, 1);
+        assert_eq!(m.ticket_reads(TicketSource::Cache), 2);
         let text = m.render();
         assert!(
             text.contains(r#"lineup_requests_total{route="/v1/campaigns/{id}",status="200"} 1"#),
@@ -186,5 +245,10 @@ mod tests {
         assert!(text.contains(r#"lineup_issued_total{campaign="demo"} 5"#), "{text}");
         assert!(text.contains(r#"lineup_queue_length{campaign="demo"} 6"#), "{text}");
         assert!(text.contains("lineup_request_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains(r#"lineup_ticket_reads_total{source="store"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("lineup_ticket_cache_entries 1"), "{text}");
     }
 }

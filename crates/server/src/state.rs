@@ -1,13 +1,15 @@
 //! Shared state of a running server: the store, the issuer key, the clock, metrics, and small
-//! caches that keep the hot path (`GET .../tickets/me`) to one indexed read. The caches hold
-//! only facts that never change (campaign specs, registered keys) or counters at most
-//! [`COUNTERS_TTL`] old; every decision that must be exactly-once is made by the store.
+//! caches that keep the hot path (`GET .../tickets/me`) off the database. The caches hold facts
+//! that never change (campaign specs, registered keys), counters at most [`COUNTERS_TTL`] old,
+//! and ticket rows under the rules of [`crate::ticket_cache`]; every decision that must be
+//! exactly-once is made by the store.
 
 use crate::clock::Clock;
 use crate::issuer::Issuer;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TicketSource};
 use crate::problem::ApiError;
-use crate::store::{CampaignCounters, CampaignRow, Store};
+use crate::store::{CampaignCounters, CampaignRow, Store, TicketRow};
+use crate::ticket_cache::{TicketCache, TicketCacheConfig};
 use chrono::{DateTime, Utc};
 use lineup_protocol::{CampaignId, IdentityKey, ProblemCode};
 use std::collections::{HashMap, HashSet};
@@ -16,6 +18,10 @@ use std::time::{Duration, Instant};
 
 /// How old cached campaign counters may be.
 pub const COUNTERS_TTL: Duration = Duration::from_millis(100);
+
+/// How old the cached list of campaigns may be (campaigns are only ever added, by an instance
+/// starting with a new configuration).
+pub const CAMPAIGN_LIST_TTL: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,12 +34,25 @@ struct Inner {
     clock: Clock,
     metrics: Metrics,
     campaigns: Mutex<HashMap<CampaignId, Arc<CampaignRow>>>,
+    campaign_list: Mutex<Option<(Instant, Vec<Arc<CampaignRow>>)>>,
     counters: Mutex<HashMap<CampaignId, (Instant, CampaignCounters)>>,
     identities: Mutex<HashSet<[u8; 32]>>,
+    tickets: TicketCache,
 }
 
 impl AppState {
     pub fn new(store: Store, issuer: Issuer, clock: Clock, metrics: Metrics) -> Self {
+        Self::with_ticket_cache(store, issuer, clock, metrics, TicketCacheConfig::default())
+    }
+
+    /// [`AppState::new`] with the ticket cache sized by `tickets`.
+    pub fn with_ticket_cache(
+        store: Store,
+        issuer: Issuer,
+        clock: Clock,
+        metrics: Metrics,
+        tickets: TicketCacheConfig,
+    ) -> Self {
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -41,8 +60,10 @@ impl AppState {
                 clock,
                 metrics,
                 campaigns: Mutex::default(),
+                campaign_list: Mutex::default(),
                 counters: Mutex::default(),
                 identities: Mutex::default(),
+                tickets: TicketCache::new(tickets),
             }),
         }
     }
@@ -85,18 +106,27 @@ impl AppState {
         }
     }
 
-    /// Every campaign, freshly listed from the store.
+    /// Every campaign, listed from the store at most [`CAMPAIGN_LIST_TTL`] ago.
     pub async fn campaigns(&self) -> Result<Vec<Arc<CampaignRow>>, ApiError> {
+        if let Some((at, list)) = &*lock(&self.inner.campaign_list)
+            && at.elapsed() < CAMPAIGN_LIST_TTL
+        {
+            return Ok(list.clone());
+        }
+        let listed = Instant::now();
         let rows = self.inner.store.campaigns().await?;
-        let mut cache = lock(&self.inner.campaigns);
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let r = Arc::new(r);
-                cache.insert(r.spec.id.clone(), r.clone());
-                r
-            })
-            .collect())
+        let list: Vec<Arc<CampaignRow>> = {
+            let mut cache = lock(&self.inner.campaigns);
+            rows.into_iter()
+                .map(|r| {
+                    let r = Arc::new(r);
+                    cache.insert(r.spec.id.clone(), r.clone());
+                    r
+                })
+                .collect()
+        };
+        *lock(&self.inner.campaign_list) = Some((listed, list.clone()));
+        Ok(list)
     }
 
     /// Counters at most [`COUNTERS_TTL`] old.
@@ -153,6 +183,58 @@ impl AppState {
             lock(&self.inner.identities).insert(key.0);
         }
         Ok(known)
+    }
+
+    /// The ticket of `identity` in campaign `c` at `now`, given counters just settled: from this
+    /// instance's cache while [`crate::ticket_cache`] allows, else one indexed store read (which
+    /// is then cached). `None`: no ticket (never cached, so a join elsewhere shows at once).
+    pub async fn ticket(
+        &self,
+        c: &CampaignRow,
+        identity: &IdentityKey,
+        counters: &CampaignCounters,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Arc<TicketRow>>, ApiError> {
+        if let Some(t) = self.cached_ticket(c, identity, counters, now) {
+            return Ok(Some(t));
+        }
+        let cache = &self.inner.tickets;
+        let started = Instant::now();
+        let row = self.inner.store.ticket_status_row(&c.spec.id, identity).await?;
+        let row = row.map(|t| cache.put(&c.spec, t, started, now));
+        self.inner.metrics.ticket_read(TicketSource::Store, cache.len());
+        Ok(row)
+    }
+
+    /// The cached ticket of `identity` in campaign `c`, if the cache may answer (no store read).
+    pub fn cached_ticket(
+        &self,
+        c: &CampaignRow,
+        identity: &IdentityKey,
+        counters: &CampaignCounters,
+        now: DateTime<Utc>,
+    ) -> Option<Arc<TicketRow>> {
+        let cache = &self.inner.tickets;
+        let t = cache.get(&c.spec, identity, counters, now)?;
+        self.inner.metrics.ticket_read(TicketSource::Cache, cache.len());
+        Some(t)
+    }
+
+    /// Caches a ticket row that a store write returned (a join), read no earlier than `started`.
+    pub fn remember_ticket(
+        &self,
+        c: &CampaignRow,
+        t: TicketRow,
+        started: Instant,
+        now: DateTime<Utc>,
+    ) -> Arc<TicketRow> {
+        self.inner.tickets.put(&c.spec, t, started, now)
+    }
+
+    /// Forgets the cached ticket of `identity` in campaign `id`: this instance just wrote it (a
+    /// claim, a redemption).
+    pub fn forget_ticket(&self, id: &CampaignId, identity: &IdentityKey) {
+        self.inner.tickets.invalidate(id, identity);
     }
 
     /// Forgets cached counters of `id` (after this instance changed them).

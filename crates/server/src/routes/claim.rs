@@ -73,11 +73,18 @@ pub async fn claim(
     };
     let now = state.now();
     // The claim runs in its own task: if this request times out or the client goes away, the
-    // transaction still finishes and a retry with the same key gets its result.
+    // transaction still finishes and a retry with the same key gets its result. The task also
+    // drops this identity's cached ticket row, so this instance's next status shows the voucher.
     let task_state = state.clone();
-    let outcome = tokio::spawn(async move { task_state.store().claim(&input, task_state.issuer(), now).await })
-        .await
-        .map_err(ApiError::internal)??;
+    let outcome = tokio::spawn(async move {
+        let outcome = task_state.store().claim(&input, task_state.issuer(), now).await;
+        if let Ok(ClaimOutcome::Issued(_) | ClaimOutcome::Existing(_)) = &outcome {
+            task_state.forget_ticket(&input.campaign_id, &input.identity);
+        }
+        outcome
+    })
+    .await
+    .map_err(ApiError::internal)??;
     let answer = |status: StatusCode, v: &crate::store::VoucherRow| -> Response {
         private((status, Json(voucher_body(v, now))).into_response())
     };

@@ -74,6 +74,7 @@ pub async fn redeem(State(state): State<AppState>, req: RawRequest) -> Result<Re
     match state.store().redeem(&target, now).await? {
         RedeemOutcome::Redeemed(v) => {
             state.invalidate(&v.campaign_id);
+            state.forget_ticket(&v.campaign_id, &v.identity);
             tracing::info!(campaign = %v.campaign_id, serial = v.serial, "voucher redeemed");
             Ok(super::private(
                 Json(Redemption {

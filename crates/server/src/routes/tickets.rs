@@ -77,13 +77,18 @@ pub async fn take(
         }
         CampaignPhase::Closed => {
             // A held ticket still answers (its final state); a new one cannot be taken.
-            if let Some(t) = state.store().ticket_status_row(&id, &identity).await? {
+            if let Some(t) = state.ticket(&c, &identity, &counters, now).await? {
                 return Ok(status_response(StatusCode::OK, status_body(&c, &t, &counters, now)));
             }
             return Err(ApiError::new(ProblemCode::CampaignClosed, "The campaign is closed."));
         }
         _ => {}
     }
+    // A ticket this instance has seen is held: taking it again needs no database round trip.
+    if let Some(t) = state.cached_ticket(&c, &identity, &counters, now) {
+        return Ok(status_response(StatusCode::OK, status_body(&c, &t, &counters, now)));
+    }
+    let started = std::time::Instant::now();
     let (code, t) = match state.store().take_ticket(&id, &identity, now).await? {
         TakeOutcome::Created(t) => (StatusCode::CREATED, t),
         TakeOutcome::Existing(t) => (StatusCode::OK, t),
@@ -94,6 +99,7 @@ pub async fn take(
             ));
         }
     };
+    let t = state.remember_ticket(&c, t, started, now);
     if code == StatusCode::CREATED {
         state.invalidate(&id);
         tracing::debug!(campaign = %id, ticket = %t.id, position = ?t.position, "ticket taken");
@@ -116,7 +122,7 @@ pub async fn me(State(state): State<AppState>, Path(id): Path<String>, req: RawR
     let c = state.campaign(&id).await?;
     let now = state.now();
     let counters = state.settle(&c, now).await?;
-    let Some(t) = state.store().ticket_status_row(&id, &identity).await? else {
+    let Some(t) = state.ticket(&c, &identity, &counters, now).await? else {
         return Err(ApiError::new(
             ProblemCode::NoTicket,
             "This identity has no place in this line: POST .../tickets first.",

@@ -6,3 +6,4 @@ mod errors;
 mod lifecycle;
 mod postgres;
 mod restart;
+mod status_cache;
