@@ -1,7 +1,10 @@
 # Shared helpers for Lineup's scripts: say what is happening, install what is missing.
 # Sourced, not run.
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Each line carries the seconds since the first script started, so a slow step shows itself.
+: "${LINEUP_T0:=$(date +%s)}"
+export LINEUP_T0
+say() { printf '\033[1m==> [%4ss] %s\033[0m\n' "$(( $(date +%s) - LINEUP_T0 ))" "$*" >&2; }
 
 # as_root CMD...: run as root (directly when we are root, else through sudo).
 as_root() {
@@ -26,7 +29,7 @@ APP_BUILD_PACKAGES=(build-essential pkg-config libssl-dev libdbus-1-dev libwebki
 # Packages to run the app and its tests: virtual display, WebDriver, session bus, notification
 # daemon, keyrings, Korean font, browser, database.
 TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus dbus-x11 dunst libnotify-bin gnome-keyring keyutils
-    fonts-nanum chromium postgresql)
+    fontconfig fonts-nanum chromium postgresql)
 
 # ensure_rust: cargo must exist; rustfmt and clippy must be installed.
 ensure_rust() {
@@ -46,4 +49,19 @@ ensure_node() {
 # have_display: a desktop session to show the app in.
 have_display() {
     [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]
+}
+
+# use_clippy_build: from here on, cargo compiles the workspace's own crates with clippy-driver
+# and `-D warnings` (dependencies keep plain rustc), so building is also linting.
+use_clippy_build() {
+    local driver
+    driver=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver || true)
+    [ -x "$driver" ] || { echo "clippy-driver not found: rustup component add clippy" >&2; exit 1; }
+    export RUSTC_WORKSPACE_WRAPPER="$driver" CLIPPY_ARGS="-Dwarnings"
+}
+
+# without_clippy CMD...: runs CMD with cargo's plain compiler (for `cargo install` of tools,
+# which are not ours to lint).
+without_clippy() {
+    env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS "$@"
 }

@@ -21,7 +21,7 @@ ensure_apt "${APP_BUILD_PACKAGES[@]}" xvfb xauth webkit2gtk-driver dbus dbus-x11
 
 if ! command -v tauri-driver >/dev/null; then
     say "installing tauri-driver 2.1.0 (cargo install, about 30 s)"
-    cargo install tauri-driver --version 2.1.0 --locked
+    without_clippy cargo install tauri-driver --version 2.1.0 --locked
 fi
 if [ ! -d tests/e2e/node_modules/selenium-webdriver ]; then
     say "installing npm packages of tests/e2e (selenium-webdriver)"

@@ -119,7 +119,7 @@ export async function openSession(viewport, lang) {
     },
     { install: installMock.toString() },
   );
-  await page.goto(`${server.url}favicon.svg`); // any page of the origin, for sessionStorage
+  await page.goto(`${server.url}__test__/blank.html`); // any page of the origin, for sessionStorage
   let loads = 0;
   return {
     page,

@@ -33,6 +33,13 @@ export async function startServer(root, { mockScript } = {}) {
     const url = new URL(req.url, 'http://x');
     const path = decodeURIComponent(url.pathname);
     requests.push(path);
+    if (path === '/__test__/blank.html') {
+      // A page of the origin that asks for nothing else: opening favicon.svg itself made
+      // Chromium fetch /favicon.ico, whose 404 could land after a test had started listening.
+      res.writeHead(200, { 'Content-Type': TYPES['.html'], 'Content-Security-Policy': CSP });
+      res.end('<!doctype html><html lang="en"><title>blank</title><link rel="icon" href="data:,"></html>');
+      return;
+    }
     if (mockScript && path === '/__test__/mock.js') {
       const body = mockScript(url.searchParams.get('name'));
       res.writeHead(body ? 200 : 404, { 'Content-Type': TYPES['.js'], 'Content-Security-Policy': CSP });

@@ -38,7 +38,7 @@ export function shellSpecs() {
         assert.equal(await page.getByRole('link', { name: '캠페인' }).getAttribute('aria-current'), null);
         const { server } = await setup();
         const asked = new Set(server.requests);
-        for (const path of asked) assert.match(path, /^\/(index\.html|app\.js|styles\.css|favicon\.svg|js\/.+\.js|i18n\/(ko|en)\.js)$/);
+        for (const path of asked) assert.match(path, /^\/(index\.html|app\.js|styles\.css|favicon\.svg|__test__\/blank\.html|js\/.+\.js|i18n\/(ko|en)\.js)$/);
         await assertClean(app);
       } finally {
         await app.close();
