@@ -2,7 +2,7 @@
 //! end whether or not the window is open. Every progress update goes to the UI
 //! (`claim-progress`), the tray, and when the claim ends, the wallet and a system notification.
 
-use crate::error::{AppError, CmdResult};
+use crate::error::{AppError, CmdResult, ErrorCode};
 use crate::notify::{note_for, outcome_of};
 use crate::shell::{EVENT_CLAIM_PROGRESS, EVENT_WALLET_CHANGED, Permission};
 use crate::state::AppState;
@@ -100,6 +100,44 @@ pub async fn status(state: &AppState, id: CampaignId) -> CmdResult<Option<Progre
     }
     // A claim interrupted by a restart: pick it up where its record says.
     arm(state, id).await.map(Some)
+}
+
+/// Picks up every claim an earlier run left unfinished (the app was quit, crashed, or the
+/// machine restarted while in line), so a claim never waits for someone to open its screen.
+/// A server that cannot be reached yet (a laptop waking up before its network) is tried
+/// again with growing pauses, a few minutes in all; after that the campaigns screen resumes
+/// the claim when it asks `claim_status`.
+pub async fn resume_unfinished(state: &AppState) {
+    let store = FileRecordStore::new(&state.profile, &state.server_url());
+    let mut pending = match store.unfinished() {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list unfinished claims");
+            return;
+        }
+    };
+    let mut pause = std::time::Duration::from_secs(2);
+    for round in 0..8 {
+        let mut offline = Vec::new();
+        for id in pending {
+            match arm(state, id.clone()).await {
+                Ok(p) => tracing::info!(campaign = %id, phase = ?p.phase, "resumed an unfinished claim"),
+                Err(e) if e.code == ErrorCode::Offline => offline.push(id),
+                Err(e) => tracing::warn!(campaign = %id, error = %e, "cannot resume the claim"),
+            }
+        }
+        if offline.is_empty() {
+            return;
+        }
+        tracing::info!(
+            count = offline.len(),
+            round,
+            "server unreachable; resuming claims later"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(60));
+        pending = offline;
+    }
 }
 
 /// Handles one progress update of a running claim.

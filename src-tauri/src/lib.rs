@@ -52,6 +52,8 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, config: Config, secrets: 
         .plugin(tauri_plugin_notification::init())
         .setup(move |app| {
             init(app.handle(), &config, secrets)?;
+            let state = app.state::<AppState>().inner().clone();
+            tauri::async_runtime::spawn(async move { claims::resume_unfinished(&state).await });
             // Setup runs once the real event loop starts, never under the tests' mock runtime,
             // so the tray (which needs a window system) is made here.
             #[cfg(desktop)]

@@ -1,7 +1,8 @@
 // The WebDriver half of the end-to-end test (started by tests/e2e/session.sh, which provides
 // the display, the bus, the keyring, the demo server and tauri-driver through LINEUP_E2E_*).
-// One person's whole story: register, arm the demo claim, wait in line, receive the voucher,
-// open it in the wallet with its QR; then the recorded D-Bus notification must carry the same
+// One person's whole story: register, arm the demo claim, wait in line, have the app killed
+// and started again (the claim carries on), receive the voucher, open it in the wallet with
+// its QR; then the recorded D-Bus notification must carry the same
 // code the UI shows, and the server must know that code (the box office redeems it).
 
 import { test, before, after } from 'node:test';
@@ -22,6 +23,7 @@ const SERVER = env('LINEUP_E2E_SERVER');
 const STAFF_TOKEN = env('LINEUP_E2E_STAFF_TOKEN');
 const ARTIFACTS = env('LINEUP_E2E_ARTIFACTS');
 const NOTIFY_LOG = env('LINEUP_E2E_NOTIFY_LOG');
+const APP_LOG = join(ARTIFACTS, 'tauri-driver.log');
 const CAMPAIGN = process.env.LINEUP_E2E_CAMPAIGN || 'demo';
 /** Longest wait for the voucher: the demo opens within LINEUP_E2E_OPEN_IN plus its admission. */
 const VOUCHER_TIMEOUT_MS = 120_000;
@@ -56,14 +58,17 @@ async function visible(locator, timeout = 15_000) {
   return el;
 }
 
-before(async () => {
+/** Starts the app through tauri-driver and waits until its UI is ready. */
+async function launch() {
   const caps = new Capabilities();
   caps.setBrowserName('wry');
   caps.set('tauri:options', { application: APP });
   driver = await new Builder().withCapabilities(caps).usingServer(DRIVER).build();
   // The UI marks <html data-ready="true"> once settings and identity are loaded.
   await driver.wait(async () => (await driver.executeScript('return document.documentElement.dataset.ready')) === 'true', 30_000);
-}, { timeout: 90_000 });
+}
+
+before(launch, { timeout: 90_000 });
 
 after(async () => {
   if (driver) await driver.quit().catch(() => {});
@@ -99,6 +104,28 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
     await shot('in-line');
   });
 
+  await t.test('the app is killed while in line and started again: the claim goes on by itself', async () => {
+    // tauri-driver ends the app process when its session ends: as abrupt as a crash, with
+    // the claim record (idempotency key, ticket) on disk and the claim not finished.
+    await driver.quit();
+    driver = undefined;
+    await launch();
+    // Not the claim screen: the backend must pick the claim up at start without the UI
+    // asking for it. The claim record says where it stands.
+    await driver.executeScript('location.hash = "#/settings"');
+    // The app's log (its stderr reaches tauri-driver's log) says that it resumed the claim.
+    await driver.wait(() => readFileSync(APP_LOG, 'utf8').includes('resumed an unfinished claim'), 20_000,
+      `the app did not resume the claim at start (see ${APP_LOG})`);
+    const progress = await driver.wait(async () => {
+      const p = await driver.executeAsyncScript(`const done = arguments[arguments.length - 1];
+        window.__TAURI__.core.invoke("claim_status", { campaign_id: ${JSON.stringify(CAMPAIGN)} }).then(done, (e) => done({ error: e }));`);
+      return p && !p.error ? p : null;
+    }, 20_000);
+    assert.notEqual(progress.phase, 'failed', JSON.stringify(progress));
+    await driver.executeScript(`location.hash = "#/claim/${CAMPAIGN}"`);
+    await shot('in-line-after-restart');
+  });
+
   let uiCode;
   await t.test('the voucher arrives and its code is shown', async () => {
     const codeEl = await visible(byTestId('voucher-code'), VOUCHER_TIMEOUT_MS);
@@ -126,6 +153,7 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
       }
     }, 15_000);
     assert.equal(listed, uiCode, 'the wallet lists the voucher with the same code');
+    assert.equal((await driver.findElements(By.css('button.wallet-item'))).length, 1, 'one voucher, not two, after the restart');
     const qrCode = await visible(byTestId('qr-code'));
     assert.equal((await qrCode.getText()).trim(), uiCode, 'the QR sheet shows the same code');
     const svg = await visible(By.css('#qr-dialog .qr-image svg'));

@@ -41,6 +41,42 @@ impl FileRecordStore {
     fn path(&self, campaign: &CampaignId) -> PathBuf {
         self.dir.join(format!("{}--{campaign}.json", self.prefix))
     }
+
+    /// The campaigns of this server whose claim is not finished: claims that an app exit or
+    /// a crash interrupted, to be picked up again at start. Unreadable records are reported
+    /// in the log and skipped, so one damaged file cannot stop the others from resuming.
+    pub fn unfinished(&self) -> Result<Vec<CampaignId>, ProfileError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(ProfileError::Io {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        let head = format!("{}--", self.prefix);
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(&head))
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<CampaignId>().ok())
+            else {
+                continue;
+            };
+            match self.load(&id) {
+                Ok(Some(record)) if !record.phase.is_final() => out.push(id),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "skipping an unreadable claim record"),
+            }
+        }
+        out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(out)
+    }
 }
 
 impl RecordStore for FileRecordStore {
@@ -124,5 +160,53 @@ pub async fn run_claim(
                 return Ok(outcome);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Phase;
+
+    fn record(id: &str, phase: Phase) -> ClaimRecord {
+        let mut r = ClaimRecord::new(id.parse().unwrap(), format!("key-{id}"));
+        r.phase = phase;
+        r
+    }
+
+    #[test]
+    fn unfinished_lists_only_this_servers_open_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = Profile::open(dir.path()).unwrap();
+        let here = FileRecordStore::new(&profile, "http://127.0.0.1:8787/");
+        let elsewhere = FileRecordStore::new(&profile, "https://claims.example.kr");
+        assert_eq!(
+            here.unfinished().unwrap(),
+            Vec::<CampaignId>::new(),
+            "no claims dir yet"
+        );
+
+        here.save(&record("demo", Phase::InLine)).unwrap();
+        here.save(&record("early", Phase::PreQueue)).unwrap();
+        here.save(&record("done", Phase::Holding)).unwrap();
+        here.save(&record("gone", Phase::SoldOut)).unwrap();
+        elsewhere.save(&record("other", Phase::InLine)).unwrap();
+        std::fs::write(profile.claims_dir().join("http___127_0_0_1_8787--broken.json"), b"{").unwrap();
+        std::fs::write(profile.claims_dir().join("notes.txt"), b"x").unwrap();
+
+        let ids: Vec<String> = here
+            .unfinished()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        assert_eq!(ids, ["demo", "early"]);
+        let ids: Vec<String> = elsewhere
+            .unfinished()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        assert_eq!(ids, ["other"]);
     }
 }
