@@ -141,6 +141,13 @@ pub fn ticket_view(spec: &CampaignSpec, t: &TicketRow, c: &CampaignCounters, now
         v.state = TicketState::Closed;
         return v;
     }
+    if t.expired_at.is_some() {
+        // The release that returned this admission's voucher to the line is recorded in the
+        // database under the campaign's lock; it is final even where `now` (a claim's arrival
+        // time, or an instance whose clock runs behind the releasing one) is before `admit_until`.
+        v.state = TicketState::Expired;
+        return v;
+    }
     let Some(p) = t.position else {
         // Before the draw (or the draw is due and not yet stored: ask again soon).
         v.state = TicketState::PreQueue;
@@ -309,6 +316,10 @@ mod tests {
             TicketState::Expired
         );
         assert_eq!(ticket_view(&s, &t, &c, s.closes_at).state, TicketState::Closed);
+        // Once released, the admission is over even at an instant before its `admit_until`.
+        let mut released = t.clone();
+        released.expired_at = t.admit_until;
+        assert_eq!(ticket_view(&s, &released, &c, at).state, TicketState::Expired);
 
         let w = ticket(Some(13));
         let mut c2 = c;

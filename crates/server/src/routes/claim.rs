@@ -71,13 +71,17 @@ pub async fn claim(
         idempotency_key: key.0,
         request_hash: sha2::Sha256::digest(&canonical).into(),
     };
-    let now = state.now();
     // The claim runs in its own task: if this request times out or the client goes away, the
     // transaction still finishes and a retry with the same key gets its result. The task also
     // drops this identity's cached ticket row, so this instance's next status shows the voucher.
+    // The store reads the clock itself, under the campaign's lock: the time this request arrived
+    // may be before `admit_until` while the claim runs after it.
     let task_state = state.clone();
     let outcome = tokio::spawn(async move {
-        let outcome = task_state.store().claim(&input, task_state.issuer(), now).await;
+        let outcome = task_state
+            .store()
+            .claim(&input, task_state.issuer(), task_state.clock())
+            .await;
         if let Ok(ClaimOutcome::Issued(_) | ClaimOutcome::Existing(_)) = &outcome {
             task_state.forget_ticket(&input.campaign_id, &input.identity);
         }
@@ -85,6 +89,8 @@ pub async fn claim(
     })
     .await
     .map_err(ApiError::internal)??;
+    // Delays in the answer (`check_at.in_ms`) count from this response, not from the arrival.
+    let now = state.now();
     let answer = |status: StatusCode, v: &crate::store::VoucherRow| -> Response {
         private((status, Json(voucher_body(v, now))).into_response())
     };

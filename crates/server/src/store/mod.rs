@@ -10,6 +10,7 @@
 pub mod postgres;
 pub mod sqlite;
 
+use crate::clock::Clock;
 use crate::config::CampaignSpec;
 use crate::issuer::Issuer;
 use chrono::{DateTime, Utc};
@@ -318,13 +319,15 @@ impl Store {
 
     /// Claims a voucher with idempotency-key semantics (see `docs/protocol.md`). A voucher is
     /// committed before this returns `Issued`.
-    pub async fn claim(
-        &self,
-        input: &ClaimInput,
-        issuer: &Issuer,
-        now: DateTime<Utc>,
-    ) -> Result<ClaimOutcome, StoreError> {
-        dispatch!(self, s => s.claim(input, issuer, now).await)
+    ///
+    /// The store reads `clock` itself rather than taking the request's arrival time: a claim may
+    /// wait (for a connection, for the campaign's lock) past the ticket's `admit_until` while a
+    /// release hands its voucher to the next person in line, so whether the admission still
+    /// holds is decided with the time read once the issuing transaction holds the campaign's
+    /// lock. A ticket whose admission was already released is refused whatever the clock says
+    /// (another instance's clock may run ahead of this one's).
+    pub async fn claim(&self, input: &ClaimInput, issuer: &Issuer, clock: &Clock) -> Result<ClaimOutcome, StoreError> {
+        dispatch!(self, s => s.claim(input, issuer, clock).await)
     }
 
     /// Every voucher held by `identity`, across campaigns.

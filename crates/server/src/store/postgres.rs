@@ -20,6 +20,7 @@ use super::{
     CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, RedeemOutcome, RedeemTarget,
     RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
 };
+use crate::clock::Clock;
 use crate::config::CampaignSpec;
 use crate::issuer::Issuer;
 use crate::schedule;
@@ -501,12 +502,10 @@ impl PgStore {
         load_ticket(&mut conn, id, identity).await
     }
 
-    pub async fn claim(
-        &self,
-        input: &ClaimInput,
-        issuer: &Issuer,
-        now: DateTime<Utc>,
-    ) -> Result<ClaimOutcome, StoreError> {
+    pub async fn claim(&self, input: &ClaimInput, issuer: &Issuer, clock: &Clock) -> Result<ClaimOutcome, StoreError> {
+        // The arrival time serves the key's bookkeeping and the refusal without a lock, which
+        // only gets firmer as time passes; whether the admission still holds is decided in phase 2.
+        let now = clock.now();
         // Phase 1: reserve the idempotency key, committed on its own, so a concurrent request with
         // the same key (on any instance) sees it in flight.
         if let Some(done) = self.reserve_key(input, now).await? {
@@ -538,6 +537,10 @@ impl PgStore {
                 tx.commit().await?;
                 return Ok(ClaimOutcome::Refused(ClaimRefusal::UnknownCampaign));
             };
+            // Read the clock only now that this transaction holds the campaign's lock: the request
+            // may have queued for a connection or for the lock past `admit_until` while a release
+            // (on any instance) gave the voucher to the next in line.
+            let now = clock.now();
             let outcome = claim_in(&mut tx, &mut locked, input, issuer, now).await?;
             match &outcome {
                 ClaimOutcome::Issued(v) | ClaimOutcome::Existing(v) => {

@@ -7,6 +7,7 @@ use super::{
     CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, RedeemOutcome, RedeemTarget,
     RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
 };
+use crate::clock::Clock;
 use crate::config::CampaignSpec;
 use crate::issuer::Issuer;
 use crate::schedule;
@@ -292,14 +293,10 @@ impl SqliteStore {
         load_ticket(&mut conn, id, identity).await
     }
 
-    pub async fn claim(
-        &self,
-        input: &ClaimInput,
-        issuer: &Issuer,
-        now: DateTime<Utc>,
-    ) -> Result<ClaimOutcome, StoreError> {
-        // As stored, so the first answer and every replay are identical.
-        let now = at(ms(now))?;
+    pub async fn claim(&self, input: &ClaimInput, issuer: &Issuer, clock: &Clock) -> Result<ClaimOutcome, StoreError> {
+        // The arrival time serves the key's bookkeeping and the early refusals, which only get
+        // firmer as time passes; whether the admission still holds is decided in phase 2.
+        let now = clock.now();
         if let Some(refusal) = self.refuse_early(input, now).await? {
             return Ok(ClaimOutcome::Refused(refusal));
         }
@@ -364,6 +361,10 @@ impl SqliteStore {
         // Phase 2: the claim itself, and the key's result, in one transaction.
         let result = async {
             let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+            // Read the clock only now that this transaction holds the write lock: the request
+            // may have queued for it past `admit_until` while a release gave the voucher to the
+            // next in line. As stored (milliseconds), so the first answer and every replay agree.
+            let now = at(ms(clock.now()))?;
             let outcome = claim_in(&mut tx, input, issuer, now).await?;
             match &outcome {
                 ClaimOutcome::Issued(v) | ClaimOutcome::Existing(v) => {

@@ -3,6 +3,7 @@
 mod common;
 mod concurrency;
 mod errors;
+mod late_claim;
 mod lifecycle;
 mod postgres;
 mod restart;

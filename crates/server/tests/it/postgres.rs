@@ -174,6 +174,9 @@ async fn store_exactly_once(a: Store, b: Store) {
     // Everyone claims at once after opening, each twice with two keys through both instances.
     let issuer = Arc::new(Issuer::new(1, SigningKey::from_bytes(&[9; 32])));
     let at = s.opens_at + ChronoDuration::seconds(1);
+    // The store reads the time of a claim itself: a clock that reads `at` now.
+    let clock = Clock::system();
+    clock.advance((at - clock.now()).to_std().unwrap());
     let mut tasks = Vec::new();
     for n in 0..PEOPLE {
         for (k, st) in [a.clone(), b.clone()].into_iter().enumerate() {
@@ -184,9 +187,9 @@ async fn store_exactly_once(a: Store, b: Store) {
                 idempotency_key: format!("key-{n}-{k}"),
                 request_hash: [k as u8; 32],
             };
-            let issuer = issuer.clone();
+            let (issuer, clock) = (issuer.clone(), clock.clone());
             tasks.push(tokio::spawn(async move {
-                (n, st.claim(&input, &issuer, at).await.unwrap())
+                (n, st.claim(&input, &issuer, &clock).await.unwrap())
             }));
         }
     }
@@ -229,7 +232,7 @@ async fn store_exactly_once(a: Store, b: Store) {
         idempotency_key: format!("key-{winner}-0"),
         request_hash: [0; 32],
     };
-    match b.claim(&replay, &issuer, at).await.unwrap() {
+    match b.claim(&replay, &issuer, &clock).await.unwrap() {
         ClaimOutcome::Existing(v) => assert_eq!(v.serial, serial),
         other => panic!("replay gave {other:?}"),
     }
@@ -238,7 +241,7 @@ async fn store_exactly_once(a: Store, b: Store) {
         ..replay.clone()
     };
     assert_eq!(
-        a.claim(&mismatch, &issuer, at).await.unwrap(),
+        a.claim(&mismatch, &issuer, &clock).await.unwrap(),
         ClaimOutcome::KeyMismatch
     );
 
