@@ -4,12 +4,13 @@
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use lineup_sim::cli::{ModelArgs, SurgeArgs};
-use lineup_sim::load::{LoadArgs, ServerSetup};
+use lineup_sim::load::{LoadArgs, ServerArgs};
 use lineup_sim::report::{RunReport, table};
 use lineup_sim::scenario::Scenario;
 use lineup_sim::stats::StrategyReport;
 use serde::Serialize;
 use std::io::Write as _;
+use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Debug, Parser)]
@@ -32,12 +33,15 @@ enum Mode {
         #[command(flatten)]
         model: ModelArgs,
     },
-    /// Real HTTP against a real lineup-server spawned on loopback (SQLite), one per strategy.
+    /// Real HTTP against real lineup-server instances spawned on loopback, on a fresh database
+    /// per strategy (SQLite, or PostgreSQL shared by --servers instances).
     Load {
         #[command(flatten)]
         surge: SurgeArgs,
         #[command(flatten)]
         load: LoadArgs,
+        #[command(flatten)]
+        servers: ServerArgs,
     },
 }
 
@@ -59,29 +63,37 @@ struct ModelScenario<'a> {
     wall_seconds: f64,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().mode {
+    let result = match Cli::parse().mode {
         Mode::Model { surge, model } => run_model(&surge, &model),
-        Mode::Load { surge, load } => run_load(&surge, &load),
+        Mode::Load { surge, load, servers } => run_load(&surge, &load, &servers),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the causes joined with ": " (a bad flag should not need a backtrace).
+            eprintln!("lineup-sim: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn run_load(surge: &SurgeArgs, args: &LoadArgs) -> anyhow::Result<()> {
+fn run_load(surge: &SurgeArgs, args: &LoadArgs, servers: &ServerArgs) -> anyhow::Result<()> {
+    let setup = servers.setup()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let setup = ServerSetup::default();
     let (scenario, rows) = runtime
         .block_on(lineup_sim::load::run(surge, args, &setup))
         .context("load run failed")?;
     let header = format!(
         "load: N={} V={} C={}/s (admission {}/s), pre-queue {} s, draw {} s before opening, window {} s; \
-         {} server(s) on {}, max concurrency {}, client timeout {} s, seed {}\n\
+         {} server(s) on {}{}, clients routed per {}, max concurrency {} per server, client timeout {} s, seed {}\n\
          floors: drain V/C = {:.1} s, requests 2+V/N = {:.3}/person; registration: {} requests before the scenario \
          ({:?} s per strategy); clients and server share {} cores; wall time {:.1} s\n",
         scenario.clients,
@@ -93,6 +105,11 @@ fn run_load(surge: &SurgeArgs, args: &LoadArgs) -> anyhow::Result<()> {
         scenario.admission_window_s,
         scenario.servers,
         scenario.db,
+        scenario
+            .db_max_connections
+            .map(|n| format!(" (a fresh database per strategy, pool {n} per server)"))
+            .unwrap_or_default(),
+        scenario.route,
         scenario.max_concurrency,
         scenario.client_timeout_s,
         scenario.seed,
@@ -107,6 +124,17 @@ fn run_load(surge: &SurgeArgs, args: &LoadArgs) -> anyhow::Result<()> {
         scenario.cores,
         scenario.wall_seconds,
     );
+    let header = if scenario.servers > 1 {
+        let spread = scenario
+            .instance_requests
+            .iter()
+            .map(|(s, n)| format!("{s} {n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("{header}scenario requests per server: {spread}\n")
+    } else {
+        header
+    };
     let opens_at = lineup_sim::scenario::secs(args.prequeue_s);
     let (capacity, lead) = (scenario.capacity, args.draw_lead_s);
     emit(surge, &header, scenario, rows, capacity, opens_at, lead)

@@ -6,9 +6,8 @@
 //! status code: no `check_at`, no `Retry-After`.
 
 use super::Shared;
-use super::clients::{campaign_id, record_exchange};
+use super::clients::{Conn, campaign_id, record_exchange};
 use crate::strategy::{HAMMER_GIVE_UP_MS, HAMMER_MS, Strategy};
-use lineup_core::api::ApiClient;
 use lineup_core::backoff::{Backoff, Decision, ServerHint};
 use lineup_core::clock::{Clock, MonotonicClock, ms};
 use lineup_core::engine::{Reply, Request, new_idempotency_key};
@@ -20,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs one baseline person to the end.
-pub async fn run(client: u32, strategy: Strategy, api: ApiClient, shared: Arc<Shared>, seed: u64, spread_s: f64) {
+pub async fn run(client: u32, strategy: Strategy, mut conn: Conn, shared: Arc<Shared>, seed: u64, spread_s: f64) {
     let Ok(cid) = campaign_id() else { return };
     let clock = MonotonicClock::new();
     let mut rng = Pcg64::seed_from_u64(seed);
@@ -49,7 +48,7 @@ pub async fn run(client: u32, strategy: Strategy, api: ApiClient, shared: Arc<Sh
             b.on_send(clock.now());
         }
         let sent_at = shared.now();
-        let reply = api.execute(&cid, &req).await;
+        let reply = conn.execute(&shared, &cid, &req).await;
         record_exchange(&shared, client, sent_at, &reply);
         let class = match &reply {
             Reply::Voucher(v) => return hold(&shared, client, v.serial),

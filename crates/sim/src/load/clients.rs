@@ -2,13 +2,13 @@
 //! engine driven through the shipped API client) and the read-back that finds lost and
 //! duplicated vouchers.
 
-use super::server::CAMPAIGN_ID;
+use super::server::{CAMPAIGN_ID, Route};
 use super::{LoadError, Shared};
 use crate::scenario::Micros;
 use ed25519_dalek::SigningKey;
 use lineup_core::api::{ApiClient, ApiConfig};
 use lineup_core::clock::{Clock, MonotonicClock};
-use lineup_core::engine::{ClaimRecord, Engine, EngineConfig, Outcome, Reply, Step, new_idempotency_key};
+use lineup_core::engine::{ClaimRecord, Engine, EngineConfig, Outcome, Reply, Request, Step, new_idempotency_key};
 use lineup_protocol::{Campaign, CampaignId, Contact, ProblemCode, TicketState};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -33,8 +33,89 @@ pub fn api_for(url: &str, key: SigningKey, timeout_s: u64) -> Result<ApiClient, 
         .with_identity(key))
 }
 
-/// Makes `n` identities from `seed` and registers them, `concurrency` at a time.
-pub async fn register_all(url: &str, n: u32, seed: u64, concurrency: usize) -> Result<Vec<SigningKey>, LoadError> {
+/// One person's way to the servers during the scenario: an API client per instance it uses
+/// (each with its own connections, as separate devices would have) and which one is next.
+pub struct Conn {
+    /// (instance index, client for it), never empty.
+    apis: Vec<(usize, ApiClient)>,
+    sent: usize,
+}
+
+impl Conn {
+    /// Person `client`'s clients over `urls` (the instances, in start order): instance
+    /// `client mod n` only (`Route::Client`), or every instance starting there (`Route::Request`).
+    pub fn new(
+        client: usize,
+        urls: &[String],
+        route: Route,
+        key: &SigningKey,
+        timeout_s: u64,
+    ) -> Result<Conn, LoadError> {
+        let n = urls.len();
+        if n == 0 {
+            return Err(LoadError::Server("no server instance is running".into()));
+        }
+        let uses = match route {
+            Route::Client => 1,
+            Route::Request => n,
+        };
+        let apis = (0..uses)
+            .map(|k| {
+                let i = (client + k) % n;
+                Ok((i, api_for(&urls[i], key.clone(), timeout_s)?))
+            })
+            .collect::<Result<Vec<_>, LoadError>>()?;
+        Ok(Conn { apis, sent: 0 })
+    }
+
+    /// Every person's [`Conn`], made on all cores: each `ApiClient` brings its own HTTP client
+    /// and TLS set-up (milliseconds each, seconds for thousands).
+    pub async fn make_all(
+        keys: &[SigningKey],
+        urls: &[String],
+        route: Route,
+        timeout_s: u64,
+    ) -> Result<Vec<Conn>, LoadError> {
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let chunk = keys.len().div_ceil(workers).max(1);
+        let mut jobs = Vec::new();
+        for (c, part) in keys.chunks(chunk).enumerate() {
+            let (part, urls) = (part.to_vec(), urls.to_vec());
+            jobs.push(tokio::task::spawn_blocking(move || {
+                part.iter()
+                    .enumerate()
+                    .map(|(j, key)| Conn::new(c * chunk + j, &urls, route, key, timeout_s))
+                    .collect::<Result<Vec<_>, _>>()
+            }));
+        }
+        let mut conns = Vec::with_capacity(keys.len());
+        for job in jobs {
+            conns.extend(
+                job.await
+                    .map_err(|e| LoadError::Setup(format!("making clients: {e}")))??,
+            );
+        }
+        Ok(conns)
+    }
+
+    /// Sends `req` to the next instance in this person's rotation, counting it per instance.
+    pub async fn execute(&mut self, shared: &Shared, cid: &CampaignId, req: &Request) -> Reply {
+        let (instance, api) = &self.apis[self.sent % self.apis.len()];
+        self.sent += 1;
+        shared.sent_to(*instance);
+        api.execute(cid, req).await
+    }
+}
+
+/// Makes `n` identities from `seed` and registers them, `concurrency` at a time; person i
+/// registers on instance i+1 of `urls` (mod n), not the one it runs the scenario on, so a
+/// multi-instance run also checks that an identity registered on one instance works on others.
+pub async fn register_all(
+    urls: &[String],
+    n: u32,
+    seed: u64,
+    concurrency: usize,
+) -> Result<Vec<SigningKey>, LoadError> {
     let mut rng = Pcg64::seed_from_u64(seed ^ 0x6b657973);
     let keys: Vec<SigningKey> = (0..n)
         .map(|_| {
@@ -43,11 +124,17 @@ pub async fn register_all(url: &str, n: u32, seed: u64, concurrency: usize) -> R
             SigningKey::from_bytes(&bytes)
         })
         .collect();
-    let base = ApiClient::new(url, ApiConfig::default()).map_err(|e| LoadError::Setup(format!("API client: {e}")))?;
+    let bases = urls
+        .iter()
+        .map(|url| ApiClient::new(url, ApiConfig::default()).map_err(|e| LoadError::Setup(format!("API client: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    if bases.is_empty() {
+        return Err(LoadError::Server("no server instance is running".into()));
+    }
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, key) in keys.iter().enumerate() {
-        let api = base.clone().with_identity(key.clone());
+        let api = bases[(i + 1) % bases.len()].clone().with_identity(key.clone());
         let sem = sem.clone();
         let contact: Contact = format!("+8210{i:08}")
             .parse()
@@ -127,7 +214,7 @@ pub fn record_exchange(shared: &Shared, client: u32, sent_at: Micros, reply: &Re
 /// One `lineup` client: the engine the app ships, driven as `lineup_core::driver::run_claim`
 /// drives it, with the claim record kept in memory (a run never restarts) and every request
 /// counted.
-pub async fn run_lineup(client: u32, api: ApiClient, shared: Arc<Shared>, seed: u64) {
+pub async fn run_lineup(client: u32, mut conn: Conn, shared: Arc<Shared>, seed: u64) {
     let Ok(cid) = campaign_id() else { return };
     let clock = MonotonicClock::new();
     let mut rng = Pcg64::seed_from_u64(seed);
@@ -144,7 +231,7 @@ pub async fn run_lineup(client: u32, api: ApiClient, shared: Arc<Shared>, seed: 
         match engine.next_step(clock.now()) {
             Step::Send(req) => {
                 let sent_at = shared.now();
-                let reply = api.execute(&cid, &req).await;
+                let reply = conn.execute(&shared, &cid, &req).await;
                 record_exchange(&shared, client, sent_at, &reply);
                 engine.on_reply(clock.now(), reply);
             }
@@ -165,9 +252,11 @@ pub async fn run_lineup(client: u32, api: ApiClient, shared: Arc<Shared>, seed: 
 }
 
 /// After the run: each identity's ticket (its place in the queue order) and the vouchers the
-/// server holds for it (the server's truth). These requests are not counted.
+/// server holds for it (the server's truth), asked of instance i+2 (mod n) for person i: with
+/// three or more instances, yet another one than it registered and ran on. These requests are
+/// not counted.
 pub async fn read_back(
-    url: &str,
+    urls: &[String],
     keys: &[SigningKey],
     shared: &Arc<Shared>,
     concurrency: usize,
@@ -175,8 +264,11 @@ pub async fn read_back(
     let cid = campaign_id()?;
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
+    if urls.is_empty() {
+        return Err(LoadError::Server("no server instance is running".into()));
+    }
     for (i, key) in keys.iter().enumerate() {
-        let api = api_for(url, key.clone(), 30)?;
+        let api = api_for(&urls[(i + 2) % urls.len()], key.clone(), 30)?;
         let (sem, shared, cid) = (sem.clone(), shared.clone(), cid.clone());
         let client = u32::try_from(i).map_err(|_| LoadError::Invalid("too many clients".into()))?;
         tasks.spawn(async move {
