@@ -177,6 +177,11 @@ pub struct EngineConfig {
     pub recover_after: u32,
     /// Poll interval when the server gives no `check_at` for a non-final state.
     pub fallback_poll: Duration,
+    /// How long after the admission instant the claim goes out. Delays on the wire are whole
+    /// milliseconds and the engine's clock counts whole milliseconds too, so a claim sent
+    /// exactly at the instant can reach the server a millisecond early, be refused as
+    /// `not_admitted` and cost a second request: a few milliseconds late is free.
+    pub claim_margin: Duration,
 }
 
 impl Default for EngineConfig {
@@ -186,6 +191,7 @@ impl Default for EngineConfig {
             slot_margin: Duration::from_secs(5),
             recover_after: 3,
             fallback_poll: Duration::from_secs(5),
+            claim_margin: Duration::from_millis(5),
         }
     }
 }
@@ -450,7 +456,8 @@ impl Engine {
             TicketState::InLine => {
                 self.record.phase = Phase::InLine;
                 // Claim at the admission instant, with no polling in between.
-                self.wake_at = Some(self.admit_at.or(check).unwrap_or(fallback));
+                let claim_at = self.admit_at.map(|a| a.saturating_add(ms(self.config.claim_margin)));
+                self.wake_at = Some(claim_at.or(check).unwrap_or(fallback));
             }
             TicketState::Admitted => {
                 self.record.phase = Phase::Admitted;
@@ -732,8 +739,8 @@ mod tests {
         let (claim_at, r) = until_send(&mut e, now + 30);
         assert_eq!(
             claim_at,
-            now + 30 + 60_300,
-            "claims exactly at admit_at, no polling before"
+            now + 30 + 60_300 + 5,
+            "claims at admit_at (plus the 5 ms margin), no polling before"
         );
         assert_eq!(
             r,

@@ -16,10 +16,20 @@ pub struct When {
 }
 
 impl When {
-    /// Builds a `When` for `at`, relative to `now`.
+    /// Builds a `When` for `at`, relative to `now`. The delay is rounded up to the next whole
+    /// millisecond: a client that waits `in_ms` must never arrive before `at`.
     pub fn new(at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
-        let in_ms = (at - now).num_milliseconds().max(0) as u64;
-        When { at, in_ms }
+        let d = at - now;
+        let whole = d.num_milliseconds();
+        let in_ms = if d > chrono::Duration::milliseconds(whole) {
+            whole + 1
+        } else {
+            whole
+        };
+        When {
+            at,
+            in_ms: in_ms.max(0) as u64,
+        }
     }
 
     /// The delay as a `std::time::Duration`.
@@ -40,5 +50,16 @@ mod tests {
         let w = When::new(now + chrono::Duration::milliseconds(1500), now);
         assert_eq!(w.in_ms, 1500);
         assert_eq!(w.delay(), std::time::Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn delays_round_up_so_waiting_them_is_never_early() {
+        let now = Utc::now();
+        let w = When::new(now + chrono::Duration::microseconds(1_500_001), now);
+        assert_eq!(w.in_ms, 1501);
+        let w = When::new(now + chrono::Duration::microseconds(999), now);
+        assert_eq!(w.in_ms, 1);
+        let w = When::new(now - chrono::Duration::microseconds(1_500), now);
+        assert_eq!(w.in_ms, 0);
     }
 }

@@ -192,11 +192,12 @@ pub fn ticket_view(spec: &CampaignSpec, t: &TicketRow, c: &CampaignCounters, now
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::VoucherRow;
 
-    fn spec() -> CampaignSpec {
+    /// A campaign for unit tests (also used by `ticket_cache`'s tests).
+    pub(crate) fn spec() -> CampaignSpec {
         let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         CampaignSpec {
             id: "demo".parse().unwrap(),

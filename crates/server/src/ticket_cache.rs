@@ -278,29 +278,9 @@ fn reread_at(spec: &CampaignSpec, row: &TicketRow, now: DateTime<Utc>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schedule::tests::spec;
     use crate::store::VoucherRow;
     use chrono::Duration as ChronoDuration;
-
-    fn spec() -> CampaignSpec {
-        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        CampaignSpec {
-            id: "demo".parse().unwrap(),
-            title: "t".into(),
-            title_en: "t".into(),
-            issuer: "i".into(),
-            brands: vec![],
-            amount: 6000,
-            currency: *b"KRW",
-            supply: 10,
-            prequeue_opens_at: t0,
-            draw_at: t0 + ChronoDuration::seconds(30),
-            opens_at: t0 + ChronoDuration::seconds(60),
-            closes_at: t0 + ChronoDuration::seconds(3600),
-            voucher_expires_at: t0 + ChronoDuration::days(30),
-            admission_rate_per_s: 2,
-            admission_window_s: 120,
-        }
-    }
 
     fn row(n: u32, position: Option<u64>) -> TicketRow {
         let s = spec();

@@ -90,22 +90,5 @@ async fn three_instances_on_postgresql_lose_and_double_nothing_whichever_instanc
         // Campaign totals come from the shared database: counted once, not once per instance.
         assert_eq!(m.get("lineup_issued_total").copied(), Some(60.0), "{m:?}");
     }
-    let lineup = &rows[0];
-    assert_eq!(lineup.name, "lineup");
-    // As on one instance: slot, result and claim for winners, at most one re-check for the
-    // waitlist, whichever instance answers each of them.
-    // A claim sent a few milliseconds before the admission instant (the engine's clock is
-    // anchored on the campaign's `server_time`, whole milliseconds) is refused with 409
-    // `not_admitted` and asked again: those retries are counted apart, and stay rare.
-    let early = scenario.server_metrics["lineup"]
-        .get("lineup_requests_total{status=409}")
-        .copied()
-        .unwrap_or(0.0) as u64;
-    assert!(
-        lineup.requests_total - early.min(lineup.requests_total) <= 3 * 300,
-        "{lineup:?}"
-    );
-    assert!(early <= 15, "{early} early claims: {lineup:?}");
-    assert_eq!(lineup.shed_total, 0, "{lineup:?}");
-    assert!(lineup.fairness >= 0.99, "{lineup:?}");
+    super::assert_lineup_targets(&scenario, &rows[0]);
 }
