@@ -218,6 +218,25 @@ pub(crate) mod tests {
         }
     }
 
+    /// Voucher serial 1 of campaign `s`, issued at opening to the holder of `t` (also used by
+    /// `ticket_cache`'s tests).
+    pub(crate) fn voucher(s: &CampaignSpec, t: &TicketRow) -> VoucherRow {
+        VoucherRow {
+            campaign_id: s.id.clone(),
+            serial: 1,
+            identity: t.identity,
+            ticket_id: t.id.clone(),
+            token: "x".into(),
+            code: lineup_protocol::VoucherCode::derive(b"x"),
+            kid: 1,
+            amount: 6000,
+            currency: "KRW".into(),
+            issued_at: s.opens_at,
+            expires_at: s.voucher_expires_at,
+            redeemed_at: None,
+        }
+    }
+
     fn ticket(position: Option<u64>) -> TicketRow {
         let s = spec();
         let (admit_at, admit_until) = match position {
@@ -340,20 +359,7 @@ pub(crate) mod tests {
         );
 
         let mut claimed = ticket(Some(1));
-        claimed.voucher = Some(VoucherRow {
-            campaign_id: s.id.clone(),
-            serial: 1,
-            identity: claimed.identity,
-            ticket_id: "t".into(),
-            token: "x".into(),
-            code: lineup_protocol::VoucherCode::derive(b"x"),
-            kid: 1,
-            amount: 6000,
-            currency: "KRW".into(),
-            issued_at: s.opens_at,
-            expires_at: s.voucher_expires_at,
-            redeemed_at: None,
-        });
+        claimed.voucher = Some(voucher(&s, &claimed));
         assert_eq!(ticket_view(&s, &claimed, &c, s.closes_at).state, TicketState::Claimed);
     }
 

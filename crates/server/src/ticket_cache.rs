@@ -278,8 +278,7 @@ fn reread_at(spec: &CampaignSpec, row: &TicketRow, now: DateTime<Utc>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::tests::spec;
-    use crate::store::VoucherRow;
+    use crate::schedule::tests::{spec, voucher};
     use chrono::Duration as ChronoDuration;
 
     fn row(n: u32, position: Option<u64>) -> TicketRow {
@@ -392,20 +391,7 @@ mod tests {
             capacity: 10,
         });
         let mut t = row(1, Some(1));
-        t.voucher = Some(VoucherRow {
-            campaign_id: s.id.clone(),
-            serial: 1,
-            identity: t.identity,
-            ticket_id: t.id.clone(),
-            token: "x".into(),
-            code: lineup_protocol::VoucherCode::derive(b"x"),
-            kid: 1,
-            amount: 6000,
-            currency: "KRW".into(),
-            issued_at: s.opens_at,
-            expires_at: s.voucher_expires_at,
-            redeemed_at: None,
-        });
+        t.voucher = Some(voucher(&s, &t));
         let id = t.identity;
         let late = s.closes_at + ChronoDuration::days(1);
         c.put(&s, t, Instant::now(), late);

@@ -68,22 +68,11 @@ impl Line {
         let a = Store::open(&loc).await.unwrap();
         let b = Store::open(&loc).await.unwrap();
         let t0 = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+        // The suite's campaign, with one voucher and a short admission window.
         let spec = CampaignSpec {
             id: "late".parse().unwrap(),
-            title: "영화관람 6천원 할인권".into(),
-            title_en: "6,000-won cinema discount".into(),
-            issuer: "test".into(),
-            brands: vec!["CGV".into()],
-            amount: 6000,
-            currency: *b"KRW",
-            supply: 1,
-            prequeue_opens_at: t0,
-            draw_at: t0 + ChronoDuration::hours(1),
-            opens_at: t0 + ChronoDuration::hours(1) + ChronoDuration::seconds(60),
-            closes_at: t0 + ChronoDuration::hours(30),
-            voucher_expires_at: t0 + ChronoDuration::days(30),
-            admission_rate_per_s: 1000,
             admission_window_s: WINDOW_S,
+            ..crate::postgres::spec(1, t0)
         };
         let id = spec.id.clone();
         a.ensure_campaign(&spec, [3; 32], 11).await.unwrap();

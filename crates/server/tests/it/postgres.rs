@@ -64,7 +64,7 @@ impl PgDb {
     }
 }
 
-fn spec(supply: u64, t0: DateTime<Utc>) -> CampaignSpec {
+pub fn spec(supply: u64, t0: DateTime<Utc>) -> CampaignSpec {
     CampaignSpec {
         id: "pg".parse().unwrap(),
         title: "영화관람 6천원 할인권".into(),
