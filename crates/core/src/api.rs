@@ -304,6 +304,27 @@ impl ApiClient {
             .body)
     }
 
+    /// `POST /v1/campaigns/{id}/tickets` opting in to server-side issuance with the key the
+    /// client made and stored before the first attempt (protocol 1.1).
+    pub async fn take_slot_auto(&self, id: &CampaignId, idempotency_key: &str) -> Result<TicketStatus, ApiError> {
+        let path = format!("{API_PREFIX}/campaigns/{id}/tickets");
+        let body = lineup_protocol::TakeTicketRequest { auto_issue: true };
+        let extra = [(IDEMPOTENCY_KEY_HEADER, idempotency_key.to_owned())];
+        Ok(self
+            .call::<_, TicketStatus>(Method::POST, &path, Some(&body), true, &extra)
+            .await?
+            .body)
+    }
+
+    /// `POST /v1/campaigns/{id}/tickets/me/return`: gives the place or the voucher back.
+    pub async fn give_back(&self, id: &CampaignId) -> Result<TicketStatus, ApiError> {
+        let path = format!("{API_PREFIX}/campaigns/{id}/tickets/me/return");
+        Ok(self
+            .call::<_, TicketStatus>(Method::POST, &path, Some(&serde_json::json!({})), true, &[])
+            .await?
+            .body)
+    }
+
     /// `GET /v1/campaigns/{id}/tickets/me`
     pub async fn ticket(&self, id: &CampaignId) -> Result<TicketStatus, ApiError> {
         self.get(&format!("{API_PREFIX}/campaigns/{id}/tickets/me"), true).await
@@ -346,6 +367,9 @@ impl ApiClient {
     pub async fn execute(&self, campaign: &CampaignId, req: &Request) -> Reply {
         let r = match req {
             Request::TakeSlot => self.take_slot(campaign).await.map(Reply::Ticket),
+            Request::TakeSlotAuto { idempotency_key } => {
+                self.take_slot_auto(campaign, idempotency_key).await.map(Reply::Ticket)
+            }
             Request::CheckTicket => self.ticket(campaign).await.map(Reply::Ticket),
             Request::Claim {
                 idempotency_key,

@@ -29,6 +29,9 @@ use std::time::Duration;
 pub enum Request {
     /// `POST /v1/campaigns/{id}/tickets`
     TakeSlot,
+    /// `POST /v1/campaigns/{id}/tickets` opting in to server-side issuance (protocol 1.1), with
+    /// the record's `Idempotency-Key`.
+    TakeSlotAuto { idempotency_key: String },
     /// `GET /v1/campaigns/{id}/tickets/me`
     CheckTicket,
     /// `POST /v1/campaigns/{id}/claim` with this `Idempotency-Key`.
@@ -98,13 +101,15 @@ pub enum Phase {
     Expired,
     Closed,
     Failed,
+    /// The person gave the place or the voucher back.
+    Returned,
 }
 
 impl Phase {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Phase::Holding | Phase::SoldOut | Phase::Expired | Phase::Closed | Phase::Failed
+            Phase::Holding | Phase::SoldOut | Phase::Expired | Phase::Closed | Phase::Failed | Phase::Returned
         )
     }
 }
@@ -120,9 +125,13 @@ pub struct FailReason {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Holding(Voucher),
+    /// Waitlisted with server-side issuance: nothing to check; a returned voucher that reaches
+    /// this place is issued by the server (and told by push, or found at the next start).
+    Waitlisted,
     SoldOut,
     Expired,
     Closed,
+    Returned,
     Failed(FailReason),
 }
 
@@ -142,6 +151,13 @@ pub struct ClaimRecord {
     /// Requests sent for this claim, across restarts.
     #[serde(default)]
     pub attempts: u32,
+    /// The server issues this ticket's voucher by itself (the person opted in when taking the
+    /// place): the client only fetches it.
+    #[serde(default)]
+    pub auto_issue: bool,
+    /// Waitlisted with server-side issuance: the engine has nothing more to ask.
+    #[serde(default)]
+    pub parked: bool,
 }
 
 impl ClaimRecord {
@@ -156,6 +172,8 @@ impl ClaimRecord {
             voucher: None,
             error: None,
             attempts: 0,
+            auto_issue: false,
+            parked: false,
         }
     }
 }
@@ -182,6 +200,9 @@ pub struct EngineConfig {
     /// exactly at the instant can reach the server a millisecond early, be refused as
     /// `not_admitted` and cost a second request: a few milliseconds late is free.
     pub claim_margin: Duration,
+    /// Opt in to server-side issuance when taking the place (protocol 1.1): the server issues
+    /// the voucher at the admission instant, so the device need not be awake then.
+    pub server_issuance: bool,
 }
 
 impl Default for EngineConfig {
@@ -192,6 +213,7 @@ impl Default for EngineConfig {
             recover_after: 3,
             fallback_poll: Duration::from_secs(5),
             claim_margin: Duration::from_millis(5),
+            server_issuance: true,
         }
     }
 }
@@ -211,6 +233,10 @@ pub struct Progress {
     pub next_check_in_ms: Option<u64>,
     pub attempts: u32,
     pub in_draw: bool,
+    /// The server issues the voucher at `admit_at` by itself: the app may close.
+    pub auto_issue: bool,
+    /// Places taken in the campaign (as of the campaign body the engine started from).
+    pub entrants: Option<u64>,
     pub voucher: Option<Voucher>,
     pub error: Option<FailReason>,
 }
@@ -267,6 +293,7 @@ pub struct Engine {
     last_status: Option<TicketStatus>,
     admit_at: Option<Millis>,
     last_now: Millis,
+    entrants: u64,
 }
 
 impl Engine {
@@ -293,6 +320,7 @@ impl Engine {
             last_status: None,
             admit_at: None,
             last_now: campaign_received_at,
+            entrants: campaign.entrants,
         };
         // A resumed claim asks the server where it stands instead of trusting old delays;
         // a claim that may have been sent resumes claiming with the same key.
@@ -301,9 +329,12 @@ impl Engine {
             Phase::SlotRequested => Phase::SlotRequested,
             Phase::Claiming => Phase::Claiming,
             p if p.is_final() => p,
+            // Parked on the waitlist: ask once where it stands now (something may have come back).
+            Phase::Waitlisted => Phase::PreQueue,
             _ if e.record.ticket_id.is_some() => Phase::PreQueue,
             _ => Phase::SlotRequested,
         };
+        e.record.parked = false;
         if !e.record.phase.is_final() && resumed != Phase::Armed {
             e.wake_at = Some(campaign_received_at);
         }
@@ -356,6 +387,8 @@ impl Engine {
             return Request::ListVouchers;
         }
         match (self.record.phase, self.record.ticket_id.clone()) {
+            // Issued by the server: fetch it (a claim already sent is finished with its key).
+            (Phase::InLine | Phase::Admitted, Some(_)) if self.record.auto_issue => Request::CheckTicket,
             (Phase::InLine | Phase::Admitted | Phase::Claiming, Some(ticket_id)) => {
                 self.record.phase = Phase::Claiming;
                 Request::Claim {
@@ -368,7 +401,13 @@ impl Engine {
             }
             _ => {
                 self.record.phase = Phase::SlotRequested;
-                Request::TakeSlot
+                if self.config.server_issuance {
+                    Request::TakeSlotAuto {
+                        idempotency_key: self.record.idempotency_key.clone(),
+                    }
+                } else {
+                    Request::TakeSlot
+                }
             }
         }
     }
@@ -444,6 +483,7 @@ impl Engine {
 
     fn on_ticket(&mut self, now: Millis, s: TicketStatus) {
         self.record.ticket_id = Some(s.ticket_id.clone());
+        self.record.auto_issue = s.auto_issue;
         let at = |w: Option<lineup_protocol::When>| w.map(|w| now.saturating_add(w.in_ms));
         let check = at(s.check_at);
         self.admit_at = at(s.admit_at);
@@ -452,6 +492,20 @@ impl Engine {
             TicketState::PreQueue => {
                 self.record.phase = Phase::PreQueue;
                 self.wake_at = Some(check.unwrap_or(fallback));
+            }
+            TicketState::InLine | TicketState::Admitted if s.auto_issue => {
+                // The server issues at `admit_at`; one fetch at the `check_at` it gave.
+                self.record.phase = if s.state == TicketState::InLine {
+                    Phase::InLine
+                } else {
+                    Phase::Admitted
+                };
+                self.wake_at = Some(check.unwrap_or(fallback));
+            }
+            TicketState::Waitlisted if s.auto_issue && check.is_none() => {
+                self.record.phase = Phase::Waitlisted;
+                self.record.parked = true;
+                self.wake_at = None;
             }
             TicketState::InLine => {
                 self.record.phase = Phase::InLine;
@@ -477,6 +531,7 @@ impl Engine {
             TicketState::SoldOut => self.end(Phase::SoldOut, None),
             TicketState::Expired => self.end(Phase::Expired, None),
             TicketState::Closed => self.end(Phase::Closed, None),
+            TicketState::Returned => self.end(Phase::Returned, None),
         }
         self.last_status = Some(s);
     }
@@ -496,6 +551,7 @@ impl Engine {
             ProblemCode::SoldOut => return self.end(Phase::SoldOut, Some(reason)),
             ProblemCode::CampaignClosed => return self.end(Phase::Closed, Some(reason)),
             ProblemCode::AdmissionExpired => return self.end(Phase::Expired, Some(reason)),
+            ProblemCode::Returned => return self.end(Phase::Returned, Some(reason)),
             // The server does not know our ticket (e.g. a fresh database): take a place again.
             ProblemCode::NoTicket => {
                 self.record.ticket_id = None;
@@ -554,8 +610,10 @@ impl Engine {
                     message: "holding without a voucher".into(),
                 }),
             },
+            Phase::Waitlisted if self.record.parked => Outcome::Waitlisted,
             Phase::SoldOut => Outcome::SoldOut,
             Phase::Expired => Outcome::Expired,
+            Phase::Returned => Outcome::Returned,
             Phase::Closed => Outcome::Closed,
             Phase::Failed => Outcome::Failed(self.record.error.clone().unwrap_or(FailReason {
                 code: "failed".into(),
@@ -587,6 +645,8 @@ impl Engine {
             next_check_in_ms: next.map(|m| m.saturating_sub(now)),
             attempts: self.record.attempts,
             in_draw: s.is_some_and(|s| s.in_draw),
+            auto_issue: self.record.auto_issue,
+            entrants: Some(self.entrants),
             voucher: self.record.voucher.clone(),
             error: self.record.error.clone(),
         }

@@ -51,6 +51,9 @@ pub struct Campaign {
     pub supply: u64,
     /// Vouchers not yet issued.
     pub remaining: u64,
+    /// Places taken so far (everyone who joined before `draw_at` is in the same draw).
+    #[serde(default)]
+    pub entrants: u64,
     pub issued: u64,
     pub phase: CampaignPhase,
     pub prequeue_opens_at: DateTime<Utc>,
@@ -115,6 +118,8 @@ pub enum TicketState {
     Expired,
     /// Final: the campaign closed.
     Closed,
+    /// Final: the person gave the place (or its voucher) back; it went to the next in line.
+    Returned,
 }
 
 impl TicketState {
@@ -122,7 +127,11 @@ impl TicketState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            TicketState::Claimed | TicketState::SoldOut | TicketState::Expired | TicketState::Closed
+            TicketState::Claimed
+                | TicketState::SoldOut
+                | TicketState::Expired
+                | TicketState::Closed
+                | TicketState::Returned
         )
     }
 }
@@ -139,6 +148,10 @@ pub struct TicketStatus {
     pub joined_at: DateTime<Utc>,
     /// Joined before `draw_at`, so the place was drawn by lottery.
     pub in_draw: bool,
+    /// The person opted in to server-side issuance: the server issues the voucher at `admit_at`
+    /// by itself (no claim, no deadline); the client fetches it once at `check_at`.
+    #[serde(default)]
+    pub auto_issue: bool,
     /// 1-based place in line, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,
@@ -163,6 +176,17 @@ pub struct TicketStatus {
     pub server_time: DateTime<Utc>,
 }
 
+/// Optional body of `POST /v1/campaigns/{id}/tickets` (protocol 1.1). With `auto_issue: true`
+/// the request must carry an `Idempotency-Key` made and stored by the client before the first
+/// attempt; the server then issues the voucher itself at the ticket's admission.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TakeTicketRequest {
+    #[serde(default)]
+    pub auto_issue: bool,
+}
+
 /// `POST /v1/campaigns/{id}/claim` with header `Idempotency-Key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -178,6 +202,8 @@ pub enum VoucherStatus {
     Unused,
     Redeemed,
     Expired,
+    /// Given back by its holder: void.
+    Returned,
 }
 
 /// An issued voucher: the response of a claim (201 first time, 200 on replay) and an item
@@ -263,6 +289,7 @@ mod tests {
             state: TicketState::PreQueue,
             joined_at: now,
             in_draw: true,
+            auto_issue: false,
             position: None,
             ahead: None,
             waitlist: None,

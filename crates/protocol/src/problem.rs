@@ -79,6 +79,8 @@ problem_codes! {
     CampaignClosed = 410, "The campaign is closed", Final;
     AdmissionExpired = 410, "The admission window passed without a claim", Final;
     VoucherExpired = 410, "The voucher has expired", Final;
+    Returned = 410, "The place or voucher was given back", Final;
+    AutoIssueKeyRequired = 400, "Opting in to server-side issuance needs an Idempotency-Key header", Invalid;
     InvalidVoucher = 422, "The voucher is not valid", Final;
     PayloadTooLarge = 413, "The request body is too large", Invalid;
     UnsupportedMediaType = 415, "The request body must be application/json", Invalid;

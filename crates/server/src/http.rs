@@ -67,6 +67,7 @@ fn api(state: AppState) -> Router {
         .route("/v1/campaigns/{id}", get(routes::campaigns::get))
         .route("/v1/campaigns/{id}/tickets", post(routes::tickets::take))
         .route("/v1/campaigns/{id}/tickets/me", get(routes::tickets::me))
+        .route("/v1/campaigns/{id}/tickets/me/return", post(routes::tickets::give_back))
         .route("/v1/campaigns/{id}/claim", post(routes::claim::claim))
         .route("/v1/identities", post(routes::identities::register))
         .route("/v1/vouchers", get(routes::vouchers::list))

@@ -6,8 +6,10 @@
 
 pub mod clock;
 pub mod config;
+pub mod draw;
 pub mod extract;
 pub mod http;
+pub mod issuance;
 pub mod issuer;
 pub mod metrics;
 pub mod openapi;
@@ -139,6 +141,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     ticker: JoinHandle<()>,
+    issuer: JoinHandle<()>,
 }
 
 impl Running {
@@ -157,6 +160,7 @@ impl Running {
             Err(e) => tracing::warn!(error = %e, "server task failed"),
         }
         let _ = self.ticker.await;
+        let _ = self.issuer.await;
         self.state.store().close().await;
     }
 }
@@ -246,6 +250,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
             })
             .await
     });
+    let issuer = tokio::spawn(issuance::run(state.clone(), stopped.clone()));
     let ticker = tokio::spawn(tick_loop(state.clone(), config.tick, stopped));
     Ok(Running {
         addr,
@@ -257,6 +262,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         stop,
         server,
         ticker,
+        issuer,
     })
 }
 

@@ -71,6 +71,7 @@ pub struct Metrics {
     redeemed: Family<CampaignLabels, Counter>,
     ticket_reads: Family<SourceLabels, Counter>,
     ticket_cache_entries: Gauge,
+    issued_by_server: Counter,
 }
 
 impl Default for Metrics {
@@ -92,6 +93,12 @@ impl Metrics {
         let redeemed = Family::<CampaignLabels, Counter>::default();
         let ticket_reads = Family::<SourceLabels, Counter>::default();
         let ticket_cache_entries = Gauge::default();
+        let issued_by_server = Counter::default();
+        registry.register(
+            "lineup_server_issued",
+            "Vouchers this instance issued by itself at their admission (opted-in tickets)",
+            issued_by_server.clone(),
+        );
         registry.register("lineup_requests", "HTTP requests by route and status", requests.clone());
         registry.register(
             "lineup_request_duration_seconds",
@@ -134,7 +141,12 @@ impl Metrics {
             redeemed,
             ticket_reads,
             ticket_cache_entries,
+            issued_by_server,
         }
+    }
+
+    pub fn issued_by_server(&self, n: u64) {
+        self.issued_by_server.inc_by(n);
     }
 
     pub fn record_request(&self, route: &str, status: u16, seconds: f64) {

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         routes::identities::register,
         routes::tickets::take,
         routes::tickets::me,
+        routes::tickets::give_back,
         routes::claim::claim,
         routes::vouchers::list,
         routes::redemptions::redeem,

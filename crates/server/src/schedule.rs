@@ -7,34 +7,7 @@ use crate::config::CampaignSpec;
 use crate::store::{CampaignCounters, TicketRow};
 use chrono::{DateTime, Duration, Utc};
 use lineup_protocol::{CampaignPhase, IdentityKey, TicketState};
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
 use sha2::Digest;
-
-/// The order of the draw: `order[i]` is the 0-based index (into the pre-queue in arrival
-/// order) of the ticket that gets position `i + 1`. A Fisher-Yates shuffle driven by `Pcg64`
-/// seeded with `seed`, written out here (not `SliceRandom`) so the order can never change
-/// with a library upgrade: a restart or another instance reproduces it exactly.
-pub fn draw_order(seed: u64, n: usize) -> Vec<usize> {
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = below(&mut rng, i as u64 + 1) as usize;
-        order.swap(i, j);
-    }
-    order
-}
-
-/// Uniform in `0..n` (n > 0) by rejection, without modulo bias.
-fn below(rng: &mut Pcg64, n: u64) -> u64 {
-    let zone = u64::MAX - (u64::MAX % n);
-    loop {
-        let x = rng.next_u64();
-        if x < zone {
-            return x % n;
-        }
-    }
-}
 
 /// When a pre-queue ticket should check its result: a moment fixed per identity (from the
 /// campaign seed), uniform over the first 80% of `[draw_at, opens_at)`, so the result checks of
@@ -56,8 +29,13 @@ pub fn prequeue_check_at(spec: &CampaignSpec, seed: u64, identity: &IdentityKey)
 /// The scheduled admission of position `p` (1-based) within the supply:
 /// `opens_at + (p - 1) / rate`.
 pub fn scheduled_admit_at(spec: &CampaignSpec, position: u64) -> DateTime<Utc> {
-    let ms = (position.saturating_sub(1) as u128 * 1000 / u128::from(spec.admission_rate_per_s.max(1))) as i64;
-    spec.opens_at + Duration::milliseconds(ms)
+    admit_at_by_rate(spec.opens_at, spec.admission_rate_per_s, position)
+}
+
+/// [`scheduled_admit_at`] from the two numbers it depends on.
+pub fn admit_at_by_rate(opens_at: DateTime<Utc>, rate_per_s: u32, position: u64) -> DateTime<Utc> {
+    let ms = position.saturating_sub(1) as u128 * 1000 / u128::from(rate_per_s.max(1));
+    opens_at + Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX / 2))
 }
 
 /// The admission instant of a ticket reaching position `position` at `now`, when
@@ -133,6 +111,10 @@ pub fn ticket_view(spec: &CampaignSpec, t: &TicketRow, c: &CampaignCounters, now
         admit_until: t.admit_until,
         check_at: None,
     };
+    if t.returned_at.is_some() {
+        v.state = TicketState::Returned;
+        return v;
+    }
     if t.voucher.is_some() {
         v.state = TicketState::Claimed;
         return v;
@@ -159,6 +141,20 @@ pub fn ticket_view(spec: &CampaignSpec, t: &TicketRow, c: &CampaignCounters, now
     };
     let front = admitted_by_schedule(spec, now);
     match (t.admit_at, t.admit_until) {
+        (Some(at), Some(_)) if t.auto_issue => {
+            // The server issues the voucher itself at `at`: no claim, no deadline. The client
+            // fetches once, shortly after.
+            v.admit_until = None;
+            if now < at {
+                v.state = TicketState::InLine;
+                v.ahead = Some(p.saturating_sub(1).saturating_sub(front));
+                v.check_at = Some(at + crate::issuance::FETCH_LAG);
+            } else {
+                v.state = TicketState::Admitted;
+                v.ahead = Some(0);
+                v.check_at = Some(std::cmp::max(at + crate::issuance::FETCH_LAG, now + SOON));
+            }
+        }
         (Some(at), Some(until)) => {
             if now < at {
                 v.state = TicketState::InLine;
@@ -182,10 +178,16 @@ pub fn ticket_view(spec: &CampaignSpec, t: &TicketRow, c: &CampaignCounters, now
             // interval apart, so waitlist place k cannot be reached before the first release
             // plus k - 1 intervals. Telling everyone the first release would make the whole
             // waitlist check at the same instant (lineup-sim measured a 40 x C herd).
-            v.check_at = Some(match c.next_release_at {
-                Some(at) if at > now => std::cmp::min(at + waitlist_spread(spec, waitlist), spec.closes_at),
-                _ => now + SOON,
-            });
+            // An opted-in ticket is issued a returned voucher by the server when one reaches it
+            // (and is told by push): it has nothing to check.
+            v.check_at = if t.auto_issue {
+                None
+            } else {
+                Some(match c.next_release_at {
+                    Some(at) if at > now => std::cmp::min(at + waitlist_spread(spec, waitlist), spec.closes_at),
+                    _ => now + SOON,
+                })
+            };
         }
     }
     v
@@ -234,6 +236,7 @@ pub(crate) mod tests {
             issued_at: s.opens_at,
             expires_at: s.voucher_expires_at,
             redeemed_at: None,
+            returned_at: None,
         }
     }
 
@@ -250,13 +253,16 @@ pub(crate) mod tests {
             id: "t".into(),
             campaign_id: s.id.clone(),
             identity: IdentityKey([1; 32]),
+            seq: 1,
             joined_at: s.prequeue_opens_at,
+            auto_issue: false,
             in_draw: true,
             prequeue_check_at: Some(s.draw_at + Duration::seconds(3)),
             position,
             admit_at,
             admit_until,
             expired_at: None,
+            returned_at: None,
             voucher: None,
         }
     }
@@ -269,26 +275,8 @@ pub(crate) mod tests {
             reach: 10,
             redeemed: 0,
             next_release_at: None,
+            returned: 0,
         }
-    }
-
-    #[test]
-    fn draw_is_a_reproducible_permutation() {
-        let a = draw_order(42, 1000);
-        assert_eq!(a, draw_order(42, 1000));
-        assert_ne!(a, draw_order(43, 1000));
-        let mut sorted = a.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
-        // Being first buys nothing: the first arrival's place is spread over the whole line.
-        let firsts: Vec<usize> = (0..200u64)
-            .map(|seed| draw_order(seed, 100).iter().position(|&i| i == 0).unwrap())
-            .collect();
-        let mean = firsts.iter().sum::<usize>() as f64 / firsts.len() as f64;
-        assert!((35.0..65.0).contains(&mean), "mean place of the first arrival {mean}");
-        assert!(draw_order(1, 0).is_empty());
-        // A pinned vector: the order must never change under a library upgrade.
-        assert_eq!(draw_order(7, 8), [6, 3, 4, 5, 1, 2, 0, 7]);
     }
 
     #[test]

@@ -268,7 +268,10 @@ fn reread_at(spec: &CampaignSpec, row: &TicketRow, now: DateTime<Utc>) -> Option
         // Not cacheable at all once the draw is due (`draw_at <= now`).
         return Some(spec.draw_at.min(spec.closes_at));
     }
-    [Some(spec.closes_at), row.admit_until]
+    // An opted-in ticket's voucher is written by the server's issuer (on any instance) from
+    // `admit_at` on: from then, only a fresh read may answer.
+    let issued_from = row.auto_issue.then_some(row.admit_at).flatten();
+    [Some(spec.closes_at), row.admit_until, issued_from]
         .into_iter()
         .flatten()
         .filter(|&t| t > now)
@@ -296,13 +299,16 @@ mod tests {
             id: format!("t{n}"),
             campaign_id: s.id.clone(),
             identity: IdentityKey(key),
+            seq: 1,
             joined_at: s.prequeue_opens_at,
+            auto_issue: false,
             in_draw: true,
             prequeue_check_at: Some(s.draw_at),
             position,
             admit_at,
             admit_until,
             expired_at: None,
+            returned_at: None,
             voucher: None,
         }
     }

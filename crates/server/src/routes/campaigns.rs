@@ -30,6 +30,7 @@ pub fn campaign_body(c: &CampaignRow, k: &CampaignCounters, now: DateTime<Utc>) 
         currency: s.currency_str(),
         supply: s.supply,
         remaining: s.supply.saturating_sub(k.issued),
+        entrants: k.tickets,
         issued: k.issued,
         phase: campaign_phase(s, k, now),
         prequeue_opens_at: s.prequeue_opens_at,

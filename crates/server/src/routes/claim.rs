@@ -34,6 +34,10 @@ impl IdempotencyKey {
         }
         Ok(IdempotencyKey(raw.to_owned()))
     }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
 }
 
 #[utoipa::path(post, path = "/v1/campaigns/{id}/claim", tag = "claim",
@@ -125,6 +129,7 @@ pub async fn claim(
                 ProblemCode::AdmissionExpired,
                 "The admission window passed without a claim; the voucher went back to the line.",
             ),
+            ClaimRefusal::Returned => ApiError::new(ProblemCode::Returned, "This place was given back."),
             ClaimRefusal::SoldOut => ApiError::new(ProblemCode::SoldOut, "Every voucher has been issued."),
             ClaimRefusal::CampaignClosed => {
                 let _ = &c;

@@ -17,7 +17,9 @@ use lineup_protocol::{Voucher, VoucherStatus};
 
 /// The wire form of a stored voucher, with its status at `now`.
 pub fn voucher_body(v: &VoucherRow, now: DateTime<Utc>) -> Voucher {
-    let status = if v.redeemed_at.is_some() {
+    let status = if v.returned_at.is_some() {
+        VoucherStatus::Returned
+    } else if v.redeemed_at.is_some() {
         VoucherStatus::Redeemed
     } else if now > v.expires_at {
         VoucherStatus::Expired

@@ -93,6 +93,10 @@ pub async fn redeem(State(state): State<AppState>, req: RawRequest) -> Result<Re
             format!("This voucher was first redeemed at {}.", first_redeemed_at.to_rfc3339()),
         )
         .first_redeemed_at(first_redeemed_at)),
+        RedeemOutcome::Returned => Err(ApiError::new(
+            ProblemCode::Returned,
+            "The holder gave this voucher back: it is void.",
+        )),
         RedeemOutcome::UnknownVoucher => Err(ApiError::new(ProblemCode::NotFound, "No such voucher.")),
     }
 }

@@ -3,15 +3,18 @@
 use super::{private, voucher_body};
 use crate::extract::RawRequest;
 use crate::problem::{ApiError, retry_after_secs};
+use crate::routes::claim::IdempotencyKey;
 use crate::schedule::{self, campaign_phase};
 use crate::state::AppState;
-use crate::store::{CampaignCounters, CampaignRow, TakeOutcome, TicketRow};
+use crate::store::{CampaignCounters, CampaignRow, GiveBackOutcome, TakeOutcome, TicketRow};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use lineup_protocol::{CampaignId, CampaignPhase, Position, ProblemCode, TicketStatus, When};
+use lineup_protocol::{
+    CampaignId, CampaignPhase, IDEMPOTENCY_KEY_HEADER, Position, ProblemCode, TakeTicketRequest, TicketStatus, When,
+};
 
 /// Parses the `{id}` path segment.
 pub fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
@@ -28,6 +31,7 @@ pub fn status_body(c: &CampaignRow, t: &TicketRow, counters: &CampaignCounters, 
         state: v.state,
         joined_at: t.joined_at,
         in_draw: t.in_draw,
+        auto_issue: t.auto_issue,
         position: v.position.map(Position),
         ahead: v.ahead,
         waitlist: v.waitlist,
@@ -50,10 +54,15 @@ pub fn status_response(status: StatusCode, body: TicketStatus) -> Response {
 }
 
 #[utoipa::path(post, path = "/v1/campaigns/{id}/tickets", tag = "waiting room",
-    params(("id" = String, Path, description = "campaign id")),
+    params(
+        ("id" = String, Path, description = "campaign id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "required with auto_issue: 1-64 printable ASCII characters, made and stored before the first attempt"),
+    ),
+    request_body(content = Option<TakeTicketRequest>, description = "optional (protocol 1.1): {\"auto_issue\": true} opts in to server-side issuance"),
     security(("lineup_signature" = [])),
     responses(
         (status = 201, description = "a new place in line", body = TicketStatus),
+        (status = 400, description = "malformed body, or auto_issue without an Idempotency-Key", body = lineup_protocol::Problem),
         (status = 200, description = "the place already held", body = TicketStatus),
         (status = 401, description = "not signed by a registered identity", body = lineup_protocol::Problem),
         (status = 404, description = "unknown campaign", body = lineup_protocol::Problem),
@@ -67,6 +76,24 @@ pub async fn take(
 ) -> Result<Response, ApiError> {
     let identity = req.identity(&state).await?;
     let id = campaign_id(&id)?;
+    // Protocol 1.0 clients send no body; 1.1 clients may opt in to server-side issuance.
+    let body: TakeTicketRequest = if req.body.is_empty() {
+        TakeTicketRequest::default()
+    } else {
+        req.json()?
+    };
+    let auto_key = if body.auto_issue {
+        let raw = req.header(IDEMPOTENCY_KEY_HEADER);
+        if raw.is_none() {
+            return Err(ApiError::new(
+                ProblemCode::AutoIssueKeyRequired,
+                "Opting in to server-side issuance needs an Idempotency-Key header made before the first attempt.",
+            ));
+        }
+        Some(IdempotencyKey::parse(raw)?.into_inner())
+    } else {
+        None
+    };
     let c = state.campaign(&id).await?;
     let now = state.now();
     let counters = state.settle(&c, now).await?;
@@ -84,12 +111,22 @@ pub async fn take(
         }
         _ => {}
     }
-    // A ticket this instance has seen is held: taking it again needs no database round trip.
-    if let Some(t) = state.cached_ticket(&c, &identity, &counters, now) {
+    // A ticket this instance has seen is held: taking it again needs no database round trip
+    // (unless it opts in now).
+    if let Some(t) = state.cached_ticket(&c, &identity, &counters, now)
+        && (auto_key.is_none() || t.auto_issue)
+    {
         return Ok(status_response(StatusCode::OK, status_body(&c, &t, &counters, now)));
     }
     let started = std::time::Instant::now();
-    let (code, t) = match state.store().take_ticket(&id, &identity, now).await? {
+    if auto_key.is_some() {
+        state.forget_ticket(&id, &identity);
+    }
+    let (code, t) = match state
+        .store()
+        .take_ticket(&id, &identity, auto_key.as_deref(), now)
+        .await?
+    {
         TakeOutcome::Created(t) => (StatusCode::CREATED, t),
         TakeOutcome::Existing(t) => (StatusCode::OK, t),
         TakeOutcome::UnknownCampaign => {
@@ -128,5 +165,52 @@ pub async fn me(State(state): State<AppState>, Path(id): Path<String>, req: RawR
             "This identity has no place in this line: POST .../tickets first.",
         ));
     };
+    Ok(status_response(StatusCode::OK, status_body(&c, &t, &counters, now)))
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{id}/tickets/me/return", tag = "waiting room",
+    params(("id" = String, Path, description = "campaign id")),
+    security(("lineup_signature" = [])),
+    responses(
+        (status = 200, description = "the place or its unredeemed voucher is given back (state `returned`); idempotent", body = TicketStatus),
+        (status = 401, description = "not signed by a registered identity", body = lineup_protocol::Problem),
+        (status = 404, description = "unknown campaign, or no ticket held", body = lineup_protocol::Problem),
+        (status = 409, description = "the voucher was already redeemed", body = lineup_protocol::Problem),
+    ))]
+pub async fn give_back(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: RawRequest,
+) -> Result<Response, ApiError> {
+    let identity = req.identity(&state).await?;
+    let id = campaign_id(&id)?;
+    let c = state.campaign(&id).await?;
+    let now = state.now();
+    state.forget_ticket(&id, &identity);
+    let t = match state.store().give_back(&id, &identity, now).await? {
+        GiveBackOutcome::Returned(t) => *t,
+        GiveBackOutcome::AlreadyRedeemed => {
+            return Err(ApiError::new(
+                ProblemCode::AlreadyRedeemed,
+                "This voucher was already used at the box office; it cannot be given back.",
+            ));
+        }
+        GiveBackOutcome::NoTicket => {
+            return Err(ApiError::new(
+                ProblemCode::NoTicket,
+                "This identity has no place in this line.",
+            ));
+        }
+        GiveBackOutcome::UnknownCampaign => {
+            return Err(ApiError::new(
+                ProblemCode::UnknownCampaign,
+                format!("There is no campaign {id}."),
+            ));
+        }
+    };
+    state.forget_ticket(&id, &identity);
+    state.invalidate(&id);
+    tracing::info!(campaign = %id, ticket = %t.id, "place given back");
+    let counters = state.fresh_counters(&id).await?;
     Ok(status_response(StatusCode::OK, status_body(&c, &t, &counters, now)))
 }

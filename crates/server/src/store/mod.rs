@@ -79,6 +79,8 @@ pub struct CampaignCounters {
     /// The earliest `admit_until` of an admitted-or-scheduled ticket that has not claimed
     /// (when its voucher may go back to the line).
     pub next_release_at: Option<DateTime<Utc>>,
+    /// Vouchers given back by their holders (they went back to the line).
+    pub returned: u64,
 }
 
 /// A ticket (a place in a campaign's line) as stored.
@@ -87,7 +89,12 @@ pub struct TicketRow {
     pub id: String,
     pub campaign_id: CampaignId,
     pub identity: IdentityKey,
+    /// Join order in the campaign, 1-based (a drawn ticket's position derives from it).
+    pub seq: u64,
     pub joined_at: DateTime<Utc>,
+    /// The person opted in to server-side issuance: the server issues the voucher itself at
+    /// `admit_at` (see [`crate::issuance`]).
+    pub auto_issue: bool,
     /// Joined before the draw.
     pub in_draw: bool,
     /// For pre-queue tickets: when to check the draw's result.
@@ -98,6 +105,8 @@ pub struct TicketRow {
     pub admit_until: Option<DateTime<Utc>>,
     /// When the sweep recorded that the admission passed unclaimed.
     pub expired_at: Option<DateTime<Utc>>,
+    /// When the person gave the place (or its voucher) back.
+    pub returned_at: Option<DateTime<Utc>>,
     /// The voucher, when claimed.
     pub voucher: Option<VoucherRow>,
 }
@@ -117,6 +126,8 @@ pub struct VoucherRow {
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub redeemed_at: Option<DateTime<Utc>>,
+    /// Given back by its holder: void, and its place went back to the line.
+    pub returned_at: Option<DateTime<Utc>>,
 }
 
 /// Result of registering an identity.
@@ -131,6 +142,29 @@ pub enum RegisterOutcome {
     },
     /// Another key holds this contact, or this key holds another contact.
     ContactTaken,
+}
+
+/// A batch of vouchers the server issued by itself (see [`crate::issuance`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IssueBatch {
+    /// Vouchers committed by this call, in admission order.
+    pub issued: Vec<VoucherRow>,
+    /// Whether more tickets were due than one batch holds (call again at once).
+    pub more: bool,
+    /// Another writer changed the campaign between this batch's read and its commit: nothing was
+    /// written; call again.
+    pub conflict: bool,
+}
+
+/// Result of giving a place or a voucher back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GiveBackOutcome {
+    /// Given back now, or earlier (the call is idempotent): the ticket as it is now.
+    Returned(Box<TicketRow>),
+    /// The voucher was already used at the box office: it cannot be given back.
+    AlreadyRedeemed,
+    NoTicket,
+    UnknownCampaign,
 }
 
 /// Result of taking a place in line.
@@ -166,6 +200,8 @@ pub enum ClaimRefusal {
     AdmissionExpired,
     SoldOut,
     CampaignClosed,
+    /// The person gave the place back.
+    Returned,
 }
 
 /// The refusal a claim gets in a ticket's state, or `None` when it may claim (admitted) or
@@ -180,6 +216,7 @@ pub fn refusal_for(view: &crate::schedule::TicketView, now: DateTime<Utc>) -> Op
         TicketState::Expired => Some(ClaimRefusal::AdmissionExpired),
         TicketState::SoldOut => Some(ClaimRefusal::SoldOut),
         TicketState::Closed => Some(ClaimRefusal::CampaignClosed),
+        TicketState::Returned => Some(ClaimRefusal::Returned),
     }
 }
 
@@ -208,7 +245,11 @@ pub enum RedeemTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RedeemOutcome {
     Redeemed(VoucherRow),
-    AlreadyRedeemed { first_redeemed_at: DateTime<Utc> },
+    /// The holder gave it back: void.
+    Returned,
+    AlreadyRedeemed {
+        first_redeemed_at: DateTime<Utc>,
+    },
     UnknownVoucher,
 }
 
@@ -299,13 +340,44 @@ impl Store {
 
     /// Takes a place in line for `identity`, or returns the one it holds. Performs the draw
     /// first when it is due. The caller checks the campaign's phase (too early, closed) first.
+    ///
+    /// `auto_issue` carries the client's idempotency key when the person opts in to server-side
+    /// issuance; a held ticket that has not opted in yet (and holds no voucher) opts in then.
     pub async fn take_ticket(
         &self,
         id: &CampaignId,
         identity: &IdentityKey,
+        auto_issue: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TakeOutcome, StoreError> {
-        dispatch!(self, s => s.take_ticket(id, identity, now).await)
+        dispatch!(self, s => s.take_ticket(id, identity, auto_issue, now).await)
+    }
+
+    /// Issues, in one transaction, the vouchers of up to `max` opted-in tickets whose admission
+    /// is due at `now`, in admission order. Signatures are made before the transaction; the
+    /// commit is conditional on the campaign's issued count and issuance cursor not having moved,
+    /// and vouchers are unique per ticket, identity and serial, so concurrent writers (another
+    /// instance, an explicit claim) cannot make a ticket hold two.
+    pub async fn issue_due(
+        &self,
+        id: &CampaignId,
+        issuer: &Issuer,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<IssueBatch, StoreError> {
+        dispatch!(self, s => s.issue_due(id, issuer, now, max).await)
+    }
+
+    /// Gives back the place of `identity` (before it was issued a voucher) or its unredeemed
+    /// voucher: the voucher goes back to the line and reaches the next waitlisted position.
+    /// Idempotent.
+    pub async fn give_back(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        now: DateTime<Utc>,
+    ) -> Result<GiveBackOutcome, StoreError> {
+        dispatch!(self, s => s.give_back(id, identity, now).await)
     }
 
     /// The ticket of `identity` in campaign `id` (with its voucher, if claimed): one indexed read.

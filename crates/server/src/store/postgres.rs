@@ -17,11 +17,13 @@
 //! their transaction.
 
 use super::{
-    CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, RedeemOutcome, RedeemTarget,
-    RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
+    CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, RedeemOutcome,
+    RedeemTarget, RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
 };
 use crate::clock::Clock;
 use crate::config::CampaignSpec;
+use crate::draw::{Draw, LazyDraw};
+use crate::issuance;
 use crate::issuer::Issuer;
 use crate::schedule;
 use chrono::{DateTime, Utc};
@@ -355,8 +357,11 @@ impl PgStore {
 
     pub async fn release_expired(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {
         // Most sweeps find nothing: look first without taking the campaign's lock.
-        if !release_due(&self.pool, id, now).await? {
-            return Ok(0);
+        {
+            let mut conn = self.pool.acquire().await?;
+            if !release_due(&mut conn, id, now).await? {
+                return Ok(0);
+            }
         }
         retrying!("release", async {
             let mut tx = self.pool.begin().await?;
@@ -373,19 +378,36 @@ impl PgStore {
         &self,
         id: &CampaignId,
         identity: &IdentityKey,
+        auto_issue: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TakeOutcome, StoreError> {
-        // Fast path: a held ticket whose place is settled needs no write.
+        // Fast path: a held ticket whose place is settled (and opt-in as asked) needs no write.
         {
             let mut conn = self.pool.acquire().await?;
             if let Some(t) = load_ticket(&mut conn, id, identity).await? {
                 drop(conn);
-                if t.position.is_some() || !self.draw_pending(id, now).await? {
+                if auto_issue.is_some() && issuance::may_opt_in(&t) {
+                    // Opting in touches the ticket's row only, never the campaign's.
+                    sqlx::query(
+                        "UPDATE tickets SET auto_issue = TRUE, auto_key = $1 WHERE id = $2 AND claimed_serial IS NULL
+                            AND expired_at IS NULL AND returned_at IS NULL",
+                    )
+                    .bind(auto_issue)
+                    .bind(&t.id)
+                    .execute(&self.pool)
+                    .await?;
+                    let mut conn = self.pool.acquire().await?;
+                    if let Some(t) = load_ticket(&mut conn, id, identity).await?
+                        && t.position.is_some()
+                    {
+                        return Ok(TakeOutcome::Existing(t));
+                    }
+                } else if t.position.is_some() || !self.draw_pending(id, now).await? {
                     return Ok(TakeOutcome::Existing(t));
                 }
             }
         }
-        if let Some(t) = self.join_prequeue(id, identity, now).await? {
+        if let Some(t) = self.join_prequeue(id, identity, auto_issue, now).await? {
             return Ok(TakeOutcome::Created(t));
         }
         retrying!("take ticket", async {
@@ -427,7 +449,8 @@ impl PgStore {
             };
             sqlx::query(
                 "INSERT INTO tickets (id, campaign_id, identity, seq, joined_at, in_draw, prequeue_check_at,
-                    position, admit_at, admit_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    position, admit_at, admit_until, auto_issue, auto_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(id.as_str())
@@ -439,6 +462,8 @@ impl PgStore {
             .bind(position)
             .bind(admit_at)
             .bind(admit_until)
+            .bind(auto_issue.is_some())
+            .bind(auto_issue)
             .execute(&mut *tx)
             .await?;
             let t = load_ticket(&mut tx, id, identity)
@@ -457,6 +482,7 @@ impl PgStore {
         &self,
         id: &CampaignId,
         identity: &IdentityKey,
+        auto_issue: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<TicketRow>, StoreError> {
         let Some(c) = self.campaign(id).await? else {
@@ -473,14 +499,17 @@ impl PgStore {
             "WITH c AS (
                 UPDATE campaigns SET next_seq = next_seq + 1 WHERE id = $1 AND drawn_at IS NULL
                 RETURNING next_seq - 1 AS seq)
-             INSERT INTO tickets (id, campaign_id, identity, seq, joined_at, in_draw, prequeue_check_at)
-             SELECT $3, $1, $2, c.seq, $4, TRUE, $5 FROM c",
+             INSERT INTO tickets (id, campaign_id, identity, seq, joined_at, in_draw, prequeue_check_at,
+                auto_issue, auto_key)
+             SELECT $3, $1, $2, c.seq, $4, TRUE, $5, $6, $7 FROM c",
         )
         .bind(id.as_str())
         .bind(&identity.0[..])
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(ms(now))
         .bind(ms(check))
+        .bind(auto_issue.is_some())
+        .bind(auto_issue)
         .execute(&self.pool)
         .await;
         match inserted {
@@ -582,10 +611,13 @@ impl PgStore {
         let Some(c) = self.campaign(id).await? else {
             return Ok(None);
         };
-        if self.draw_pending(id, now).await? || release_due(&self.pool, id, now).await? {
+        if self.draw_pending(id, now).await? {
             return Ok(None);
         }
         let mut conn = self.pool.acquire().await?;
+        if release_due(&mut conn, id, now).await? {
+            return Ok(None);
+        }
         let Some(ticket) = load_ticket(&mut conn, id, &input.identity).await? else {
             return Ok(Some(ClaimRefusal::NoTicket));
         };
@@ -596,15 +628,7 @@ impl PgStore {
             return Ok(None);
         };
         let view = schedule::ticket_view(&c.spec, &ticket, &counts, now);
-        Ok(match view.state {
-            TicketState::Admitted | TicketState::Claimed => None,
-            TicketState::PreQueue | TicketState::InLine | TicketState::Waitlisted => Some(ClaimRefusal::NotAdmitted {
-                check_at: view.check_at.unwrap_or(now + schedule::SOON),
-            }),
-            TicketState::Expired => Some(ClaimRefusal::AdmissionExpired),
-            TicketState::SoldOut => Some(ClaimRefusal::SoldOut),
-            TicketState::Closed => Some(ClaimRefusal::CampaignClosed),
-        })
+        Ok(super::refusal_for(&view, now))
     }
 
     /// Reserves `input`'s key, or says what the request gets without running the claim.
@@ -681,7 +705,7 @@ impl PgStore {
     pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-                issued_at, expires_at, redeemed_at FROM vouchers WHERE identity = $1 ORDER BY issued_at, campaign_id",
+                issued_at, expires_at, redeemed_at, returned_at FROM vouchers WHERE identity = $1 ORDER BY issued_at, campaign_id",
         )
         .bind(&identity.0[..])
         .fetch_all(&self.pool)
@@ -700,10 +724,14 @@ impl PgStore {
             let Some(v) = find_voucher_in(&mut tx, target).await? else {
                 return Ok(RedeemOutcome::UnknownVoucher);
             };
+            if v.returned_at.is_some() {
+                return Ok(RedeemOutcome::Returned);
+            }
             // The first conditional update wins; a concurrent one waits for its row lock, then
             // finds `redeemed_at` set and changes nothing.
             let done = sqlx::query(
-                "UPDATE vouchers SET redeemed_at = $1 WHERE campaign_id = $2 AND serial = $3 AND redeemed_at IS NULL",
+                "UPDATE vouchers SET redeemed_at = $1 WHERE campaign_id = $2 AND serial = $3 AND redeemed_at IS NULL
+                    AND returned_at IS NULL",
             )
             .bind(ms(now))
             .bind(v.campaign_id.as_str())
@@ -745,7 +773,250 @@ impl PgStore {
             .bind(ms(now))
             .fetch_one(&self.pool)
             .await?;
-        Ok(u(n))
+        let lazy = match lazy_draw(&self.pool, id).await? {
+            Some((lazy, _)) => lazy.admitted_by(now),
+            None => 0,
+        };
+        Ok(u(n) + lazy)
+    }
+
+    pub async fn issue_due(
+        &self,
+        id: &CampaignId,
+        issuer: &Issuer,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<IssueBatch, StoreError> {
+        // Plan from plain reads and sign before the transaction; the transaction holds the
+        // campaign's row only for its last statement (the conditional counter move) and commit.
+        let plan = {
+            let mut conn = self.pool.acquire().await?;
+            let Some(c) = load_campaign(&mut conn, id).await? else {
+                return Ok(IssueBatch::default());
+            };
+            let Some((lazy, marks)) = lazy_draw(&mut *conn, id).await? else {
+                return Ok(IssueBatch::default());
+            };
+            let upto = lazy.admitted_by(now).min(marks.issue_cursor + max as u64);
+            let seqs: Vec<i64> = (marks.issue_cursor + 1..=upto)
+                .filter_map(|p| lazy.seq_at(p))
+                .map(i)
+                .collect();
+            let mut due = Vec::new();
+            if !seqs.is_empty() {
+                let rows = sqlx::query(
+                    "SELECT id, identity, seq FROM tickets WHERE campaign_id = $1 AND auto_issue
+                        AND claimed_serial IS NULL AND expired_at IS NULL AND returned_at IS NULL AND seq = ANY($2)",
+                )
+                .bind(id.as_str())
+                .bind(&seqs)
+                .fetch_all(&mut *conn)
+                .await?;
+                for r in &rows {
+                    let seq = u(r.try_get("seq")?);
+                    let Some(p) = lazy.draw.and_then(|d| d.position_of(seq - 1)) else {
+                        continue;
+                    };
+                    due.push(issuance::Due {
+                        position: p,
+                        ticket_id: r.try_get("id")?,
+                        identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+                    });
+                }
+            }
+            let room = max.saturating_sub(due.len());
+            let stored = sqlx::query(
+                "SELECT id, identity, position FROM tickets WHERE campaign_id = $1 AND auto_issue
+                    AND claimed_serial IS NULL AND expired_at IS NULL AND returned_at IS NULL
+                    AND admit_at IS NOT NULL AND admit_at <= $2 ORDER BY admit_at, position LIMIT $3",
+            )
+            .bind(id.as_str())
+            .bind(ms(now))
+            .bind(i64::try_from(room + 1).unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await?;
+            let more_stored = stored.len() > room;
+            for r in stored.iter().take(room) {
+                due.push(issuance::Due {
+                    position: u(r.try_get::<Option<i64>, _>("position")?.unwrap_or(0)),
+                    ticket_id: r.try_get("id")?,
+                    identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+                });
+            }
+            let more = more_stored || upto < lazy.admitted_by(now);
+            issuance::plan(
+                &c,
+                marks.issue_cursor,
+                upto,
+                marks.issued,
+                marks.serials,
+                due,
+                more,
+                now,
+            )
+        };
+        if plan.new_cursor == plan.old_cursor && plan.due.is_empty() {
+            return Ok(IssueBatch::default());
+        }
+        let vouchers = issuance::sign_all(&plan, issuer)?;
+        let mut tx = self.pool.begin().await?;
+        let mut serials = Vec::with_capacity(vouchers.len());
+        let mut identities = Vec::with_capacity(vouchers.len());
+        let mut ticket_ids = Vec::with_capacity(vouchers.len());
+        let mut tokens = Vec::with_capacity(vouchers.len());
+        let mut codes = Vec::with_capacity(vouchers.len());
+        for v in &vouchers {
+            serials.push(i(v.serial));
+            identities.push(v.identity.0.to_vec());
+            ticket_ids.push(v.ticket_id.clone());
+            tokens.push(v.token.clone());
+            codes.push(v.code.compact());
+        }
+        let written: Result<bool, sqlx::Error> = async {
+            if !vouchers.is_empty() {
+                sqlx::query(
+                    "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+                        issued_at, expires_at)
+                     SELECT $1, u.serial, u.identity, u.ticket_id, u.token, u.code, $7, $8, $9, $10, $11
+                     FROM UNNEST($2::int8[], $3::bytea[], $4::text[], $5::text[], $6::text[])
+                        AS u(serial, identity, ticket_id, token, code)",
+                )
+                .bind(id.as_str())
+                .bind(&serials)
+                .bind(&identities)
+                .bind(&ticket_ids)
+                .bind(&tokens)
+                .bind(&codes)
+                .bind(i64::from(issuer.kid()))
+                .bind(i64::from(plan.spec.amount))
+                .bind(plan.spec.currency_str())
+                .bind(ms(plan.now))
+                .bind(ms(plan.spec.voucher_expires_at))
+                .execute(&mut *tx)
+                .await?;
+                let updated = sqlx::query(
+                    "UPDATE tickets t SET claimed_serial = u.serial
+                     FROM UNNEST($1::text[], $2::int8[]) AS u(id, serial)
+                     WHERE t.id = u.id AND t.claimed_serial IS NULL AND t.expired_at IS NULL AND t.returned_at IS NULL",
+                )
+                .bind(&ticket_ids)
+                .bind(&serials)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated != vouchers.len() as u64 {
+                    return Ok(false);
+                }
+            }
+            // Last, so the campaign's row is locked only for this statement and the commit.
+            let moved = sqlx::query(
+                "UPDATE campaigns SET issue_cursor = $1, issued = issued + $2, serials = serials + $2
+                 WHERE id = $3 AND issue_cursor = $4 AND serials = $5",
+            )
+            .bind(i(plan.new_cursor))
+            .bind(i(vouchers.len() as u64))
+            .bind(id.as_str())
+            .bind(i(plan.old_cursor))
+            .bind(i(plan.serials))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            Ok(moved == 1)
+        }
+        .await;
+        match written {
+            Ok(true) => {
+                tx.commit().await?;
+                Ok(IssueBatch {
+                    issued: vouchers,
+                    more: plan.more,
+                    conflict: false,
+                })
+            }
+            Ok(false) => {
+                tx.rollback().await?;
+                Ok(IssueBatch {
+                    conflict: true,
+                    ..IssueBatch::default()
+                })
+            }
+            // Another writer took a serial, a ticket or an identity first (unique violation),
+            // or the transaction conflicted: nothing was written; plan again.
+            Err(sqlx::Error::Database(d)) if matches!(d.code().as_deref(), Some("23505" | "40001" | "40P01")) => {
+                let _ = tx.rollback().await;
+                Ok(IssueBatch {
+                    conflict: true,
+                    ..IssueBatch::default()
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn give_back(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        now: DateTime<Utc>,
+    ) -> Result<GiveBackOutcome, StoreError> {
+        let now = at(ms(now))?;
+        retrying!("give back", async {
+            let mut tx = self.pool.begin().await?;
+            let Some(mut locked) = lock_campaign(&mut tx, id).await? else {
+                return Ok(GiveBackOutcome::UnknownCampaign);
+            };
+            ensure_draw_in(&mut tx, &mut locked, now).await?;
+            let Some(t) = load_ticket(&mut tx, id, identity).await? else {
+                return Ok(GiveBackOutcome::NoTicket);
+            };
+            if t.returned_at.is_some() {
+                tx.commit().await?;
+                return Ok(GiveBackOutcome::Returned(Box::new(t)));
+            }
+            let spec = &locked.row.spec;
+            if let Some(v) = &t.voucher {
+                if v.redeemed_at.is_some() {
+                    return Ok(GiveBackOutcome::AlreadyRedeemed);
+                }
+                sqlx::query(
+                    "UPDATE vouchers SET returned_at = $1 WHERE campaign_id = $2 AND serial = $3 AND redeemed_at IS NULL",
+                )
+                .bind(ms(now))
+                .bind(id.as_str())
+                .bind(i(v.serial))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE campaigns SET issued = issued - 1, returned = returned + 1 WHERE id = $1")
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE tickets SET returned_at = $1 WHERE id = $2")
+                    .bind(ms(now))
+                    .bind(&t.id)
+                    .execute(&mut *tx)
+                    .await?;
+                hand_on(&mut tx, id, spec, now).await?;
+            } else {
+                sqlx::query("UPDATE tickets SET returned_at = $1 WHERE id = $2")
+                    .bind(ms(now))
+                    .bind(&t.id)
+                    .execute(&mut *tx)
+                    .await?;
+                if t.expired_at.is_none() && t.admit_until.is_some_and(|u| u > now) {
+                    sqlx::query("UPDATE tickets SET expired_at = $1 WHERE id = $2")
+                        .bind(ms(now))
+                        .bind(&t.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    hand_on(&mut tx, id, spec, now).await?;
+                }
+            }
+            let t = load_ticket(&mut tx, id, identity)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("ticket vanished".into()))?;
+            tx.commit().await?;
+            Ok(GiveBackOutcome::Returned(Box::new(t)))
+        })
     }
 }
 
@@ -820,29 +1091,122 @@ async fn lock_campaign(conn: &mut PgConnection, id: &CampaignId) -> Result<Optio
 
 async fn counters(conn: &mut PgConnection, id: &CampaignId) -> Result<Option<CampaignCounters>, StoreError> {
     let row = sqlx::query(
-        "SELECT drawn_at, next_seq, issued, reach, redeemed,
+        "SELECT drawn_at, next_seq, issued, reach, redeemed, returned,
+            draw_seed, drawn_count, supply, opens_at, admission_rate_per_s, admission_window_s, swept,
             (SELECT MIN(admit_until) FROM tickets WHERE campaign_id = c.id AND admit_until IS NOT NULL
-                AND claimed_serial IS NULL AND expired_at IS NULL) AS next_release_at
+                AND claimed_serial IS NULL AND expired_at IS NULL
+                AND (NOT auto_issue OR returned_at IS NOT NULL)) AS next_release_at
          FROM campaigns c WHERE id = $1",
     )
     .bind(id.as_str())
     .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else { return Ok(None) };
+    let lazy = lazy_from_row(&r)?;
+    let swept = u(r.try_get("swept")?);
+    let lazy_release = next_lazy_release(conn, id, &lazy, swept).await?;
     Ok(Some(CampaignCounters {
         drawn: r.try_get::<Option<i64>, _>("drawn_at")?.is_some(),
         tickets: u(r.try_get::<i64, _>("next_seq")? - 1),
         issued: u(r.try_get("issued")?),
         reach: u(r.try_get("reach")?),
         redeemed: u(r.try_get("redeemed")?),
-        next_release_at: opt_at(r.try_get("next_release_at")?)?,
+        next_release_at: [opt_at(r.try_get("next_release_at")?)?, lazy_release]
+            .into_iter()
+            .flatten()
+            .min(),
+        returned: u(r.try_get("returned")?),
     }))
 }
 
-const TICKET_SELECT: &str = "SELECT t.id, t.campaign_id, t.identity, t.joined_at, t.in_draw, t.prequeue_check_at,
-    t.position, t.admit_at, t.admit_until, t.expired_at,
-    v.serial, v.token, v.code, v.kid, v.amount, v.currency, v.issued_at, v.expires_at, v.redeemed_at
-    FROM tickets t LEFT JOIN vouchers v ON v.ticket_id = t.id
+/// The admission deadline of the first drawn position after `swept` whose ticket may still let
+/// its voucher go back (see the SQLite backend).
+async fn next_lazy_release(
+    conn: &mut PgConnection,
+    id: &CampaignId,
+    lazy: &LazyDraw,
+    swept: u64,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let end = lazy.scheduled_positions().min(swept + crate::draw::RELEASE_LOOKAHEAD);
+    if swept >= end {
+        return Ok(None);
+    }
+    let by_seq: std::collections::HashMap<u64, u64> = (swept + 1..=end)
+        .filter_map(|p| lazy.seq_at(p).map(|q| (q, p)))
+        .collect();
+    let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
+    let rows = sqlx::query(
+        "SELECT seq FROM tickets WHERE campaign_id = $1 AND claimed_serial IS NULL AND expired_at IS NULL
+            AND (NOT auto_issue OR returned_at IS NOT NULL) AND seq = ANY($2)",
+    )
+    .bind(id.as_str())
+    .bind(&seqs)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut first = None;
+    for r in &rows {
+        if let Some(&p) = by_seq.get(&u(r.try_get("seq")?)) {
+            first = Some(first.map_or(p, |f: u64| f.min(p)));
+        }
+    }
+    Ok(match first {
+        Some(p) => Some(lazy.window_of(p).1),
+        None if end < lazy.scheduled_positions() => Some(lazy.window_of(end + 1).1),
+        None => None,
+    })
+}
+
+/// Where issuance and the release sweep stand in a lazily drawn campaign.
+#[derive(Debug, Clone, Copy)]
+struct Marks {
+    swept: u64,
+    issue_cursor: u64,
+    issued: u64,
+    serials: u64,
+}
+
+/// The campaign's draw (when drawn without stored positions) with its progress marks.
+async fn lazy_draw<'c, E>(conn: E, id: &CampaignId) -> Result<Option<(LazyDraw, Marks)>, StoreError>
+where
+    E: sqlx::PgExecutor<'c>,
+{
+    let row = sqlx::query(
+        "SELECT draw_seed, drawn_count, supply, opens_at, admission_rate_per_s, admission_window_s,
+            swept, issue_cursor, issued, serials FROM campaigns WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let lazy = lazy_from_row(&r)?;
+    let marks = Marks {
+        swept: u(r.try_get("swept")?),
+        issue_cursor: u(r.try_get("issue_cursor")?),
+        issued: u(r.try_get("issued")?),
+        serials: u(r.try_get("serials")?),
+    };
+    Ok(Some((lazy, marks)))
+}
+
+/// The draw columns of a campaign row (selected under these names).
+fn lazy_from_row(r: &PgRow) -> Result<LazyDraw, StoreError> {
+    let seed = r.try_get::<i64, _>("draw_seed")? as u64;
+    Ok(LazyDraw {
+        draw: r
+            .try_get::<Option<i64>, _>("drawn_count")?
+            .map(|n| Draw::new(seed, u(n))),
+        supply: u(r.try_get("supply")?),
+        opens_at: at(r.try_get("opens_at")?)?,
+        admission_rate_per_s: u32_of(r.try_get("admission_rate_per_s")?)?,
+        admission_window: chrono::Duration::seconds(r.try_get::<i64, _>("admission_window_s")?),
+    })
+}
+
+const TICKET_SELECT: &str = "SELECT t.id, t.campaign_id, t.identity, t.seq, t.joined_at, t.in_draw,
+    t.prequeue_check_at, t.position, t.admit_at, t.admit_until, t.expired_at, t.auto_issue, t.returned_at AS t_returned_at,
+    v.serial, v.token, v.code, v.kid, v.amount, v.currency, v.issued_at, v.expires_at, v.redeemed_at, v.returned_at,
+    c.draw_seed, c.drawn_count, c.supply, c.opens_at, c.admission_rate_per_s, c.admission_window_s
+    FROM tickets t JOIN campaigns c ON c.id = t.campaign_id LEFT JOIN vouchers v ON v.ticket_id = t.id
     WHERE t.campaign_id = $1 AND t.identity = $2";
 
 async fn load_ticket(
@@ -871,22 +1235,28 @@ async fn load_ticket(
             issued_at: at(r.try_get("issued_at")?)?,
             expires_at: at(r.try_get("expires_at")?)?,
             redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
+            returned_at: opt_at(r.try_get("returned_at")?)?,
         }),
         None => None,
     };
-    Ok(Some(TicketRow {
+    let mut t = TicketRow {
         id: ticket_id,
         campaign_id: campaign_id(&r.try_get::<String, _>("campaign_id")?)?,
         identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+        seq: u(r.try_get("seq")?),
         joined_at: at(r.try_get("joined_at")?)?,
+        auto_issue: r.try_get("auto_issue")?,
         in_draw: r.try_get("in_draw")?,
         prequeue_check_at: opt_at(r.try_get("prequeue_check_at")?)?,
         position: r.try_get::<Option<i64>, _>("position")?.map(u),
         admit_at: opt_at(r.try_get("admit_at")?)?,
         admit_until: opt_at(r.try_get("admit_until")?)?,
         expired_at: opt_at(r.try_get("expired_at")?)?,
+        returned_at: opt_at(r.try_get("t_returned_at")?)?,
         voucher,
-    }))
+    };
+    lazy_from_row(&r)?.complete(&mut t);
+    Ok(Some(t))
 }
 
 fn voucher_from_row(r: &PgRow) -> Result<VoucherRow, StoreError> {
@@ -903,6 +1273,7 @@ fn voucher_from_row(r: &PgRow) -> Result<VoucherRow, StoreError> {
         issued_at: at(r.try_get("issued_at")?)?,
         expires_at: at(r.try_get("expires_at")?)?,
         redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
+        returned_at: opt_at(r.try_get("returned_at")?)?,
     })
 }
 
@@ -922,7 +1293,7 @@ async fn find_voucher_in(conn: &mut PgConnection, target: &RedeemTarget) -> Resu
         RedeemTarget::Serial { campaign_id, serial } => {
             sqlx::query(
                 "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-                    issued_at, expires_at, redeemed_at FROM vouchers WHERE campaign_id = $1 AND serial = $2",
+                    issued_at, expires_at, redeemed_at, returned_at FROM vouchers WHERE campaign_id = $1 AND serial = $2",
             )
             .bind(campaign_id.as_str())
             .bind(i(*serial))
@@ -932,7 +1303,7 @@ async fn find_voucher_in(conn: &mut PgConnection, target: &RedeemTarget) -> Resu
         RedeemTarget::Code(code) => {
             sqlx::query(
                 "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-                    issued_at, expires_at, redeemed_at FROM vouchers WHERE code = $1",
+                    issued_at, expires_at, redeemed_at, returned_at FROM vouchers WHERE code = $1",
             )
             .bind(code.compact())
             .fetch_optional(&mut *conn)
@@ -942,86 +1313,103 @@ async fn find_voucher_in(conn: &mut PgConnection, target: &RedeemTarget) -> Resu
     row.as_ref().map(voucher_from_row).transpose()
 }
 
-/// Performs the draw under the campaign's lock if it is due and not yet stored: one bulk update
-/// of every pre-queue ticket's position and admission times.
+/// Performs the draw under the campaign's lock if it is due and not yet stored: it fixes how
+/// many tickets joined (positions are the keyed permutation of the join order, src/draw.rs), so
+/// it writes one row whatever the size of the pre-queue.
 async fn ensure_draw_in(conn: &mut PgConnection, locked: &mut Locked, now: DateTime<Utc>) -> Result<bool, StoreError> {
     let spec = &locked.row.spec;
     if locked.drawn || now < spec.draw_at {
         return Ok(false);
     }
-    let pre = sqlx::query("SELECT id, joined_at FROM tickets WHERE campaign_id = $1 AND in_draw ORDER BY seq")
-        .bind(spec.id.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-    let order = schedule::draw_order(locked.row.draw_seed, pre.len());
-    let mut ids = Vec::with_capacity(pre.len());
-    let mut positions = Vec::with_capacity(pre.len());
-    let mut admits: Vec<Option<i64>> = Vec::with_capacity(pre.len());
-    let mut untils: Vec<Option<i64>> = Vec::with_capacity(pre.len());
-    for (idx, &which) in order.iter().enumerate() {
-        let p = idx as u64 + 1;
-        let r = &pre[which];
-        let joined = at(r.try_get("joined_at")?)?;
-        let (a, until) = if p <= spec.supply {
-            let a = schedule::admit_at_for(spec, p, joined);
-            (Some(ms(a)), Some(ms(a + spec.admission_window())))
-        } else {
-            (None, None)
-        };
-        ids.push(r.try_get::<String, _>("id")?);
-        positions.push(i(p));
-        admits.push(a);
-        untils.push(until);
-    }
-    sqlx::query(
-        "UPDATE tickets t SET position = u.p, admit_at = u.a, admit_until = u.z
-         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[]) AS u(id, p, a, z)
-         WHERE t.id = u.id",
+    let n: Option<i64> = sqlx::query_scalar(
+        "UPDATE campaigns SET drawn_at = $1, drawn_count = next_seq - 1, next_position = next_seq
+         WHERE id = $2 AND drawn_at IS NULL RETURNING drawn_count",
     )
-    .bind(&ids)
-    .bind(&positions)
-    .bind(&admits)
-    .bind(&untils)
-    .execute(&mut *conn)
+    .bind(ms(now))
+    .bind(spec.id.as_str())
+    .fetch_optional(&mut *conn)
     .await?;
-    sqlx::query("UPDATE campaigns SET drawn_at = $1, next_position = $2 WHERE id = $3 AND drawn_at IS NULL")
-        .bind(ms(now))
-        .bind(i(pre.len() as u64 + 1))
-        .bind(spec.id.as_str())
-        .execute(&mut *conn)
-        .await?;
     locked.drawn = true;
-    tracing::info!(campaign = %spec.id, tickets = pre.len(), "draw performed");
+    let Some(n) = n else { return Ok(false) };
+    tracing::info!(campaign = %spec.id, tickets = n, "draw performed");
     Ok(true)
 }
 
-/// Whether any admission of the campaign has passed unclaimed and not yet been released (one
-/// read on the partial index, no lock).
-async fn release_due<'c, E>(conn: E, id: &CampaignId, now: DateTime<Utc>) -> Result<bool, StoreError>
-where
-    E: sqlx::PgExecutor<'c>,
-{
+/// Whether any admission of the campaign has passed unclaimed and not yet been released (reads
+/// only, no lock).
+async fn release_due(conn: &mut PgConnection, id: &CampaignId, now: DateTime<Utc>) -> Result<bool, StoreError> {
     let row = sqlx::query(
         "SELECT 1 AS one FROM tickets WHERE campaign_id = $1 AND admit_until IS NOT NULL AND admit_until <= $2
-            AND claimed_serial IS NULL AND expired_at IS NULL LIMIT 1",
+            AND claimed_serial IS NULL AND expired_at IS NULL AND (NOT auto_issue OR returned_at IS NOT NULL) LIMIT 1",
     )
     .bind(id.as_str())
     .bind(ms(now))
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.is_some())
+    if row.is_some() {
+        return Ok(true);
+    }
+    Ok(match lazy_draw(&mut *conn, id).await? {
+        Some((lazy, marks)) => marks.swept < lazy.admitted_by(now - lazy.admission_window),
+        None => false,
+    })
 }
 
 async fn release_expired_in(conn: &mut PgConnection, locked: &Locked, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let id = &locked.row.spec.id;
-    let window = locked.row.spec.admission_window();
+    let spec = &locked.row.spec;
+    let id = &spec.id;
     let mut released = 0;
+    // Drawn positions within the supply, in admission order (see the SQLite backend).
+    if let Some((lazy, marks)) = lazy_draw(&mut *conn, id).await? {
+        let target = lazy.admitted_by(now - spec.admission_window());
+        let mut from = marks.swept + 1;
+        while from <= target {
+            let to = target.min(from + 999);
+            let by_seq: std::collections::HashMap<u64, u64> =
+                (from..=to).filter_map(|p| lazy.seq_at(p).map(|q| (q, p))).collect();
+            let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
+            let rows = sqlx::query(
+                "SELECT id, seq FROM tickets WHERE campaign_id = $1 AND claimed_serial IS NULL AND expired_at IS NULL
+                    AND (NOT auto_issue OR returned_at IS NOT NULL) AND seq = ANY($2)",
+            )
+            .bind(id.as_str())
+            .bind(&seqs)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut gone = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let seq = u(r.try_get("seq")?);
+                if let Some(&p) = by_seq.get(&seq) {
+                    gone.push((p, r.try_get::<String, _>("id")?));
+                }
+            }
+            gone.sort();
+            for (p, ticket_id) in gone {
+                let until = lazy.window_of(p).1;
+                sqlx::query("UPDATE tickets SET expired_at = $1 WHERE id = $2")
+                    .bind(ms(until))
+                    .bind(&ticket_id)
+                    .execute(&mut *conn)
+                    .await?;
+                hand_on(conn, id, spec, until).await?;
+                released += 1;
+            }
+            sqlx::query("UPDATE campaigns SET swept = $1 WHERE id = $2 AND swept < $1")
+                .bind(i(to))
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await?;
+            from = to + 1;
+        }
+    }
     loop {
-        // One at a time, in deadline order, so returned vouchers reach the waitlist in order
-        // even when a freshly admitted ticket's own window has already passed.
+        // Stored admissions (late arrivals, returned vouchers), one at a time in deadline order,
+        // so returned vouchers reach the waitlist in order even when a freshly admitted ticket's
+        // own window has already passed.
         let Some(r) = sqlx::query(
             "SELECT id, admit_until FROM tickets WHERE campaign_id = $1 AND admit_until IS NOT NULL
                 AND admit_until <= $2 AND claimed_serial IS NULL AND expired_at IS NULL
+                AND (NOT auto_issue OR returned_at IS NOT NULL)
              ORDER BY admit_until, position LIMIT 1",
         )
         .bind(id.as_str())
@@ -1038,33 +1426,67 @@ async fn release_expired_in(conn: &mut PgConnection, locked: &Locked, now: DateT
             .bind(&ticket_id)
             .execute(&mut *conn)
             .await?;
-        let reach: i64 = sqlx::query_scalar("UPDATE campaigns SET reach = reach + 1 WHERE id = $1 RETURNING reach")
-            .bind(id.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
-        if let Some(next) = sqlx::query(
-            "SELECT id, joined_at FROM tickets WHERE campaign_id = $1 AND position = $2 AND admit_at IS NULL",
-        )
-        .bind(id.as_str())
-        .bind(reach)
-        .fetch_optional(&mut *conn)
-        .await?
-        {
-            let joined: i64 = next.try_get("joined_at")?;
-            let a = at(until.max(joined))?;
-            sqlx::query("UPDATE tickets SET admit_at = $1, admit_until = $2 WHERE id = $3")
-                .bind(ms(a))
-                .bind(ms(a + window))
-                .bind(next.try_get::<String, _>("id")?)
-                .execute(&mut *conn)
-                .await?;
-        }
+        hand_on(conn, id, spec, at(until)?).await?;
         released += 1;
     }
     if released > 0 {
-        tracing::info!(campaign = %id, released, "expired admissions returned their vouchers to the line");
+        tracing::info!(campaign = %id, released, "admissions returned their vouchers to the line");
     }
     Ok(released)
+}
+
+/// One voucher went back to the line at `from`: the next position beyond the reach is admitted
+/// from then (a ticket that was itself given back gets an empty window, so the next sweep passes
+/// the voucher on at once). Runs under the campaign's lock.
+async fn hand_on(
+    conn: &mut PgConnection,
+    id: &CampaignId,
+    spec: &crate::config::CampaignSpec,
+    from: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let reach: i64 = sqlx::query_scalar("UPDATE campaigns SET reach = reach + 1 WHERE id = $1 RETURNING reach")
+        .bind(id.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    let lazy_seq = lazy_draw(&mut *conn, id)
+        .await?
+        .and_then(|(lazy, _)| lazy.seq_at(u(reach)));
+    let next = match lazy_seq {
+        Some(seq) => {
+            sqlx::query(
+                "SELECT id, joined_at, returned_at FROM tickets WHERE campaign_id = $1 AND seq = $2 AND admit_at IS NULL",
+            )
+            .bind(id.as_str())
+            .bind(i(seq))
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT id, joined_at, returned_at FROM tickets WHERE campaign_id = $1 AND position = $2 AND admit_at IS NULL",
+            )
+            .bind(id.as_str())
+            .bind(reach)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
+    if let Some(next) = next {
+        let joined = at(next.try_get("joined_at")?)?;
+        let a = std::cmp::max(from, joined);
+        let window = if next.try_get::<Option<i64>, _>("returned_at")?.is_some() {
+            chrono::Duration::zero()
+        } else {
+            spec.admission_window()
+        };
+        sqlx::query("UPDATE tickets SET admit_at = $1, admit_until = $2 WHERE id = $3")
+            .bind(ms(a))
+            .bind(ms(a + window))
+            .bind(next.try_get::<String, _>("id")?)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn forget_key(conn: &mut PgConnection, input: &ClaimInput) -> Result<(), StoreError> {
@@ -1089,7 +1511,7 @@ async fn claim_in(
     let id = &input.campaign_id;
     let held = sqlx::query(
         "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-            issued_at, expires_at, redeemed_at FROM vouchers WHERE campaign_id = $1 AND identity = $2",
+            issued_at, expires_at, redeemed_at, returned_at FROM vouchers WHERE campaign_id = $1 AND identity = $2",
     )
     .bind(id.as_str())
     .bind(&input.identity.0[..])
@@ -1113,24 +1535,19 @@ async fn claim_in(
         .await?
         .ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))?;
     let view = schedule::ticket_view(spec, &ticket, &counts, now);
-    let refusal = match view.state {
-        TicketState::Admitted => None,
-        TicketState::PreQueue | TicketState::InLine | TicketState::Waitlisted => Some(ClaimRefusal::NotAdmitted {
-            check_at: view.check_at.unwrap_or(now + schedule::SOON),
-        }),
-        TicketState::Expired => Some(ClaimRefusal::AdmissionExpired),
-        TicketState::SoldOut => Some(ClaimRefusal::SoldOut),
-        TicketState::Closed => Some(ClaimRefusal::CampaignClosed),
-        TicketState::Claimed => match ticket.voucher {
-            Some(v) => return Ok(ClaimOutcome::Existing(v)),
-            None => return Err(StoreError::Corrupt("claimed ticket without voucher".into())),
-        },
-    };
+    if view.state == TicketState::Claimed {
+        return match ticket.voucher {
+            Some(v) => Ok(ClaimOutcome::Existing(v)),
+            None => Err(StoreError::Corrupt("claimed ticket without voucher".into())),
+        };
+    }
+    let refusal = super::refusal_for(&view, now);
     if let Some(r) = refusal {
         return Ok(ClaimOutcome::Refused(r));
     }
     let Some(serial) = sqlx::query_scalar::<_, i64>(
-        "UPDATE campaigns SET issued = issued + 1 WHERE id = $1 AND issued < supply RETURNING issued",
+        "UPDATE campaigns SET issued = issued + 1, serials = serials + 1 WHERE id = $1 AND issued < supply
+         RETURNING serials",
     )
     .bind(id.as_str())
     .fetch_optional(&mut *conn)
@@ -1163,6 +1580,7 @@ async fn claim_in(
         issued_at: at(ms(now))?,
         expires_at: spec.voucher_expires_at,
         redeemed_at: None,
+        returned_at: None,
     };
     sqlx::query(
         "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,

@@ -4,11 +4,13 @@
 //! `SQLITE_BUSY`; reads use a separate pool and never block on writers (WAL).
 
 use super::{
-    CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, RedeemOutcome, RedeemTarget,
-    RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
+    CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, RedeemOutcome,
+    RedeemTarget, RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
 };
 use crate::clock::Clock;
 use crate::config::CampaignSpec;
+use crate::draw::{Draw, LazyDraw};
+use crate::issuance;
 use crate::issuer::Issuer;
 use crate::schedule;
 use chrono::{DateTime, Utc};
@@ -214,13 +216,15 @@ impl SqliteStore {
         &self,
         id: &CampaignId,
         identity: &IdentityKey,
+        auto_issue: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TakeOutcome, StoreError> {
-        // Fast path: a held ticket whose place is settled needs no write.
+        // Fast path: a held ticket whose place is settled (and opt-in as asked) needs no write.
         {
             let mut conn = self.reader.acquire().await?;
             if let Some(t) = load_ticket(&mut conn, id, identity).await?
                 && (t.position.is_some() || !draw_due(&mut conn, id, now).await?)
+                && (auto_issue.is_none() || !issuance::may_opt_in(&t))
             {
                 return Ok(TakeOutcome::Existing(t));
             }
@@ -233,6 +237,19 @@ impl SqliteStore {
             ensure_draw_in(&mut tx, id, now).await?;
         }
         if let Some(t) = load_ticket(&mut tx, id, identity).await? {
+            let t = match auto_issue {
+                Some(key) if issuance::may_opt_in(&t) => {
+                    sqlx::query("UPDATE tickets SET auto_issue = 1, auto_key = ? WHERE id = ?")
+                        .bind(key)
+                        .bind(&t.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    load_ticket(&mut tx, id, identity)
+                        .await?
+                        .ok_or_else(|| StoreError::Corrupt("ticket vanished".into()))?
+                }
+                _ => t,
+            };
             tx.commit().await?;
             return Ok(TakeOutcome::Existing(t));
         }
@@ -263,7 +280,7 @@ impl SqliteStore {
         };
         sqlx::query(
             "INSERT INTO tickets (id, campaign_id, identity, seq, joined_at, in_draw, prequeue_check_at,
-                position, admit_at, admit_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                position, admit_at, admit_until, auto_issue, auto_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&ticket_id)
         .bind(id.as_str())
@@ -275,6 +292,8 @@ impl SqliteStore {
         .bind(position)
         .bind(admit_at)
         .bind(admit_until)
+        .bind(auto_issue.is_some())
+        .bind(auto_issue)
         .execute(&mut *tx)
         .await?;
         let t = load_ticket(&mut tx, id, identity)
@@ -423,7 +442,7 @@ impl SqliteStore {
     pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-                issued_at, expires_at, redeemed_at FROM vouchers WHERE identity = ? ORDER BY issued_at, campaign_id",
+                issued_at, expires_at, redeemed_at, returned_at FROM vouchers WHERE identity = ? ORDER BY issued_at, campaign_id",
         )
         .bind(&identity.0[..])
         .fetch_all(&self.reader)
@@ -442,8 +461,12 @@ impl SqliteStore {
         let Some(v) = find_voucher_in(&mut tx, target).await? else {
             return Ok(RedeemOutcome::UnknownVoucher);
         };
+        if v.returned_at.is_some() {
+            return Ok(RedeemOutcome::Returned);
+        }
         let done = sqlx::query(
-            "UPDATE vouchers SET redeemed_at = ? WHERE campaign_id = ? AND serial = ? AND redeemed_at IS NULL",
+            "UPDATE vouchers SET redeemed_at = ? WHERE campaign_id = ? AND serial = ? AND redeemed_at IS NULL
+                AND returned_at IS NULL",
         )
         .bind(ms(now))
         .bind(v.campaign_id.as_str())
@@ -478,7 +501,220 @@ impl SqliteStore {
             .bind(ms(now))
             .fetch_one(&self.reader)
             .await?;
-        Ok(u(n))
+        let mut conn = self.reader.acquire().await?;
+        let lazy = match lazy_draw(&mut conn, id).await? {
+            Some((lazy, _)) => lazy.admitted_by(now),
+            None => 0,
+        };
+        Ok(u(n) + lazy)
+    }
+
+    pub async fn issue_due(
+        &self,
+        id: &CampaignId,
+        issuer: &Issuer,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<IssueBatch, StoreError> {
+        // Plan from plain reads (WAL readers never wait on the writer) and sign outside the
+        // write transaction; the transaction only inserts and moves the counters, and commits
+        // only if nobody issued in between.
+        let plan = {
+            let mut conn = self.reader.acquire().await?;
+            let Some(c) = load_campaign(&mut conn, id).await? else {
+                return Ok(IssueBatch::default());
+            };
+            let Some((lazy, marks)) = lazy_draw(&mut conn, id).await? else {
+                return Ok(IssueBatch::default());
+            };
+            let upto = lazy.admitted_by(now).min(marks.issue_cursor + max as u64);
+            let positions: Vec<u64> = (marks.issue_cursor + 1..=upto).collect();
+            let seqs: Vec<i64> = positions.iter().filter_map(|&p| lazy.seq_at(p)).map(i).collect();
+            let mut due = Vec::new();
+            if !seqs.is_empty() {
+                let rows = sqlx::query(
+                    "SELECT id, identity, seq FROM tickets WHERE campaign_id = ? AND auto_issue = 1
+                        AND claimed_serial IS NULL AND expired_at IS NULL AND returned_at IS NULL
+                        AND seq IN (SELECT value FROM json_each(?))",
+                )
+                .bind(id.as_str())
+                .bind(serde_json::to_string(&seqs).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+                .fetch_all(&mut *conn)
+                .await?;
+                for r in &rows {
+                    let seq = u(r.try_get("seq")?);
+                    let Some(p) = lazy.draw.and_then(|d| d.position_of(seq - 1)) else {
+                        continue;
+                    };
+                    due.push(issuance::Due {
+                        position: p,
+                        ticket_id: r.try_get("id")?,
+                        identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+                    });
+                }
+            }
+            let room = max.saturating_sub(due.len());
+            let stored = sqlx::query(
+                "SELECT id, identity, position FROM tickets WHERE campaign_id = ? AND auto_issue = 1
+                    AND claimed_serial IS NULL AND expired_at IS NULL AND returned_at IS NULL
+                    AND admit_at IS NOT NULL AND admit_at <= ? ORDER BY admit_at, position LIMIT ?",
+            )
+            .bind(id.as_str())
+            .bind(ms(now))
+            .bind(i64::try_from(room + 1).unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await?;
+            let more_stored = stored.len() > room;
+            for r in stored.iter().take(room) {
+                due.push(issuance::Due {
+                    position: u(r.try_get::<Option<i64>, _>("position")?.unwrap_or(0)),
+                    ticket_id: r.try_get("id")?,
+                    identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+                });
+            }
+            let more = more_stored || upto < lazy.admitted_by(now);
+            issuance::plan(
+                &c,
+                marks.issue_cursor,
+                upto,
+                marks.issued,
+                marks.serials,
+                due,
+                more,
+                now,
+            )
+        };
+        if plan.new_cursor == plan.old_cursor && plan.due.is_empty() {
+            return Ok(IssueBatch::default());
+        }
+        let vouchers = issuance::sign_all(&plan, issuer)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let moved = sqlx::query(
+            "UPDATE campaigns SET issue_cursor = ?, issued = issued + ?, serials = serials + ?
+             WHERE id = ? AND issue_cursor = ? AND serials = ?",
+        )
+        .bind(i(plan.new_cursor))
+        .bind(i(vouchers.len() as u64))
+        .bind(i(vouchers.len() as u64))
+        .bind(id.as_str())
+        .bind(i(plan.old_cursor))
+        .bind(i(plan.serials))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            tx.rollback().await?;
+            return Ok(IssueBatch {
+                conflict: true,
+                ..IssueBatch::default()
+            });
+        }
+        if !vouchers.is_empty() {
+            let rows = issuance::rows_json(&vouchers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+                    issued_at, expires_at)
+                 SELECT ?, json_extract(value, '$.serial'), unhex(json_extract(value, '$.identity')),
+                    json_extract(value, '$.ticket_id'), json_extract(value, '$.token'), json_extract(value, '$.code'),
+                    json_extract(value, '$.kid'), json_extract(value, '$.amount'), json_extract(value, '$.currency'),
+                    json_extract(value, '$.issued_at'), json_extract(value, '$.expires_at')
+                 FROM json_each(?)",
+            )
+            .bind(id.as_str())
+            .bind(&rows)
+            .execute(&mut *tx)
+            .await?;
+            let updated = sqlx::query(
+                "UPDATE tickets SET claimed_serial = j.serial
+                 FROM (SELECT json_extract(value, '$.ticket_id') AS tid, json_extract(value, '$.serial') AS serial
+                       FROM json_each(?)) AS j
+                 WHERE tickets.id = j.tid AND tickets.claimed_serial IS NULL AND tickets.expired_at IS NULL
+                    AND tickets.returned_at IS NULL",
+            )
+            .bind(&rows)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated != vouchers.len() as u64 {
+                // A ticket changed since the plan (claimed, released or given back): write nothing.
+                tx.rollback().await?;
+                return Ok(IssueBatch {
+                    conflict: true,
+                    ..IssueBatch::default()
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(IssueBatch {
+            issued: vouchers,
+            more: plan.more,
+            conflict: false,
+        })
+    }
+
+    pub async fn give_back(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        now: DateTime<Utc>,
+    ) -> Result<GiveBackOutcome, StoreError> {
+        let now = at(ms(now))?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(c) = load_campaign(&mut tx, id).await? else {
+            return Ok(GiveBackOutcome::UnknownCampaign);
+        };
+        ensure_draw_in(&mut tx, id, now).await?;
+        let Some(t) = load_ticket(&mut tx, id, identity).await? else {
+            return Ok(GiveBackOutcome::NoTicket);
+        };
+        if t.returned_at.is_some() {
+            tx.commit().await?;
+            return Ok(GiveBackOutcome::Returned(Box::new(t)));
+        }
+        if let Some(v) = &t.voucher {
+            if v.redeemed_at.is_some() {
+                return Ok(GiveBackOutcome::AlreadyRedeemed);
+            }
+            sqlx::query(
+                "UPDATE vouchers SET returned_at = ? WHERE campaign_id = ? AND serial = ? AND redeemed_at IS NULL",
+            )
+            .bind(ms(now))
+            .bind(id.as_str())
+            .bind(i(v.serial))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE campaigns SET issued = issued - 1, returned = returned + 1 WHERE id = ?")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE tickets SET returned_at = ? WHERE id = ?")
+                .bind(ms(now))
+                .bind(&t.id)
+                .execute(&mut *tx)
+                .await?;
+            hand_on(&mut tx, id, &c.spec, now).await?;
+        } else {
+            sqlx::query("UPDATE tickets SET returned_at = ? WHERE id = ?")
+                .bind(ms(now))
+                .bind(&t.id)
+                .execute(&mut *tx)
+                .await?;
+            let holds_a_place = t.expired_at.is_none() && t.admit_until.is_some_and(|u| u > now);
+            if holds_a_place {
+                // Its voucher goes back to the line now, not at its deadline.
+                sqlx::query("UPDATE tickets SET expired_at = ? WHERE id = ?")
+                    .bind(ms(now))
+                    .bind(&t.id)
+                    .execute(&mut *tx)
+                    .await?;
+                hand_on(&mut tx, id, &c.spec, now).await?;
+            }
+        }
+        let t = load_ticket(&mut tx, id, identity)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("ticket vanished".into()))?;
+        tx.commit().await?;
+        Ok(GiveBackOutcome::Returned(Box::new(t)))
     }
 }
 
@@ -536,23 +772,113 @@ async fn load_campaign(conn: &mut SqliteConnection, id: &CampaignId) -> Result<O
 
 async fn counters(conn: &mut SqliteConnection, id: &CampaignId) -> Result<Option<CampaignCounters>, StoreError> {
     let row = sqlx::query(
-        "SELECT drawn_at, next_seq, issued, reach, redeemed,
+        "SELECT drawn_at, next_seq, issued, reach, redeemed, returned,
             (SELECT MIN(admit_until) FROM tickets WHERE campaign_id = c.id AND admit_until IS NOT NULL
-                AND claimed_serial IS NULL AND expired_at IS NULL) AS next_release_at
+                AND claimed_serial IS NULL AND expired_at IS NULL
+                AND (auto_issue = 0 OR returned_at IS NOT NULL)) AS next_release_at
          FROM campaigns c WHERE id = ?",
     )
     .bind(id.as_str())
     .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else { return Ok(None) };
+    let stored = opt_at(r.try_get("next_release_at")?)?;
+    let lazy = match lazy_draw(conn, id).await? {
+        Some((lazy, marks)) => next_lazy_release(conn, id, &lazy, marks.swept).await?,
+        None => None,
+    };
     Ok(Some(CampaignCounters {
         drawn: r.try_get::<Option<i64>, _>("drawn_at")?.is_some(),
         tickets: u(r.try_get::<i64, _>("next_seq")? - 1),
         issued: u(r.try_get("issued")?),
         reach: u(r.try_get("reach")?),
         redeemed: u(r.try_get("redeemed")?),
-        next_release_at: opt_at(r.try_get("next_release_at")?)?,
+        next_release_at: [stored, lazy].into_iter().flatten().min(),
+        returned: u(r.try_get("returned")?),
     }))
+}
+
+/// The admission deadline of the first drawn position after `swept` whose ticket may still let
+/// its voucher go back (no voucher, no server-side issuance); looked up a window of positions
+/// ahead, and beyond that window the next position's deadline (an early bound is safe: a client
+/// told it checks once more).
+async fn next_lazy_release(
+    conn: &mut SqliteConnection,
+    id: &CampaignId,
+    lazy: &LazyDraw,
+    swept: u64,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let end = lazy.scheduled_positions().min(swept + crate::draw::RELEASE_LOOKAHEAD);
+    if swept >= end {
+        return Ok(None);
+    }
+    let by_seq: std::collections::HashMap<u64, u64> = (swept + 1..=end)
+        .filter_map(|p| lazy.seq_at(p).map(|q| (q, p)))
+        .collect();
+    let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
+    let rows = sqlx::query(
+        "SELECT seq FROM tickets WHERE campaign_id = ? AND claimed_serial IS NULL AND expired_at IS NULL
+            AND (auto_issue = 0 OR returned_at IS NOT NULL) AND seq IN (SELECT value FROM json_each(?))",
+    )
+    .bind(id.as_str())
+    .bind(serde_json::to_string(&seqs).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut first = None;
+    for r in &rows {
+        if let Some(&p) = by_seq.get(&u(r.try_get("seq")?)) {
+            first = Some(first.map_or(p, |f: u64| f.min(p)));
+        }
+    }
+    Ok(match first {
+        Some(p) => Some(lazy.window_of(p).1),
+        None if end < lazy.scheduled_positions() => Some(lazy.window_of(end + 1).1),
+        None => None,
+    })
+}
+
+/// Where issuance and the release sweep stand in a lazily drawn campaign.
+#[derive(Debug, Clone, Copy)]
+struct Marks {
+    swept: u64,
+    issue_cursor: u64,
+    issued: u64,
+    serials: u64,
+}
+
+/// The campaign's draw (when drawn without stored positions) with its progress marks.
+async fn lazy_draw(conn: &mut SqliteConnection, id: &CampaignId) -> Result<Option<(LazyDraw, Marks)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT draw_seed, drawn_count, supply, opens_at, admission_rate_per_s, admission_window_s,
+            swept, issue_cursor, issued, serials FROM campaigns WHERE id = ?",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let lazy = lazy_from_row(&r)?;
+    let marks = Marks {
+        swept: u(r.try_get("swept")?),
+        issue_cursor: u(r.try_get("issue_cursor")?),
+        issued: u(r.try_get("issued")?),
+        serials: u(r.try_get("serials")?),
+    };
+    Ok(Some((lazy, marks)))
+}
+
+/// The draw columns of a campaign row (selected under these names).
+fn lazy_from_row(r: &SqliteRow) -> Result<LazyDraw, StoreError> {
+    let seed = r.try_get::<i64, _>("draw_seed")? as u64;
+    Ok(LazyDraw {
+        draw: r
+            .try_get::<Option<i64>, _>("drawn_count")?
+            .map(|n| Draw::new(seed, u(n))),
+        supply: u(r.try_get("supply")?),
+        opens_at: at(r.try_get("opens_at")?)?,
+        admission_rate_per_s: u32::try_from(r.try_get::<i64, _>("admission_rate_per_s")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        admission_window: chrono::Duration::seconds(r.try_get::<i64, _>("admission_window_s")?),
+    })
 }
 
 async fn draw_due(conn: &mut SqliteConnection, id: &CampaignId, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -566,10 +892,11 @@ async fn draw_due(conn: &mut SqliteConnection, id: &CampaignId, now: DateTime<Ut
     })
 }
 
-const TICKET_SELECT: &str = "SELECT t.id, t.campaign_id, t.identity, t.joined_at, t.in_draw, t.prequeue_check_at,
-    t.position, t.admit_at, t.admit_until, t.expired_at,
-    v.serial, v.token, v.code, v.kid, v.amount, v.currency, v.issued_at, v.expires_at, v.redeemed_at
-    FROM tickets t LEFT JOIN vouchers v ON v.ticket_id = t.id
+const TICKET_SELECT: &str = "SELECT t.id, t.campaign_id, t.identity, t.seq, t.joined_at, t.in_draw,
+    t.prequeue_check_at, t.position, t.admit_at, t.admit_until, t.expired_at, t.auto_issue, t.returned_at AS t_returned_at,
+    v.serial, v.token, v.code, v.kid, v.amount, v.currency, v.issued_at, v.expires_at, v.redeemed_at, v.returned_at,
+    c.draw_seed, c.drawn_count, c.supply, c.opens_at, c.admission_rate_per_s, c.admission_window_s
+    FROM tickets t JOIN campaigns c ON c.id = t.campaign_id LEFT JOIN vouchers v ON v.ticket_id = t.id
     WHERE t.campaign_id = ? AND t.identity = ?";
 
 async fn load_ticket(
@@ -598,22 +925,28 @@ async fn load_ticket(
             issued_at: at(r.try_get("issued_at")?)?,
             expires_at: at(r.try_get("expires_at")?)?,
             redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
+            returned_at: opt_at(r.try_get("returned_at")?)?,
         }),
         None => None,
     };
-    Ok(Some(TicketRow {
+    let mut t = TicketRow {
         id: ticket_id,
         campaign_id: campaign_id(&r.try_get::<String, _>("campaign_id")?)?,
         identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+        seq: u(r.try_get("seq")?),
         joined_at: at(r.try_get("joined_at")?)?,
+        auto_issue: r.try_get("auto_issue")?,
         in_draw: r.try_get("in_draw")?,
         prequeue_check_at: opt_at(r.try_get("prequeue_check_at")?)?,
         position: r.try_get::<Option<i64>, _>("position")?.map(u),
         admit_at: opt_at(r.try_get("admit_at")?)?,
         admit_until: opt_at(r.try_get("admit_until")?)?,
         expired_at: opt_at(r.try_get("expired_at")?)?,
+        returned_at: opt_at(r.try_get("t_returned_at")?)?,
         voucher,
-    }))
+    };
+    lazy_from_row(&r)?.complete(&mut t);
+    Ok(Some(t))
 }
 
 fn parse_code(s: &str) -> Result<VoucherCode, StoreError> {
@@ -635,6 +968,7 @@ fn voucher_from_row(r: &SqliteRow) -> Result<VoucherRow, StoreError> {
         issued_at: at(r.try_get("issued_at")?)?,
         expires_at: at(r.try_get("expires_at")?)?,
         redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
+        returned_at: opt_at(r.try_get("returned_at")?)?,
     })
 }
 
@@ -658,7 +992,7 @@ async fn find_voucher_in(conn: &mut SqliteConnection, target: &RedeemTarget) -> 
         RedeemTarget::Serial { campaign_id, serial } => {
             sqlx::query(
                 "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-                    issued_at, expires_at, redeemed_at FROM vouchers WHERE campaign_id = ? AND serial = ?",
+                    issued_at, expires_at, redeemed_at, returned_at FROM vouchers WHERE campaign_id = ? AND serial = ?",
             )
             .bind(campaign_id.as_str())
             .bind(i(*serial))
@@ -668,7 +1002,7 @@ async fn find_voucher_in(conn: &mut SqliteConnection, target: &RedeemTarget) -> 
         RedeemTarget::Code(code) => {
             sqlx::query(
                 "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-                    issued_at, expires_at, redeemed_at FROM vouchers WHERE code = ?",
+                    issued_at, expires_at, redeemed_at, returned_at FROM vouchers WHERE code = ?",
             )
             .bind(code.compact())
             .fetch_optional(&mut *conn)
@@ -679,43 +1013,21 @@ async fn find_voucher_in(conn: &mut SqliteConnection, target: &RedeemTarget) -> 
 }
 
 async fn ensure_draw_in(conn: &mut SqliteConnection, id: &CampaignId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-    let Some(c) = load_campaign(conn, id).await? else {
-        return Ok(false);
-    };
-    if now < c.spec.draw_at || !draw_due(conn, id, now).await? {
-        return Ok(false);
-    }
-    let pre = sqlx::query("SELECT id, joined_at FROM tickets WHERE campaign_id = ? AND in_draw = 1 ORDER BY seq")
-        .bind(id.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-    let order = schedule::draw_order(c.draw_seed, pre.len());
-    for (idx, &which) in order.iter().enumerate() {
-        let p = idx as u64 + 1;
-        let r = &pre[which];
-        let ticket_id: String = r.try_get("id")?;
-        let joined = at(r.try_get("joined_at")?)?;
-        let (a, until) = if p <= c.spec.supply {
-            let a = schedule::admit_at_for(&c.spec, p, joined);
-            (Some(ms(a)), Some(ms(a + c.spec.admission_window())))
-        } else {
-            (None, None)
-        };
-        sqlx::query("UPDATE tickets SET position = ?, admit_at = ?, admit_until = ? WHERE id = ?")
-            .bind(i(p))
-            .bind(a)
-            .bind(until)
-            .bind(&ticket_id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    sqlx::query("UPDATE campaigns SET drawn_at = ?, next_position = ? WHERE id = ? AND drawn_at IS NULL")
-        .bind(ms(now))
-        .bind(i(pre.len() as u64 + 1))
-        .bind(id.as_str())
-        .execute(&mut *conn)
-        .await?;
-    tracing::info!(campaign = %id, tickets = pre.len(), "draw performed");
+    // No row per ticket: fixing how many joined is the whole draw (positions are the keyed
+    // permutation of the join order, src/draw.rs). Tickets joined before the draw are exactly
+    // seq 1..=n: joining reads `drawn_at` in the same write as it takes its seq.
+    let drawn = sqlx::query(
+        "UPDATE campaigns SET drawn_at = ?, drawn_count = next_seq - 1, next_position = next_seq
+         WHERE id = ? AND drawn_at IS NULL AND draw_at <= ? RETURNING drawn_count",
+    )
+    .bind(ms(now))
+    .bind(id.as_str())
+    .bind(ms(now))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = drawn else { return Ok(false) };
+    let n: i64 = r.try_get("drawn_count")?;
+    tracing::info!(campaign = %id, tickets = n, "draw performed");
     Ok(true)
 }
 
@@ -724,19 +1036,63 @@ async fn release_expired_in(
     id: &CampaignId,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let window = {
-        let Some(c) = load_campaign(conn, id).await? else {
-            return Ok(0);
-        };
-        c.spec.admission_window()
+    let Some(c) = load_campaign(conn, id).await? else {
+        return Ok(0);
     };
     let mut released = 0;
+    // Drawn positions within the supply, in admission order: an admission whose window passed
+    // without a voucher (and without server-side issuance, which never lets one pass) goes back.
+    if let Some((lazy, marks)) = lazy_draw(conn, id).await? {
+        let target = lazy.admitted_by(now - c.spec.admission_window());
+        let mut from = marks.swept + 1;
+        while from <= target {
+            let to = target.min(from + 999);
+            let by_seq: std::collections::HashMap<u64, u64> =
+                (from..=to).filter_map(|p| lazy.seq_at(p).map(|q| (q, p))).collect();
+            let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
+            let rows = sqlx::query(
+                "SELECT id, seq FROM tickets WHERE campaign_id = ? AND claimed_serial IS NULL AND expired_at IS NULL
+                    AND (auto_issue = 0 OR returned_at IS NOT NULL) AND seq IN (SELECT value FROM json_each(?))",
+            )
+            .bind(id.as_str())
+            .bind(serde_json::to_string(&seqs).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut gone = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let seq = u(r.try_get("seq")?);
+                if let Some(&p) = by_seq.get(&seq) {
+                    gone.push((p, r.try_get::<String, _>("id")?));
+                }
+            }
+            gone.sort();
+            for (p, ticket_id) in gone {
+                let until = lazy.window_of(p).1;
+                sqlx::query("UPDATE tickets SET expired_at = ? WHERE id = ?")
+                    .bind(ms(until))
+                    .bind(&ticket_id)
+                    .execute(&mut *conn)
+                    .await?;
+                hand_on(conn, id, &c.spec, until).await?;
+                released += 1;
+            }
+            sqlx::query("UPDATE campaigns SET swept = ? WHERE id = ? AND swept < ?")
+                .bind(i(to))
+                .bind(id.as_str())
+                .bind(i(to))
+                .execute(&mut *conn)
+                .await?;
+            from = to + 1;
+        }
+    }
     loop {
-        // One at a time, in deadline order, so returned vouchers reach the waitlist in order
-        // even when a freshly admitted ticket's own window has already passed.
+        // Stored admissions (late arrivals, returned vouchers), one at a time in deadline order,
+        // so returned vouchers reach the waitlist in order even when a freshly admitted ticket's
+        // own window has already passed.
         let Some(r) = sqlx::query(
             "SELECT id, admit_until FROM tickets WHERE campaign_id = ? AND admit_until IS NOT NULL
                 AND admit_until <= ? AND claimed_serial IS NULL AND expired_at IS NULL
+                AND (auto_issue = 0 OR returned_at IS NOT NULL)
              ORDER BY admit_until, position LIMIT 1",
         )
         .bind(id.as_str())
@@ -753,32 +1109,63 @@ async fn release_expired_in(
             .bind(&ticket_id)
             .execute(&mut *conn)
             .await?;
-        let reach: i64 = sqlx::query_scalar("UPDATE campaigns SET reach = reach + 1 WHERE id = ? RETURNING reach")
-            .bind(id.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
-        if let Some(next) =
-            sqlx::query("SELECT id, joined_at FROM tickets WHERE campaign_id = ? AND position = ? AND admit_at IS NULL")
-                .bind(id.as_str())
-                .bind(reach)
-                .fetch_optional(&mut *conn)
-                .await?
-        {
-            let joined: i64 = next.try_get("joined_at")?;
-            let a = at(until.max(joined))?;
-            sqlx::query("UPDATE tickets SET admit_at = ?, admit_until = ? WHERE id = ?")
-                .bind(ms(a))
-                .bind(ms(a + window))
-                .bind(next.try_get::<String, _>("id")?)
-                .execute(&mut *conn)
-                .await?;
-        }
+        hand_on(conn, id, &c.spec, at(until)?).await?;
         released += 1;
     }
     if released > 0 {
-        tracing::info!(campaign = %id, released, "expired admissions returned their vouchers to the line");
+        tracing::info!(campaign = %id, released, "admissions returned their vouchers to the line");
     }
     Ok(released)
+}
+
+/// One voucher went back to the line at `from`: the next position beyond the reach is admitted
+/// from then (a ticket that was itself given back gets an empty window, so the next sweep passes
+/// the voucher on at once).
+async fn hand_on(
+    conn: &mut SqliteConnection,
+    id: &CampaignId,
+    spec: &crate::config::CampaignSpec,
+    from: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let reach: i64 = sqlx::query_scalar("UPDATE campaigns SET reach = reach + 1 WHERE id = ? RETURNING reach")
+        .bind(id.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    let lazy_seq = lazy_draw(conn, id).await?.and_then(|(lazy, _)| lazy.seq_at(u(reach)));
+    let next = match lazy_seq {
+        Some(seq) => {
+            sqlx::query("SELECT id, joined_at, returned_at FROM tickets WHERE campaign_id = ? AND seq = ? AND admit_at IS NULL")
+                .bind(id.as_str())
+                .bind(i(seq))
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT id, joined_at, returned_at FROM tickets WHERE campaign_id = ? AND position = ? AND admit_at IS NULL",
+            )
+            .bind(id.as_str())
+            .bind(reach)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
+    if let Some(next) = next {
+        let joined = at(next.try_get("joined_at")?)?;
+        let a = std::cmp::max(from, joined);
+        let window = if next.try_get::<Option<i64>, _>("returned_at")?.is_some() {
+            chrono::Duration::zero()
+        } else {
+            spec.admission_window()
+        };
+        sqlx::query("UPDATE tickets SET admit_at = ?, admit_until = ? WHERE id = ?")
+            .bind(ms(a))
+            .bind(ms(a + window))
+            .bind(next.try_get::<String, _>("id")?)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn forget_key(conn: &mut SqliteConnection, input: &ClaimInput) -> Result<(), StoreError> {
@@ -800,7 +1187,7 @@ async fn claim_in(
     let id = &input.campaign_id;
     let held = sqlx::query(
         "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-            issued_at, expires_at, redeemed_at FROM vouchers WHERE campaign_id = ? AND identity = ?",
+            issued_at, expires_at, redeemed_at, returned_at FROM vouchers WHERE campaign_id = ? AND identity = ?",
     )
     .bind(id.as_str())
     .bind(&input.identity.0[..])
@@ -834,7 +1221,8 @@ async fn claim_in(
         return Ok(ClaimOutcome::Refused(r));
     }
     let Some(serial) = sqlx::query_scalar::<_, i64>(
-        "UPDATE campaigns SET issued = issued + 1 WHERE id = ? AND issued < supply RETURNING issued",
+        "UPDATE campaigns SET issued = issued + 1, serials = serials + 1 WHERE id = ? AND issued < supply
+         RETURNING serials",
     )
     .bind(id.as_str())
     .fetch_optional(&mut *conn)
@@ -866,6 +1254,7 @@ async fn claim_in(
         issued_at: now,
         expires_at: c.spec.voucher_expires_at,
         redeemed_at: None,
+        returned_at: None,
     };
     sqlx::query(
         "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,

@@ -80,7 +80,7 @@ impl Line {
         for n in 0..2 {
             a.register_identity(&identity(n), [n as u8; 32], t0).await.unwrap();
             let TakeOutcome::Created(t) = a
-                .take_ticket(&id, &identity(n), t0 + ChronoDuration::seconds(5))
+                .take_ticket(&id, &identity(n), None, t0 + ChronoDuration::seconds(5))
                 .await
                 .unwrap()
             else {

@@ -131,7 +131,7 @@ async fn store_exactly_once(a: Store, b: Store) {
         for st in [a.clone(), b.clone()] {
             let id = id.clone();
             tasks.push(tokio::spawn(async move {
-                (n, st.take_ticket(&id, &identity(n), joined).await.unwrap())
+                (n, st.take_ticket(&id, &identity(n), None, joined).await.unwrap())
             }));
         }
     }
@@ -265,7 +265,7 @@ async fn store_exactly_once(a: Store, b: Store) {
                 assert_eq!(v.redeemed_at, Some(when));
             }
             RedeemOutcome::AlreadyRedeemed { first_redeemed_at } => assert_eq!(first_redeemed_at, when),
-            RedeemOutcome::UnknownVoucher => panic!("voucher unknown"),
+            RedeemOutcome::UnknownVoucher | RedeemOutcome::Returned => panic!("voucher unknown or returned"),
         }
     }
     assert_eq!(wins, 1, "exactly one redemption wins");
@@ -301,7 +301,7 @@ async fn postgres_migrations_are_idempotent_and_restart_keeps_state() {
     let st = Store::open(&db.location()).await.unwrap();
     st.ensure_campaign(&s, [1; 32], 5).await.unwrap();
     st.register_identity(&identity(1), [1; 32], t0).await.unwrap();
-    let TakeOutcome::Created(t) = st.take_ticket(&s.id, &identity(1), t0).await.unwrap() else {
+    let TakeOutcome::Created(t) = st.take_ticket(&s.id, &identity(1), None, t0).await.unwrap() else {
         panic!("expected a new ticket");
     };
     st.close().await;
