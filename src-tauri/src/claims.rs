@@ -199,6 +199,8 @@ pub fn from_record(r: &ClaimRecord) -> Progress {
         next_check_in_ms: None,
         attempts: r.attempts,
         in_draw: false,
+        auto_issue: false,
+        entrants: None,
         voucher: r.voucher.clone(),
         error: r.error.clone(),
     }

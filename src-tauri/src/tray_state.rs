@@ -59,7 +59,7 @@ pub fn summarise<'a>(claims: impl IntoIterator<Item = &'a Progress>) -> TrayStat
                 });
             }
             Phase::Holding => holding = true,
-            Phase::SoldOut | Phase::Expired | Phase::Closed | Phase::Failed => ended = true,
+            Phase::SoldOut | Phase::Expired | Phase::Closed | Phase::Failed | Phase::Returned => ended = true,
         }
     }
     if claiming {
@@ -110,6 +110,8 @@ mod tests {
             next_check_in_ms: None,
             attempts: 0,
             in_draw: false,
+            auto_issue: false,
+            entrants: None,
             voucher: None,
             error: None,
         }

@@ -40,6 +40,10 @@ pub enum Command {
     Claim {
         /// The campaign id, e.g. `demo`.
         campaign: String,
+        /// Claim at my turn myself (protocol 1.0) instead of letting the server issue the
+        /// voucher to me at my turn (the default: nothing has to run at that moment).
+        #[arg(long, env = "LINEUP_CLAIM_MYSELF")]
+        claim_myself: bool,
     },
     /// List the vouchers in the wallet (statuses refreshed when the server is reachable).
     Wallet {

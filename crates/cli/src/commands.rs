@@ -25,7 +25,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Register { contact } => register(&ctx, &contact).await,
         Command::Whoami => whoami(&ctx),
         Command::Campaigns => campaigns(&ctx).await,
-        Command::Claim { campaign } => claim(&ctx, &campaign).await,
+        Command::Claim { campaign, claim_myself } => claim(&ctx, &campaign, !claim_myself).await,
         Command::Wallet { offline } => wallet(&ctx, offline).await,
         Command::Show { voucher } => show(&ctx, &voucher),
         Command::Verify { token } => verify(&ctx, &token).await,
@@ -127,7 +127,7 @@ async fn campaigns(ctx: &Ctx) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn claim(ctx: &Ctx, campaign: &str) -> Result<ExitCode> {
+async fn claim(ctx: &Ctx, campaign: &str, server_issuance: bool) -> Result<ExitCode> {
     let campaign_id: CampaignId = campaign.parse().context("invalid campaign id")?;
     let (_id, api) = ctx.signed_api()?;
     let url = api.base_url().to_owned();
@@ -167,7 +167,10 @@ async fn claim(ctx: &Ctx, campaign: &str) -> Result<ExitCode> {
         fetched_at,
         &clock,
         &store,
-        EngineConfig::default(),
+        EngineConfig {
+            server_issuance,
+            ..EngineConfig::default()
+        },
         on_progress,
     )
     .await
@@ -198,6 +201,12 @@ async fn claim(ctx: &Ctx, campaign: &str) -> Result<ExitCode> {
             let (code, text) = match other {
                 Outcome::SoldOut => ("sold_out", "sold out: the supply did not reach your place in line"),
                 Outcome::Closed => ("closed", "the campaign is closed"),
+                Outcome::Waitlisted => (
+                    "waitlisted",
+                    "not drawn this time (waitlisted): if a voucher is given back and reaches your place, \
+                     the server issues it to you; `lineup claim` again or `lineup wallet` shows it",
+                ),
+                Outcome::Returned => ("returned", "you gave this place back"),
                 _ => ("expired", "your admission window passed without a claim"),
             };
             if ctx.json {

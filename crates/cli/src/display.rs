@@ -70,6 +70,7 @@ pub fn progress_line(p: &Progress) -> String {
         Phase::Expired => "admission window missed".to_owned(),
         Phase::Closed => "campaign closed".to_owned(),
         Phase::Failed => "failed".to_owned(),
+        Phase::Returned => "place given back".to_owned(),
     }];
     if let Some(pos) = p.position {
         parts.push(format!("position {pos}"));
@@ -83,7 +84,15 @@ pub fn progress_line(p: &Progress) -> String {
     if let (Some(at), Some(eta)) = (p.admit_at, p.eta_ms)
         && !p.phase.is_final()
     {
-        parts.push(format!("your turn at {} (in {})", local(at), secs(eta)));
+        if p.auto_issue && matches!(p.phase, Phase::InLine | Phase::Admitted) {
+            parts.push(format!(
+                "your voucher will be issued to you at {} (in {}); you may close this",
+                local(at),
+                secs(eta)
+            ));
+        } else {
+            parts.push(format!("your turn at {} (in {})", local(at), secs(eta)));
+        }
     }
     if let (Some(at), Some(inn)) = (p.next_check_at, p.next_check_in_ms)
         && matches!(p.phase, Phase::WaitingOpen | Phase::PreQueue | Phase::Waitlisted)

@@ -678,6 +678,7 @@ mod tests {
             currency: "KRW".into(),
             supply: 10,
             remaining: 10,
+            entrants: 0,
             issued: 0,
             phase: CampaignPhase::PreQueue,
             prequeue_opens_at: s(0),
@@ -705,6 +706,7 @@ mod tests {
             state,
             joined_at: t0(),
             in_draw: true,
+            auto_issue: false,
             position: None,
             ahead: None,
             waitlist: None,
@@ -739,15 +741,88 @@ mod tests {
         }
     }
 
+    /// An engine that claims itself (protocol 1.0), as the tests of the claim flow need.
     fn engine(seed: u64, received_offset_s: i64) -> Engine {
+        engine_with(seed, received_offset_s, false)
+    }
+
+    fn engine_with(seed: u64, received_offset_s: i64, server_issuance: bool) -> Engine {
         let rec = ClaimRecord::new("demo".parse().unwrap(), "key-1".into());
         Engine::new(
             &campaign(received_offset_s),
             START,
             rec,
-            EngineConfig::default(),
+            EngineConfig {
+                server_issuance,
+                ..EngineConfig::default()
+            },
             Pcg64::seed_from_u64(seed),
         )
+    }
+
+    #[test]
+    fn with_server_issuance_a_winner_needs_three_requests_and_no_claim() {
+        let mut e = engine_with(1, 10, true);
+        let draw = START + 50_000;
+        let (now, r) = until_send(&mut e, START);
+        assert_eq!(
+            r,
+            Request::TakeSlotAuto {
+                idempotency_key: "key-1".into()
+            },
+            "opts in with the key made before the first attempt"
+        );
+        let mut pq = ticket(TicketState::PreQueue);
+        pq.auto_issue = true;
+        pq.check_at = Some(when(draw - now + 20_000));
+        e.on_reply(now, Reply::Ticket(pq));
+        let (now, r) = until_send(&mut e, now);
+        assert_eq!(r, Request::CheckTicket);
+        let mut il = ticket(TicketState::InLine);
+        il.auto_issue = true;
+        il.position = Some(Position(4));
+        il.admit_at = Some(when(60_000));
+        il.check_at = Some(when(61_000));
+        e.on_reply(now, Reply::Ticket(il));
+        let p = e.progress();
+        assert!(p.auto_issue && p.phase == Phase::InLine);
+        let (fetch_at, r) = until_send(&mut e, now);
+        assert_eq!(fetch_at, now + 61_000, "one fetch at check_at, nothing before");
+        assert_eq!(r, Request::CheckTicket, "no claim: the server issues");
+        let mut claimed = ticket(TicketState::Claimed);
+        claimed.auto_issue = true;
+        claimed.voucher = Some(voucher());
+        e.on_reply(fetch_at + 20, Reply::Ticket(claimed));
+        assert_eq!(e.next_step(fetch_at + 20), Step::Done(Outcome::Holding(voucher())));
+        assert_eq!(e.record().attempts, 3);
+    }
+
+    #[test]
+    fn with_server_issuance_a_loser_needs_two_requests_and_parks() {
+        let mut e = engine_with(2, 10, true);
+        let (now, _) = until_send(&mut e, START);
+        let mut pq = ticket(TicketState::PreQueue);
+        pq.auto_issue = true;
+        pq.check_at = Some(when(70_000));
+        e.on_reply(now, Reply::Ticket(pq));
+        let (now, r) = until_send(&mut e, now);
+        assert_eq!(r, Request::CheckTicket);
+        let mut w = ticket(TicketState::Waitlisted);
+        w.auto_issue = true;
+        w.position = Some(Position(30));
+        w.waitlist = Some(20);
+        e.on_reply(now, Reply::Ticket(w));
+        assert_eq!(e.next_step(now + 1), Step::Done(Outcome::Waitlisted));
+        assert_eq!(e.record().attempts, 2);
+        // A restart asks once where the place stands (a returned voucher may have reached it).
+        let mut again = Engine::new(
+            &campaign(10),
+            START,
+            e.record().clone(),
+            EngineConfig::default(),
+            Pcg64::seed_from_u64(3),
+        );
+        assert_eq!(until_send(&mut again, START).1, Request::CheckTicket);
     }
 
     /// Advances through waits until the engine wants to send; returns (now, request).

@@ -16,7 +16,8 @@ async fn a_dropped_claim_response_still_ends_with_exactly_one_voucher() {
     let c = Client::new(&p.url);
     c.register("drop@example.com").await;
     p.faults.drop_claims.store(2, Ordering::SeqCst);
-    let out = c.json(&["claim", "demo"]).await;
+    // The claim path itself (protocol 1.0): with server-side issuance there is no claim to lose.
+    let out = c.json(&["claim", "demo", "--claim-myself"]).await;
     assert_eq!(out["outcome"], "holding");
     assert!(
         p.faults.claims_forwarded.load(Ordering::SeqCst) >= 2,

@@ -1,5 +1,6 @@
 //! The one integration test binary of lineup-server.
 
+mod auto_issue;
 mod common;
 mod concurrency;
 mod errors;

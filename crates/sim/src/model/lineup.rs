@@ -82,6 +82,7 @@ impl Wire {
             state: v.state,
             joined_at: self.at(v.joined_at),
             in_draw: v.in_draw,
+            auto_issue: false,
             position: v.position.map(Position),
             ahead: v.ahead,
             waitlist: v.waitlist,
@@ -128,6 +129,7 @@ impl Wire {
             currency: self.currency.clone(),
             supply: u64::from(s.vouchers),
             remaining: u64::from(s.vouchers),
+            entrants: 0,
             issued: 0,
             phase: CampaignPhase::PreQueue,
             prequeue_opens_at: self.at(0),
@@ -261,7 +263,7 @@ pub fn run(s: &Scenario) -> StrategyReport {
                     Door::Serve { start } => {
                         let at = start as Micros;
                         let answer = match &request {
-                            Request::TakeSlot => server.take_ticket(c, at),
+                            Request::TakeSlot | Request::TakeSlotAuto { .. } => server.take_ticket(c, at),
                             Request::CheckTicket => server.status(c, at),
                             Request::Claim {
                                 idempotency_key,
