@@ -101,8 +101,9 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 5_000)]
     pub issue_batch_max: u32,
     /// Server-side issuance: cost of one voucher inside a batch, in issuances (1 = no gain
-    /// from group commit assumed).
-    #[arg(long, default_value_t = 1.0)]
+    /// from group commit; issue 10 measured 844 lone claims/s against 50,000+ batched
+    /// inserts/s on SQLite, so 0.1 leaves a wide margin).
+    #[arg(long, default_value_t = 0.1)]
     pub cost_batch_issue: f64,
     /// Worker threads (runs of different strategies are independent).
     #[arg(long, env = "LINEUP_SIM_THREADS", default_value_t = 2)]

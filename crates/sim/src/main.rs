@@ -160,8 +160,8 @@ fn run_model(surge: &SurgeArgs, args: &ModelArgs) -> anyhow::Result<()> {
         "model: N={} V={} C={}/s, pre-queue {} s, draw {} s before opening, admission {}/s, window {} s\n\
          costs (issuances): issue {}, read {}, 503 {:?}; queue bound {} s, backlog bound {} s, rtt {} ms, \
          client timeout {} s, loss {}, waitlist checks {:?}, seed {}\n\
-         lineup issuance: {:?}; server-side: batch every {} ms (at most {}), {} issuance per voucher in a batch, \
-         fetch {} s after admit_at; sleepy share {}\n\
+         issuance {}: lineup = explicit claims, lineup-auto = by the server in a batch every {} ms (at most {}), \
+         {} issuance per voucher, fetched {} s after admit_at; sleepy share {}\n\
          floors: drain V/C = {:.1} s, requests 2+V/N = {:.3}/person; registration: {} requests before the scenario; \
          wall time {:.1} s\n",
         scenario.clients,
@@ -181,7 +181,7 @@ fn run_model(surge: &SurgeArgs, args: &ModelArgs) -> anyhow::Result<()> {
         scenario.loss,
         scenario.waitlist_checks,
         scenario.seed,
-        args.issuance,
+        args.issuance.name(),
         scenario.issue_batch_ms,
         scenario.issue_batch_max,
         scenario.costs.batch_issue,

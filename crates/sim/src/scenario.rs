@@ -27,7 +27,8 @@ pub struct Costs {
     /// A request refused at the door with 503 `overloaded` (accept, TLS, parse, answer).
     pub reject: f64,
     /// One voucher issued by the server itself inside a batch (server-side issuance), in
-    /// issuances. 1 by default: no gain from group commit is assumed.
+    /// issuances: 0.1 by default (group commit: one transaction, signatures outside it;
+    /// issue 10 measured 844 lone claims/s against 50,000+ batched inserts/s on SQLite).
     pub batch_issue: f64,
 }
 
@@ -130,7 +131,7 @@ impl Default for Scenario {
                 issue: 1.0,
                 read: 0.05,
                 reject: 0.02,
-                batch_issue: 1.0,
+                batch_issue: 0.1,
             },
             max_queue_s: 0.5,
             max_backlog_s: 2.0,

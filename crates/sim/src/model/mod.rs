@@ -35,6 +35,14 @@ pub enum Issuance {
 }
 
 impl Issuance {
+    pub fn name(self) -> &'static str {
+        match self {
+            Issuance::Server => "server",
+            Issuance::Client => "client",
+            Issuance::Both => "both",
+        }
+    }
+
     /// The `lineup` variants this choice runs, explicit claims first.
     pub fn variants(self) -> &'static [Variant] {
         match self {
