@@ -596,6 +596,45 @@ mod tests {
     }
 
     #[test]
+    fn opted_in_tickets_are_issued_by_the_server_in_admission_order() {
+        let (s, mut srv) = small();
+        for c in 0..5u32 {
+            srv.join(c, true, SEC);
+        }
+        assert!(srv.issue_due(s.draw_at() - 1, 10).is_empty(), "nothing before the draw");
+        srv.status(0, s.draw_at());
+        let by_pos: Vec<u32> = (1..=5)
+            .map(|p| (0..5u32).find(|&c| srv.position(c) == Some(p)).unwrap())
+            .collect();
+        let open = s.opens_at();
+        // A winner is in line, told to fetch a second after its admission; no claim window.
+        let w = view(srv.status(by_pos[1], s.draw_at() + 1));
+        assert_eq!(w.state, TicketState::InLine);
+        assert_eq!(w.admit_at, Some(open + SEC / 10));
+        assert_eq!(w.check_at, Some(open + SEC / 10 + SEC));
+        assert_eq!(w.admit_until, None);
+        // A waitlisted opted-in ticket is not asked to check again.
+        let l = view(srv.status(by_pos[3], s.draw_at() + 1));
+        assert_eq!(
+            (l.state, l.waitlist, l.check_at),
+            (TicketState::Waitlisted, Some(1), None)
+        );
+        // Batches: positions 1 and 2 are due at opening + 0.1 s, position 3 later.
+        assert_eq!(srv.issue_due(open + SEC / 10, 10), vec![(by_pos[0], 1), (by_pos[1], 2)]);
+        assert!(srv.issue_due(open + SEC / 10, 10).is_empty(), "exactly once");
+        // Long after every window, nothing expired: the third is issued, then supply is out.
+        assert_eq!(srv.issue_due(open + 100 * SEC, 1), vec![(by_pos[2], 3)]);
+        assert!(srv.issue_due(open + 200 * SEC, 10).is_empty());
+        let v = view(srv.status(by_pos[2], open + 200 * SEC));
+        assert_eq!((v.state, v.serial), (TicketState::Claimed, Some(3)));
+        assert_eq!(
+            view(srv.status(by_pos[4], open + 200 * SEC)).state,
+            TicketState::SoldOut
+        );
+        assert!(srv.is_auto(by_pos[0]));
+    }
+
+    #[test]
     fn the_draw_is_reproducible_from_the_seed() {
         let order = |seed| {
             let (s, _) = small();
