@@ -56,6 +56,13 @@ impl Capacity {
         }
     }
 
+    /// Work the server starts by itself at `t` (the issuer's batch): it queues behind what is
+    /// already there and is never refused. Returns when it is done (the batch is durable).
+    pub fn work(&mut self, t: Micros, units: f64) -> Micros {
+        let start = self.busy_until.max(t as f64);
+        self.finish(start, units)
+    }
+
     /// Charges `units` of work for a served request that started at `start`; returns when it
     /// is done (the reply leaves the server).
     pub fn finish(&mut self, start: f64, units: f64) -> Micros {
@@ -96,6 +103,19 @@ mod tests {
             }
         }
         (served, shed, dropped)
+    }
+
+    #[test]
+    fn internal_work_queues_in_the_same_pool() {
+        let mut c = cap(0.0);
+        // Half a second of batch work at t = 0: a request at 0.1 s starts after it.
+        assert_eq!(c.work(0, 500.0), SEC / 2);
+        assert_eq!(
+            c.arrive(SEC / 10),
+            Door::Serve {
+                start: (SEC / 2) as f64
+            }
+        );
     }
 
     #[test]

@@ -53,6 +53,7 @@ struct ModelScenario<'a> {
     scenario: &'a Scenario,
     reject_costs: &'a [f64],
     strategies: Vec<&'static str>,
+    issuance: lineup_sim::model::Issuance,
     admission_rate_per_s: u32,
     /// `V / C`, the physical limit on the drain.
     drain_floor_s: f64,
@@ -147,12 +148,20 @@ fn run_model(surge: &SurgeArgs, args: &ModelArgs) -> anyhow::Result<()> {
         bail!("--reject-cost values must be finite and >= 0 (got {bad})");
     }
     let started = Instant::now();
-    let rows = lineup_sim::model::run_all(&scenario, &surge.strategies, &args.reject_cost, args.threads);
+    let rows = lineup_sim::model::run_all_issuance(
+        &scenario,
+        &surge.strategies,
+        args.issuance,
+        &args.reject_cost,
+        args.threads,
+    );
     let wall = started.elapsed().as_secs_f64();
     let header = format!(
         "model: N={} V={} C={}/s, pre-queue {} s, draw {} s before opening, admission {}/s, window {} s\n\
          costs (issuances): issue {}, read {}, 503 {:?}; queue bound {} s, backlog bound {} s, rtt {} ms, \
          client timeout {} s, loss {}, waitlist checks {:?}, seed {}\n\
+         issuance {}: lineup = explicit claims, lineup-auto = by the server in a batch every {} ms (at most {}), \
+         {} issuance per voucher, fetched {} s after admit_at; sleepy share {}\n\
          floors: drain V/C = {:.1} s, requests 2+V/N = {:.3}/person; registration: {} requests before the scenario; \
          wall time {:.1} s\n",
         scenario.clients,
@@ -172,6 +181,12 @@ fn run_model(surge: &SurgeArgs, args: &ModelArgs) -> anyhow::Result<()> {
         scenario.loss,
         scenario.waitlist_checks,
         scenario.seed,
+        args.issuance.name(),
+        scenario.issue_batch_ms,
+        scenario.issue_batch_max,
+        scenario.costs.batch_issue,
+        scenario.fetch_lag_s,
+        scenario.sleepy,
         scenario.drain_floor_s(),
         scenario.request_floor(),
         scenario.clients,
@@ -182,6 +197,7 @@ fn run_model(surge: &SurgeArgs, args: &ModelArgs) -> anyhow::Result<()> {
         scenario: &scenario,
         reject_costs: &args.reject_cost,
         strategies: surge.strategies.iter().map(|s| s.name()).collect(),
+        issuance: args.issuance,
         admission_rate_per_s: scenario.admission_rate(),
         drain_floor_s: scenario.drain_floor_s(),
         request_floor: scenario.request_floor(),

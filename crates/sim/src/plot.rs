@@ -99,6 +99,8 @@ mod tests {
             vouchers_issued: 0,
             requests_total: 0,
             requests_per_client: 0.0,
+            request_floor: 2.0,
+            floor_ratio: 0.0,
             setup_requests: 0,
             peak_rps: 0,
             shed_total: 0,
@@ -109,6 +111,9 @@ mod tests {
             fairness: 1.0,
             lost: 0,
             duplicates: 0,
+            sleepy_clients: 0,
+            sleepy_winners: 0,
+            sleepy_holding: 0,
             per_sec,
         };
         let rows = vec![row("hammer", vec![0, 5, 900, 30]), row("lineup", vec![3, 3, 40, 1])];

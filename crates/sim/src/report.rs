@@ -17,13 +17,18 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 }
 
 /// Renders the rows as a fixed-width table; `capacity` puts the peak in multiples of C.
+/// Requests per person are shown next to the floor `2 + V/N` and their ratio; the sleepy
+/// columns appear when some row had sleepy people (`--sleepy`).
 pub fn table(rows: &[StrategyReport], capacity: f64) -> String {
-    let header = [
+    let sleepy = rows.iter().any(|r| r.sleepy_clients > 0);
+    let mut header = vec![
         "strategy",
         "reject",
         "issued",
         "requests",
         "req/client",
+        "floor",
+        "req/floor",
         "peak rps",
         "peak/C",
         "shed",
@@ -35,15 +40,20 @@ pub fn table(rows: &[StrategyReport], capacity: f64) -> String {
         "lost",
         "dup",
     ];
-    let cells: Vec<[String; 15]> = rows
+    if sleepy {
+        header.extend(["sleepy", "sleepy won", "sleepy held"]);
+    }
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            [
+            let mut row = vec![
                 r.name.clone(),
                 opt(r.reject_cost, 2),
                 r.vouchers_issued.to_string(),
                 r.requests_total.to_string(),
                 format!("{:.2}", r.requests_per_client),
+                format!("{:.2}", r.request_floor),
+                format!("{:.3}", r.floor_ratio),
                 r.peak_rps.to_string(),
                 format!("{:.2}", r.peak_rps as f64 / capacity),
                 r.shed_total.to_string(),
@@ -54,7 +64,15 @@ pub fn table(rows: &[StrategyReport], capacity: f64) -> String {
                 format!("{:.3}", r.fairness),
                 r.lost.to_string(),
                 r.duplicates.to_string(),
-            ]
+            ];
+            if sleepy {
+                row.extend([
+                    r.sleepy_clients.to_string(),
+                    r.sleepy_winners.to_string(),
+                    r.sleepy_holding.to_string(),
+                ]);
+            }
+            row
         })
         .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -95,6 +113,8 @@ mod tests {
             vouchers_issued: 2,
             requests_total: 22,
             requests_per_client: 2.2,
+            request_floor: 2.2,
+            floor_ratio: 1.0,
             setup_requests: 10,
             peak_rps: 4,
             shed_total: 0,
@@ -105,6 +125,9 @@ mod tests {
             fairness: 1.0,
             lost: 0,
             duplicates: 0,
+            sleepy_clients: 0,
+            sleepy_winners: 0,
+            sleepy_holding: 0,
             per_sec: vec![1, 4],
         }
     }
@@ -117,6 +140,14 @@ mod tests {
         assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{t}");
         assert!(lines[2].starts_with("lineup "));
         assert!(lines[2].contains("  2.20  ") && lines[2].contains("  -  "), "{t}");
+        assert!(lines[0].contains("req/floor") && !lines[0].contains("sleepy"), "{t}");
+        let mut sleepy = row("lineup-auto");
+        (sleepy.sleepy_clients, sleepy.sleepy_winners, sleepy.sleepy_holding) = (3, 1, 1);
+        let t = table(&[row("lineup"), sleepy], 2.0);
+        assert!(t.lines().next().unwrap().ends_with("sleepy won  sleepy held"), "{t}");
+        let last: Vec<&str> = t.lines().nth(3).unwrap().split_whitespace().rev().take(3).collect();
+        assert_eq!(last, ["1", "1", "3"], "{t}");
+        assert!(t.lines().all(|l| l.len() == t.lines().next().unwrap().len()), "{t}");
 
         let json = serde_json::to_value(RunReport {
             scenario: serde_json::json!({"clients": 10}),
@@ -130,6 +161,8 @@ mod tests {
             "vouchers_issued",
             "requests_total",
             "requests_per_client",
+            "request_floor",
+            "floor_ratio",
             "peak_rps",
             "shed_total",
             "drain_seconds",
@@ -139,6 +172,9 @@ mod tests {
             "fairness",
             "lost",
             "duplicates",
+            "sleepy_clients",
+            "sleepy_winners",
+            "sleepy_holding",
         ] {
             assert!(s.get(key).is_some(), "missing {key}");
         }

@@ -23,6 +23,7 @@ pub struct Recorder {
     /// `issued_to[serial - 1]` = the client the server issued that voucher to.
     issued_to: Vec<u32>,
     last_issue_at: Micros,
+    sleepy: Vec<bool>,
 }
 
 impl Recorder {
@@ -42,7 +43,13 @@ impl Recorder {
             next_arrival_rank: 0,
             issued_to: Vec::new(),
             last_issue_at: 0,
+            sleepy: vec![false; n],
         }
+    }
+
+    /// The client is silent from just after taking its place until after closing.
+    pub fn sleepy(&mut self, client: u32) {
+        self.sleepy[client as usize] = true;
     }
 
     /// A request of the scenario reached the server at `at` (registration is not one).
@@ -173,13 +180,23 @@ impl Recorder {
             .filter(|&(&n, &d)| n > 1 || d)
             .count() as u64;
 
+        let requests_per_client = self.requests as f64 / clients.max(1) as f64;
+        let request_floor = 2.0 + target as f64 / clients.max(1) as f64;
+        let sleepy = || self.sleepy.iter().enumerate().filter(|&(_, &s)| s).map(|(c, _)| c);
+        let sleepy_winners = sleepy()
+            .filter(|&c| self.rank[c] != 0 && self.rank[c] <= u64::from(vouchers))
+            .count() as u64;
+        let sleepy_holding = sleepy().filter(|&c| self.held[c] != 0).count() as u64;
+
         StrategyReport {
             name: name.to_owned(),
             reject_cost,
             clients,
             vouchers_issued: issued,
             requests_total: self.requests,
-            requests_per_client: self.requests as f64 / clients.max(1) as f64,
+            requests_per_client,
+            request_floor,
+            floor_ratio: requests_per_client / request_floor,
             setup_requests: self.setup_requests,
             peak_rps: u64::from(self.per_sec.iter().copied().max().unwrap_or(0)),
             shed_total: self.shed,
@@ -190,6 +207,9 @@ impl Recorder {
             fairness,
             lost,
             duplicates,
+            sleepy_clients: sleepy().count() as u64,
+            sleepy_winners,
+            sleepy_holding,
             per_sec: self.per_sec.clone(),
         }
     }
@@ -216,6 +236,10 @@ pub struct StrategyReport {
     /// Every request during the scenario (registration excluded).
     pub requests_total: u64,
     pub requests_per_client: f64,
+    /// `2 + V / N`: take a place, learn the result, and (winners) receive the voucher.
+    pub request_floor: f64,
+    /// `requests_per_client / request_floor`.
+    pub floor_ratio: f64,
     /// Requests before the scenario (registration and, for `lineup`, nothing else).
     pub setup_requests: u64,
     /// The most requests reaching the server in one second.
@@ -236,6 +260,13 @@ pub struct StrategyReport {
     pub lost: u64,
     /// Identities holding more than one voucher.
     pub duplicates: u64,
+    /// People silent from just after taking their place until after closing (`--sleepy`).
+    pub sleepy_clients: u64,
+    /// Sleepy people whose place in the queue order is within the supply (the draw made them
+    /// winners).
+    pub sleepy_winners: u64,
+    /// Sleepy people holding a voucher at the end.
+    pub sleepy_holding: u64,
     /// Requests reaching the server in each second since the pre-queue opened (for the plot).
     #[serde(skip)]
     pub per_sec: Vec<u32>,
@@ -286,6 +317,30 @@ mod tests {
         assert_eq!(row.fairness, 0.5);
         assert_eq!((row.lost, row.duplicates), (0, 0));
         assert!((row.p50_wait_s - 3.0).abs() < 0.01);
+        // 5 requests for 4 people against a floor of 2 + 2/4.
+        assert_eq!(row.request_floor, 2.5);
+        assert_eq!(row.floor_ratio, 0.5);
+        assert_eq!((row.sleepy_clients, row.sleepy_winners, row.sleepy_holding), (0, 0, 0));
+    }
+
+    #[test]
+    fn sleepy_winners_and_holders_are_counted() {
+        let mut r = Recorder::new(4, 0);
+        for c in 0..4u32 {
+            r.request(c, 1);
+            r.set_rank(c, u64::from(4 - c));
+        }
+        // Clients 2 and 3 are sleepy; 3 (rank 1) and 2 (rank 2) are winners of 2 vouchers;
+        // only 3 ends holding one, the other went to client 1 (rank 3).
+        r.sleepy(2);
+        r.sleepy(3);
+        r.issued(1, 3, 5);
+        r.issued(2, 1, 6);
+        r.received(3, 1);
+        r.received(1, 2);
+        let row = r.finish("x", 2, 1.0, None, 10);
+        assert_eq!((row.sleepy_clients, row.sleepy_winners, row.sleepy_holding), (2, 2, 1));
+        assert_eq!(row.fairness, 0.5);
     }
 
     #[test]

@@ -2,6 +2,13 @@
 //! known before opening, admission at `admission_rate_per_s`, waitlist, expiry of admissions
 //! nobody claimed, and exactly-once claims keyed by `Idempotency-Key`. State is kept per client
 //! in flat vectors (a few dozen bytes each) so a million tickets fit easily.
+//!
+//! Server-side issuance (issue 10): a ticket taken with `auto_issue` is never claimed by its
+//! client. The server's issuer ([`LineServer::issue_due`]) issues its voucher at its `admit_at`,
+//! in admission order and in batches; such a ticket never expires. Until then the winner is
+//! `in_line` with `check_at = admit_at + lag` (when to fetch the voucher with one
+//! `GET .../tickets/me`); an opted-in waitlisted ticket is told its place with no `check_at`
+//! (returned vouchers would be issued to it and pushed; it need not ask again).
 
 use crate::scenario::{Micros, SEC, Scenario, WaitlistChecks};
 use lineup_protocol::{ProblemCode, TicketState};
@@ -63,6 +70,7 @@ pub struct LineServer {
     admission_interval: f64,
     window: Micros,
     waitlist_checks: WaitlistChecks,
+    fetch_lag: Micros,
     rng: Pcg64,
     // Per client.
     joined_at: Vec<Micros>,
@@ -71,6 +79,8 @@ pub struct LineServer {
     claim_key: Vec<u64>,
     serial: Vec<u64>,
     in_draw: Vec<bool>,
+    /// Opted in to server-side issuance when taking its place.
+    auto: Vec<bool>,
     // The line.
     prequeue: Vec<u32>,
     drawn: bool,
@@ -84,6 +94,8 @@ pub struct LineServer {
     /// Positions below `settled` are claimed or expired.
     settled: u64,
     issued: u64,
+    /// Positions below `auto_next` need nothing more from the issuer.
+    auto_next: usize,
 }
 
 impl LineServer {
@@ -98,6 +110,7 @@ impl LineServer {
             admission_interval: SEC as f64 / f64::from(s.admission_rate()),
             window: crate::scenario::secs(s.admission_window_s),
             waitlist_checks: s.waitlist_checks,
+            fetch_lag: crate::scenario::secs(s.fetch_lag_s),
             rng,
             joined_at: vec![NONE; n],
             check_at: vec![NONE; n],
@@ -105,6 +118,7 @@ impl LineServer {
             claim_key: vec![0; n],
             serial: vec![0; n],
             in_draw: vec![false; n],
+            auto: vec![false; n],
             prequeue: Vec::new(),
             drawn: false,
             by_position: Vec::with_capacity(n),
@@ -113,11 +127,16 @@ impl LineServer {
             reach: u64::from(s.vouchers),
             settled: 0,
             issued: 0,
+            auto_next: 0,
         }
     }
 
     pub fn issued(&self) -> u64 {
         self.issued
+    }
+
+    pub fn supply(&self) -> u64 {
+        self.supply
     }
 
     /// The client's draw position, once drawn (its place in the queue order).
@@ -126,8 +145,14 @@ impl LineServer {
         (p != 0).then_some(p)
     }
 
-    /// `POST /v1/campaigns/{id}/tickets`.
+    /// `POST /v1/campaigns/{id}/tickets` (explicit claims).
     pub fn take_ticket(&mut self, client: u32, now: Micros) -> LineAnswer {
+        self.join(client, false, now)
+    }
+
+    /// `POST /v1/campaigns/{id}/tickets`, with `{"auto_issue": true}` when `auto`. The opt-in
+    /// is fixed by the request that created the ticket (a retry with the same key replays it).
+    pub fn join(&mut self, client: u32, auto: bool, now: Micros) -> LineAnswer {
         let c = client as usize;
         if self.joined_at[c] != NONE {
             return self.status(client, now);
@@ -145,6 +170,7 @@ impl LineServer {
             };
         }
         self.joined_at[c] = now;
+        self.auto[c] = auto;
         if now < self.draw_at {
             // A check moment spread over the first 80% of [draw_at, opens_at), so the results
             // are read at about the admission rate instead of all at once.
@@ -245,6 +271,44 @@ impl LineServer {
         }
     }
 
+    /// Whether the client's ticket opted in to server-side issuance.
+    pub fn is_auto(&self, client: u32) -> bool {
+        self.auto[client as usize]
+    }
+
+    /// The issuer: issues, in admission order, the vouchers of opted-in tickets whose `admit_at`
+    /// is at or before `now`, at most `max` of them (one batch, one transaction). Returns the
+    /// (client, serial) pairs issued; the caller charges the batch's work.
+    pub fn issue_due(&mut self, now: Micros, max: usize) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        if now >= self.closes_at || now < self.draw_at {
+            return out;
+        }
+        self.draw();
+        // Admissions passed on by expired explicit tickets ahead must be settled first.
+        self.settle(now);
+        while out.len() < max && self.issued < self.supply {
+            let i = self.auto_next;
+            if i as u64 >= self.reach || i >= self.by_position.len() {
+                break;
+            }
+            let client = self.by_position[i];
+            let c = client as usize;
+            if !self.auto[c] || self.serial[c] != 0 || self.expired[i] {
+                self.auto_next += 1;
+                continue;
+            }
+            if self.admit_at[i] > now {
+                break;
+            }
+            self.issued += 1;
+            self.serial[c] = self.issued;
+            out.push((client, self.issued));
+            self.auto_next += 1;
+        }
+        out
+    }
+
     /// The key the client's voucher was claimed with (0 when none).
     pub fn claim_key(&self, client: u32) -> u64 {
         self.claim_key[client as usize]
@@ -297,6 +361,10 @@ impl LineServer {
                 self.settled += 1;
                 continue;
             }
+            if self.auto[client] {
+                // The issuer will issue it; an opted-in admission never expires.
+                break;
+            }
             let until = self.admit_at[i].saturating_add(self.window);
             if until > now {
                 break;
@@ -307,6 +375,15 @@ impl LineServer {
             if let Some(next) = self.admit_at.get_mut(self.reach as usize - 1) {
                 *next = until;
             }
+        }
+    }
+
+    /// Admissions scheduled by `now` (from opening at the admission rate).
+    fn admitted_by(&self, now: Micros) -> u64 {
+        if now >= self.opens_at {
+            ((now - self.opens_at) as f64 / self.admission_interval) as u64 + 1
+        } else {
+            0
         }
     }
 
@@ -346,22 +423,28 @@ impl LineServer {
             let until = at.saturating_add(self.window);
             v.admit_at = Some(at);
             v.admit_until = Some(until);
-            if now >= at {
+            if self.auto[c] {
+                // Issued by the server at `at`: fetch it a moment after (again later if the
+                // issuer is behind).
+                v.state = TicketState::InLine;
+                v.admit_until = None;
+                v.check_at = Some(at.max(now) + self.fetch_lag);
+                v.ahead = Some((p - 1).saturating_sub(self.admitted_by(now)));
+            } else if now >= at {
                 v.state = TicketState::Admitted;
             } else {
                 v.state = TicketState::InLine;
                 v.check_at = Some(at);
-                let admitted = if now >= self.opens_at {
-                    ((now - self.opens_at) as f64 / self.admission_interval) as u64 + 1
-                } else {
-                    0
-                };
-                v.ahead = Some((p - 1).saturating_sub(admitted));
+                v.ahead = Some((p - 1).saturating_sub(self.admitted_by(now)));
             }
         } else {
             v.state = TicketState::Waitlisted;
             let k = p - self.reach;
             v.waitlist = Some(k);
+            if self.auto[c] {
+                // Nothing to check: a returned voucher would be issued to it and pushed.
+                return v;
+            }
             // The earliest a returned voucher could reach this ticket: when the first unclaimed
             // admission ahead runs out, plus one admission interval per waitlisted place ahead
             // (returned vouchers are admitted at the admission rate, so the k-th cannot come
@@ -510,6 +593,45 @@ mod tests {
         );
         assert_eq!(view(srv.status(by_pos[3], until + 4)).state, TicketState::Claimed);
         assert_eq!(srv.vouchers(fourth), LineAnswer::Vouchers { serial: Some(3) });
+    }
+
+    #[test]
+    fn opted_in_tickets_are_issued_by_the_server_in_admission_order() {
+        let (s, mut srv) = small();
+        for c in 0..5u32 {
+            srv.join(c, true, SEC);
+        }
+        assert!(srv.issue_due(s.draw_at() - 1, 10).is_empty(), "nothing before the draw");
+        srv.status(0, s.draw_at());
+        let by_pos: Vec<u32> = (1..=5)
+            .map(|p| (0..5u32).find(|&c| srv.position(c) == Some(p)).unwrap())
+            .collect();
+        let open = s.opens_at();
+        // A winner is in line, told to fetch a second after its admission; no claim window.
+        let w = view(srv.status(by_pos[1], s.draw_at() + 1));
+        assert_eq!(w.state, TicketState::InLine);
+        assert_eq!(w.admit_at, Some(open + SEC / 10));
+        assert_eq!(w.check_at, Some(open + SEC / 10 + SEC));
+        assert_eq!(w.admit_until, None);
+        // A waitlisted opted-in ticket is not asked to check again.
+        let l = view(srv.status(by_pos[3], s.draw_at() + 1));
+        assert_eq!(
+            (l.state, l.waitlist, l.check_at),
+            (TicketState::Waitlisted, Some(1), None)
+        );
+        // Batches: positions 1 and 2 are due at opening + 0.1 s, position 3 later.
+        assert_eq!(srv.issue_due(open + SEC / 10, 10), vec![(by_pos[0], 1), (by_pos[1], 2)]);
+        assert!(srv.issue_due(open + SEC / 10, 10).is_empty(), "exactly once");
+        // Long after every window, nothing expired: the third is issued, then supply is out.
+        assert_eq!(srv.issue_due(open + 100 * SEC, 1), vec![(by_pos[2], 3)]);
+        assert!(srv.issue_due(open + 200 * SEC, 10).is_empty());
+        let v = view(srv.status(by_pos[2], open + 200 * SEC));
+        assert_eq!((v.state, v.serial), (TicketState::Claimed, Some(3)));
+        assert_eq!(
+            view(srv.status(by_pos[4], open + 200 * SEC)).state,
+            TicketState::SoldOut
+        );
+        assert!(srv.is_auto(by_pos[0]));
     }
 
     #[test]

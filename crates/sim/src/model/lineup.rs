@@ -209,18 +209,33 @@ pub fn run(s: &Scenario) -> StrategyReport {
         queue.push(0, c);
     }
     let mut pending = vec![Pending::Step; n];
+    // Sleepy people go silent once they hold a ticket, until their wake-up after closing.
+    let sleepers = super::sleepers(s);
+    for (c, _) in sleepers.iter().enumerate().filter(|(_, w)| w.is_some()) {
+        rec.sleepy(c as u32);
+    }
+    let mut asleep_until: Vec<Micros> = vec![0; n];
 
     let mut now: Micros = 0;
     while let Some((t, c)) = queue.pop() {
         now = t;
         let ci = c as usize;
         let Some(engine) = engines[ci].as_mut() else { continue };
+        if matches!(pending[ci], Pending::Step) && t < asleep_until[ci] {
+            queue.push(asleep_until[ci], c);
+            continue;
+        }
         let now_ms = t / 1000;
         match std::mem::replace(&mut pending[ci], Pending::Step) {
             Pending::Step => {}
             Pending::Answer { answer, made_at } => {
                 if tells_fate(&answer) {
                     rec.knows(c, t);
+                }
+                if let (Some(wake), LineAnswer::Ticket { .. }) = (sleepers[ci], &answer)
+                    && asleep_until[ci] == 0
+                {
+                    asleep_until[ci] = wake;
                 }
                 engine.on_reply(now_ms, wire.reply(c, &answer, made_at));
             }
