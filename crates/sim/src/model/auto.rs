@@ -222,7 +222,7 @@ fn on_answer(client: &mut Client, c: u32, answer: &LineAnswer, t: Micros, rec: &
                 }
                 // "Supply does not reach you": no check is asked of an opted-in ticket.
                 TicketState::Waitlisted => check.map_or(Next::Stop, Next::At),
-                TicketState::SoldOut | TicketState::Expired | TicketState::Closed => Next::Stop,
+                TicketState::SoldOut | TicketState::Expired | TicketState::Closed | TicketState::Returned => Next::Stop,
             }
         }
         LineAnswer::Voucher { serial, .. } | LineAnswer::Vouchers { serial: Some(serial) } => {
