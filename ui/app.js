@@ -16,8 +16,9 @@ import * as campaigns from './js/screens/campaigns.js';
 import * as claim from './js/screens/claim.js';
 import * as wallet from './js/screens/wallet.js';
 import * as settings from './js/screens/settings.js';
+import * as help from './js/screens/help.js';
 
-const SCREENS = { register, campaigns, claim, wallet, settings };
+const SCREENS = { register, campaigns, claim, wallet, settings, help };
 /** Screens that need a registered identity. */
 const NEEDS_IDENTITY = new Set(['campaigns', 'claim']);
 
@@ -144,9 +145,9 @@ function showResultBanner({ campaignId, tracked, prev }) {
   const here = parseRoute(location.hash);
   if (here.name === 'claim' && here.params.id === campaignId) return;
   const c = campaignById(campaignId);
-  const result = t(`result.${phase}.title`);
+  const result = t(phase === 'returned' && tracked.progress.voucher ? 'result.returned.title.voucher' : `result.${phase}.title`);
   // The campaign list may not have been loaded on this run (e.g. straight to the wallet).
-  const text = c ? `${document.documentElement.lang === 'en' && c.title_en ? c.title_en : c.title}: ${result}` : result;
+  const text = c ? `${document.documentElement.lang === 'en' && c.title_en ? c.title_en : c.title} · ${result}` : result;
   const banner = document.getElementById('banner');
   const dismiss = h('button', { type: 'button', class: 'button secondary banner-dismiss', text: t('action.close') });
   const item = h(

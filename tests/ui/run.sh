@@ -18,7 +18,7 @@ if ! fc-list 2>/dev/null | grep -qiE 'nanum|cjk'; then
   echo "run.sh: warning: no Korean font (apt-get install -y fonts-nanum); screenshots will show boxes" >&2
 fi
 
-if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/@axe-core/playwright ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/@axe-core/playwright ] || [ ! -d node_modules/qrcode-generator ]; then
   # playwright-core never downloads browsers on install; Debian's chromium is used.
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -1,4 +1,5 @@
 // The browser test binary: one chromium and one static server for every spec.
+process.env.TZ = 'Asia/Seoul'; // the browser's time zone too, so expected clock times agree
 // Run through run.sh (or `node --test ui.test.mjs` here with the dependencies installed).
 
 import { after, before } from 'node:test';

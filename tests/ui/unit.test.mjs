@@ -8,7 +8,14 @@ import { translate, LANGUAGES } from '../../ui/js/i18n.js';
 import { parseRoute, walletEntryHash } from '../../ui/js/routes.js';
 import { track, lineProgress, growthReason, remaining, isResult, canRetry, GROWTH_TOLERANCE_MS } from '../../ui/js/claims.js';
 import { effectivePhase } from '../../ui/js/screens/campaigns.js';
-import { progress, campaign } from './lib/fixtures.mjs';
+import { progress, campaign, PHASES, CAMPAIGNS } from './lib/fixtures.mjs';
+import { fate, timeline, reachOf, supplyLine, giveBackKind } from '../../ui/js/fate.js';
+import { icsFile, campaignEvents } from '../../ui/js/calendar.js';
+import { signVoucher, holderBinding, fromB64u, keyFromSeed, verifyToken, qrSvg } from './lib/voucher-token.mjs';
+import { uiCharsSorted } from './lib/font-subset.mjs';
+import { readFileSync } from 'node:fs';
+
+process.env.TZ = 'Asia/Seoul';
 
 describe('format', () => {
   it('writes won the Korean way and money in minor units otherwise', () => {
@@ -56,8 +63,19 @@ describe('i18n', () => {
 
   it('uses the phrases people expect in Korean', () => {
     const text = Object.values(LANGUAGES.ko).join('\n');
-    for (const phrase of ['줄 서기', '대기 순번', '새로고침하지 않아도 됩니다', '추첨 전 줄 선 모든 분은 같은 추첨에 참여합니다: 먼저 누른다고 유리하지 않습니다']) {
+    for (const phrase of ['줄 서기', '내 순번', '새로고침하지 않아도 됩니다', '추첨 전에 신청한 사람은 모두 같은 추첨에 들어갑니다. 먼저 누른다고 유리하지 않습니다.']) {
       assert.ok(text.includes(phrase), phrase);
+    }
+  });
+
+  it('keeps words people stumbled on out of the Korean copy', () => {
+    // 쿠폰 (one word: 할인권), 입장 (reads as entering the theatre), 캠페인 (할인권/이벤트),
+    // crypto words, "N분 후까지"-style pairs, and English-style "label: value" colons (the fate
+    // headline's "당첨:" is the one deliberate exception).
+    for (const [key, value] of Object.entries(LANGUAGES.ko)) {
+      const text = JSON.stringify(value);
+      assert.doesNotMatch(text, /쿠폰|입장|캠페인|열쇠|요약값|공개 키|후까지/, key);
+      assert.doesNotMatch(text.replace(/^"당첨: /, '"').replace(/https?:\/\//g, ''), /[가-힣0-9)]: /, key);
     }
   });
 });
@@ -146,5 +164,93 @@ describe('campaign phase', () => {
     assert.equal(effectivePhase(c, t('2026-11-25T12:00:01Z')), 'closed');
     assert.equal(effectivePhase({ ...c, phase: 'open' }, t('2026-11-25T09:00:00Z')), 'open', 'the server knows better');
     assert.equal(effectivePhase({ ...c, phase: 'sold_out' }, t('2026-11-25T10:30:00Z')), 'sold_out');
+  });
+});
+
+describe('fate', () => {
+  const en = (key, params) => translate('en', key, params);
+  const c = CAMPAIGNS[1];
+
+  it('puts the fate first: won and when, not this time, offline with the place kept', () => {
+    assert.deepEqual(
+      { ...fate(PHASES.in_line_auto, c, 'en', en), text: undefined },
+      { tone: 'win', icon: 'check', text: undefined },
+    );
+    assert.match(fate(PHASES.in_line_auto, c, 'en', en).text, /^You won: you are within the 20,000 vouchers offered \(#12,345\)\. It will be issued automatically at .+\. You may close the app\.$/);
+    assert.match(fate(PHASES.in_line, c, 'en', en).text, /You can receive it from .+, within 5 minutes\./);
+    assert.equal(fate(PHASES.waitlisted_auto, c, 'en', en).text, en('fate.lose.auto', { waitlist: 3456 }));
+    assert.equal(fate(PHASES.waitlisted_auto, c, 'en', en).icon, 'cross');
+    assert.equal(fate(PHASES.offline, c, 'en', en).text, en('fate.offline'));
+    assert.equal(fate(PHASES.expired, c, 'en', en).icon, 'clock');
+    assert.equal(fate(PHASES.returned, c, 'en', en).icon, 'return');
+    assert.equal(fate(progress('x', { phase: 'in_line', position: 9, supply: 10, in_draw: false, auto_issue: true, admit_at: c.opens_at }), c, 'en', en).text.startsWith('You are within'), true);
+  });
+
+  it('knows how far the line got and what can be given back', () => {
+    assert.equal(reachOf(PHASES.sold_out), 20000);
+    assert.equal(reachOf(progress('x', { phase: 'sold_out', position: 23456, waitlist: 3000 })), 20456);
+    assert.equal(reachOf(progress('x', { phase: 'sold_out' })), null);
+    assert.equal(giveBackKind(PHASES.in_line_auto), 'line');
+    assert.equal(giveBackKind(PHASES.holding), 'voucher');
+    assert.equal(giveBackKind(PHASES.sold_out), null);
+    assert.equal(supplyLine(PHASES.pre_queue, { ...c, entrants: 31234 }, en), '20,000 vouchers · 31,234 people applied');
+    assert.equal(supplyLine(progress('x', {}), null, en), null);
+  });
+
+  it('lays out the five steps with what is done, current and missed', () => {
+    const states = (p) => timeline(p, c, 'en', en).map((s) => `${s.id}:${s.state}`).join(' ');
+    assert.equal(states(PHASES.pre_queue), 'applied:done draw:current result:next issue:next end:next');
+    assert.equal(states(PHASES.in_line_auto), 'applied:done draw:done result:done issue:next end:next');
+    assert.equal(states(PHASES.waitlisted_auto), 'applied:done draw:done result:current issue:next end:next');
+    assert.equal(states(PHASES.sold_out), 'applied:done draw:done result:missed issue:missed end:done');
+    assert.equal(states(PHASES.holding), 'applied:done draw:done result:done issue:done end:next');
+    const draw = timeline(PHASES.pre_queue, c, 'en', en)[1];
+    assert.equal(draw.at, Date.parse(c.draw_at));
+  });
+});
+
+describe('calendar', () => {
+  it('writes an RFC 5545 file with the draw and the opening, escaped and folded', () => {
+    const tr = (key, params) => translate('ko', key, params);
+    const body = icsFile(campaignEvents(CAMPAIGNS[1], '롯데시네마 6,000원 할인권', tr), Date.parse('2026-11-25T10:00:00Z'));
+    const lines = body.split('\r\n');
+    assert.equal(lines[0], 'BEGIN:VCALENDAR');
+    assert.equal(lines.at(-2), 'END:VCALENDAR');
+    assert.ok(lines.includes('DTSTART:20261125T100045Z'));
+    assert.ok(lines.includes('UID:lotte-1125-open@lineup'));
+    assert.ok(body.includes('SUMMARY:롯데시네마 6\\,000원 할인권 추첨'));
+    for (const line of lines) assert.ok(new TextEncoder().encode(line).length <= 75, `folded: ${line}`);
+  });
+});
+
+describe('voucher tokens of the fixtures', () => {
+  it('match the protocol test vectors byte for byte (token, code, key, holder)', () => {
+    const vectors = JSON.parse(readFileSync(new URL('../../crates/protocol/tests/vectors/v1.json', import.meta.url))).vouchers;
+    for (const v of vectors) {
+      const holder = holderBinding(fromB64u(v.holder_key));
+      assert.equal(holder.toString('hex'), v.holder_binding_hex);
+      const seed = fromB64u(v.signing_key_seed);
+      assert.equal(keyFromSeed(seed).publicKey, v.public_key);
+      const signed = signVoucher({ kid: v.kid, campaign: v.campaign, serial: v.serial, amount: v.amount, currency: v.currency, expires: v.expires, holder }, seed);
+      assert.equal(signed.token, v.token);
+      assert.equal(signed.code, v.code);
+      assert.equal(verifyToken(v.token, v.public_key), v.code);
+      const altered = v.token.slice(0, 10) + (v.token[10] === 'A' ? 'B' : 'A') + v.token.slice(11);
+      assert.equal(verifyToken(altered, v.public_key), null, 'an altered token fails');
+    }
+  });
+
+  it('draws real QR codes (level M, version 7 for a 120-character token)', () => {
+    const svg = qrSvg('A'.repeat(120));
+    const size = Number(svg.match(/viewBox="0 0 (\d+)/)[1]);
+    assert.equal(size, 45 + 8, '45 modules (version 7) plus the quiet zone');
+  });
+});
+
+describe('bundled font', () => {
+  it('covers every character of the UI (run tests/ui/lib/font-subset.mjs after copy changes)', () => {
+    const have = readFileSync(new URL('../../ui/fonts/lineup-sans-ui.txt', import.meta.url), 'utf8');
+    const missing = [...uiCharsSorted()].filter((ch) => !have.includes(ch));
+    assert.deepEqual(missing, []);
   });
 });

@@ -43,6 +43,7 @@ export const api = {
   listCampaigns: () => call('list_campaigns'),
   armClaim: (campaignId) => call('arm_claim', { campaign_id: campaignId }),
   claimStatus: (campaignId) => call('claim_status', { campaign_id: campaignId }),
+  giveBack: (campaignId) => call('give_back', { campaign_id: campaignId }),
   wallet: () => call('wallet'),
   refreshWallet: () => call('refresh_wallet'),
   notificationPermission: () => call('notification_permission'),

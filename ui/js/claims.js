@@ -12,7 +12,7 @@ export const WAITING_PHASES = Object.freeze([
   'claiming',
   'waitlisted',
 ]);
-export const RESULT_PHASES = Object.freeze(['holding', 'sold_out', 'expired', 'closed', 'failed']);
+export const RESULT_PHASES = Object.freeze(['holding', 'sold_out', 'expired', 'closed', 'failed', 'returned']);
 
 export function isResult(phase) {
   return RESULT_PHASES.includes(phase);

@@ -13,7 +13,7 @@ export function h(tag, attrs = {}, ...children) {
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
     if (key === 'text') el.textContent = String(value);
-    else if (key === 'class') el.className = value;
+    else if (key === 'class') el.setAttribute('class', value);
     else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
     else if (key === 'value' && 'value' in el) el.value = value;
     else if (key === 'checked' && 'checked' in el) el.checked = Boolean(value);

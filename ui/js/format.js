@@ -46,6 +46,13 @@ export function formatTime(lang, instant) {
   ).format(d);
 }
 
+/** A clock time to the minute, e.g. "오후 7:00" or "7:00 PM", for the timeline. */
+export function formatClock(lang, instant) {
+  const d = toDate(instant);
+  if (!d) return '';
+  return cached('hm', lang, {}, () => new Intl.DateTimeFormat(locale(lang), { hour: 'numeric', minute: '2-digit' })).format(d);
+}
+
 /** A date with time, e.g. for an expiry: "2026년 12월 31일 오후 11:59". */
 export function formatDateTime(lang, instant) {
   const d = toDate(instant);

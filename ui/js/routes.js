@@ -12,6 +12,7 @@ export function parseRoute(hash) {
     case 'register':
     case 'campaigns':
     case 'settings':
+    case 'help':
       return { name, params: {} };
     default:
       return { name: 'campaigns', params: {} };

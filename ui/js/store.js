@@ -4,7 +4,7 @@
 import { track } from './claims.js';
 
 export const state = {
-  settings: { server_url: '', language: 'ko', notifications: false },
+  settings: { server_url: '', language: 'ko', notifications: false, hide_code_on_lock_screen: true },
   identity: null,
   campaigns: null,
   campaignsError: null,

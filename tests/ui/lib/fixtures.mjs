@@ -1,73 +1,26 @@
 // Test data shaped exactly like docs/app-ipc.md and crates/protocol/src/api.rs: campaigns,
-// claim progress in every phase, wallet entries with a QR-shaped SVG (as the backend's qrcode
-// crate writes it), and the scenarios the browser tests load into the mocked backend.
+// claim progress in every phase, wallet entries whose vouchers are real signed tokens
+// (lib/voucher-token.mjs, docs/protocol.md "Vouchers") with real QR codes of those tokens, and
+// the scenarios the browser tests load into the mocked backend.
+
+import { keyFromSeed, signVoucher, holderBinding, fromB64u, qrSvg, verifyToken } from './voucher-token.mjs';
 
 export const NOW = '2026-11-25T10:00:00.000Z'; // 19:00 in Seoul
 const now = Date.parse(NOW);
 export const at = (ms) => new Date(now + ms).toISOString().replace('.000Z', 'Z');
 
-const ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
+export const REGISTERED = {
+  registered: true,
+  contact_hint: '+82 10-****-5678',
+  server_url: 'https://lineup.example.kr',
+  identity: 'p7Kx3vQm9TzL2cW8nB4sY6dF1gH5jR0aE3uI7oP2qXk',
+};
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The issuer key of the fixtures (a fixed seed): every voucher below is really signed. */
+export const ISSUER_SEED = Buffer.alloc(32, 0x4c);
+export const ISSUER_PUBLIC_KEY = keyFromSeed(ISSUER_SEED).publicKey;
 
-/** A voucher code with a correct check symbol (the protocol's weighted mod-31 rule), grouped. */
-export function voucherCode(seed) {
-  const r = rng(seed);
-  const data = Array.from({ length: 11 }, () => Math.floor(r() * 31));
-  const sum = data.reduce((acc, d, i) => acc + (i + 2) * d, 0);
-  const check = (31 - (sum % 31)) % 31;
-  const s = [...data, check].map((i) => ALPHABET[i]).join('');
-  return `${s.slice(0, 4)}-${s.slice(4, 8)}-${s.slice(8, 12)}`;
-}
-
-function token(seed) {
-  const r = rng(seed * 7 + 1);
-  const b64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-  return Array.from({ length: 120 }, () => b64[Math.floor(r() * 64)]).join('');
-}
-
-/** A version-7-sized (45 modules) QR-shaped SVG: finder patterns plus seeded modules. */
-export function qrSvg(seed) {
-  const n = 45;
-  const quiet = 4;
-  const r = rng(seed * 13 + 5);
-  const dark = [];
-  const finder = (x0, y0) => {
-    for (let y = 0; y < 7; y++) {
-      for (let x = 0; x < 7; x++) {
-        const ring = x === 0 || y === 0 || x === 6 || y === 6;
-        const core = x >= 2 && x <= 4 && y >= 2 && y <= 4;
-        if (ring || core) dark.push([x0 + x, y0 + y]);
-      }
-    }
-  };
-  finder(0, 0);
-  finder(n - 7, 0);
-  finder(0, n - 7);
-  const inFinder = (x, y) => (x < 8 && y < 8) || (x >= n - 8 && y < 8) || (x < 8 && y >= n - 8);
-  for (let y = 0; y < n; y++) {
-    for (let x = 0; x < n; x++) {
-      if (!inFinder(x, y) && r() < 0.5) dark.push([x, y]);
-    }
-  }
-  const size = n + 2 * quiet;
-  const d = dark.map(([x, y]) => `M${x + quiet} ${y + quiet}h1v1h-1z`).join('');
-  return (
-    `<?xml version="1.0" standalone="yes"?>` +
-    `<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="${size * 8}" height="${size * 8}" ` +
-    `viewBox="0 0 ${size} ${size}" shape-rendering="crispEdges">` +
-    `<rect x="0" y="0" width="${size}" height="${size}" fill="#fff"/><path fill="#000" d="${d}"/></svg>`
-  );
-}
+export { qrSvg, verifyToken };
 
 export function campaign(id, fields = {}) {
   return {
@@ -89,6 +42,7 @@ export function campaign(id, fields = {}) {
     voucher_expires_at: at(37 * 24 * 3600_000),
     admission_rate_per_s: 1940,
     admission_window_s: 300,
+    entrants: 31234,
     server_time: NOW,
     ...fields,
   };
@@ -100,6 +54,7 @@ export const CAMPAIGNS = [
     title_en: 'CGV weekend 6,000-won discount',
     brands: ['CGV'],
     phase: 'upcoming',
+    entrants: 0,
   }),
   campaign('lotte-1125', {
     title: '롯데시네마 6,000원 할인권',
@@ -134,28 +89,42 @@ export const CAMPAIGNS = [
   }),
 ];
 
+/** A voucher signed by the fixtures' issuer key for the registered identity. */
 export function voucher(seed, fields = {}) {
-  return {
+  const v = {
     campaign_id: 'mega-1125',
     serial: seed,
-    code: voucherCode(seed),
-    token: token(seed),
     amount: 6000,
     currency: 'KRW',
     kid: 1,
     issued_at: at(-60_000),
     expires_at: at(37 * 24 * 3600_000),
     status: 'unused',
+    redeemed_at: null,
     ...fields,
   };
+  const signed = signVoucher(
+    {
+      kid: v.kid,
+      campaign: v.campaign_id,
+      serial: v.serial,
+      amount: v.amount,
+      currency: v.currency,
+      expires: Math.floor(Date.parse(v.expires_at) / 1000),
+      holder: holderBinding(fromB64u(REGISTERED.identity)),
+    },
+    ISSUER_SEED,
+  );
+  return { ...v, code: fields.code ?? signed.code, token: fields.token ?? signed.token };
 }
 
 export function walletEntry(seed, fields = {}, voucherFields = {}) {
+  const v = voucher(seed, voucherFields);
   return {
-    voucher: voucher(seed, voucherFields),
+    voucher: v,
     verified: true,
     status: voucherFields.status || 'unused',
-    qr_svg: qrSvg(seed),
+    qr_svg: qrSvg(v.token),
     campaign_title: '메가박스 6,000원 할인권',
     server_url: 'https://lineup.example.kr',
     ...fields,
@@ -191,6 +160,8 @@ export function progress(campaignId, fields) {
     next_check_in_ms: null,
     attempts: 0,
     in_draw: false,
+    auto_issue: false,
+    entrants: null,
     voucher: null,
     error: null,
     ...fields,
@@ -207,6 +178,30 @@ export const PHASES = {
     attempts: 1,
     next_check_at: at(57_000),
     next_check_in_ms: 57_000,
+  }),
+  in_line_auto: progress('lotte-1125', {
+    phase: 'in_line',
+    auto_issue: true,
+    in_draw: true,
+    position: 12345,
+    ahead: 12344,
+    supply: 20000,
+    entrants: 31234,
+    admit_at: at(111_000),
+    eta_ms: 111_000,
+    next_check_at: at(111_000),
+    next_check_in_ms: 111_000,
+    attempts: 2,
+  }),
+  waitlisted_auto: progress('lotte-1125', {
+    phase: 'waitlisted',
+    auto_issue: true,
+    in_draw: true,
+    position: 23456,
+    waitlist: 3456,
+    supply: 20000,
+    entrants: 31234,
+    attempts: 2,
   }),
   in_line: progress('lotte-1125', {
     phase: 'in_line',
@@ -247,8 +242,19 @@ export const PHASES = {
     attempts: 3,
     voucher: voucher(12688),
   }),
-  sold_out: progress('cgv-1120', { phase: 'sold_out', position: 23456, waitlist: 3456, attempts: 3, in_draw: true }),
-  expired: progress('lotte-1125', { phase: 'expired', position: 812, attempts: 2, in_draw: true }),
+  sold_out: progress('cgv-1120', { phase: 'sold_out', position: 23456, waitlist: 3456, supply: 20000, attempts: 3, in_draw: true }),
+  expired: progress('lotte-1125', { phase: 'expired', position: 812, supply: 20000, admit_at: at(-10 * 60_000), attempts: 2, in_draw: true }),
+  closed: progress('mega-1125', { phase: 'closed', position: 25000, waitlist: 5000, supply: 20000, attempts: 3, in_draw: false }),
+  returned: progress('lotte-1125', { phase: 'returned', position: 12345, supply: 20000, attempts: 3, in_draw: true, auto_issue: true }),
+  returned_voucher: progress('mega-1125', { phase: 'returned', position: 12688, attempts: 4, voucher: voucher(12688, { status: 'returned' }) }),
+  offline: progress('lotte-1125', {
+    phase: 'failed',
+    position: 12345,
+    supply: 20000,
+    in_draw: true,
+    attempts: 3,
+    error: { code: 'offline', message: '서버에 연결할 수 없습니다 (네트워크 오류).' },
+  }),
   failed: progress('mega-1125', {
     phase: 'failed',
     attempts: 4,
@@ -256,17 +262,11 @@ export const PHASES = {
   }),
 };
 
-export const REGISTERED = {
-  registered: true,
-  contact_hint: '+82 10-****-5678',
-  server_url: 'https://lineup.example.kr',
-  identity: 'p7Kx3vQm9TzL2cW8nB4sY6dF1gH5jR0aE3uI7oP2qXk',
-};
 
 /** A backend state for the mock; `overrides` replace top-level fields. */
 export function scenario(overrides = {}) {
   return {
-    settings: { server_url: 'https://lineup.example.kr', language: 'ko', notifications: false },
+    settings: { server_url: 'https://lineup.example.kr', language: 'ko', notifications: false, hide_code_on_lock_screen: true },
     identity: REGISTERED,
     campaigns: CAMPAIGNS,
     claims: {},

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -55,10 +56,11 @@ export async function teardown() {
   env = null;
 }
 
-async function newPage(viewport, lang) {
+async function newPage(viewport, lang, { colorScheme = 'light' } = {}) {
   const { server, browser } = await setup();
   const context = await browser.newContext({
     viewport: VIEWPORTS[viewport],
+    colorScheme,
     locale: lang === 'en' ? 'en-US' : 'ko-KR',
     timezoneId: 'Asia/Seoul',
     deviceScaleFactor: 1,
@@ -88,9 +90,9 @@ async function newPage(viewport, lang) {
  * Opens the app. `scenario` is the mocked backend's state (null: no backend at all);
  * `hash` the route; the language comes from the scenario's settings.
  */
-export async function openApp(scenario, { viewport = 'phone', hash = '', waitReady = true } = {}) {
+export async function openApp(scenario, { viewport = 'phone', hash = '', waitReady = true, colorScheme } = {}) {
   const lang = scenario?.settings?.language === 'en' ? 'en' : 'ko';
-  const { server, context, page, problems } = await newPage(viewport, lang);
+  const { server, context, page, problems } = await newPage(viewport, lang, { colorScheme });
   if (scenario) await page.addInitScript(installMock, scenario);
   await page.goto(`${server.url}index.html${hash}`, { waitUntil: 'domcontentloaded' });
   if (waitReady) await page.waitForSelector('html[data-ready="true"]');
@@ -110,8 +112,8 @@ export async function openApp(scenario, { viewport = 'phone', hash = '', waitRea
  * `load` puts the scenario in sessionStorage, where the init script finds it, and navigates
  * afresh (a new query string, so it is a real load and not a same-document hash change).
  */
-export async function openSession(viewport, lang) {
-  const { server, context, page, problems } = await newPage(viewport, lang);
+export async function openSession(viewport, lang, { colorScheme } = {}) {
+  const { server, context, page, problems } = await newPage(viewport, lang, { colorScheme });
   await page.addInitScript(
     ({ install }) => {
       const raw = location.pathname.endsWith('.html') ? sessionStorage.getItem('lineup-test-scenario') : null;
@@ -126,7 +128,10 @@ export async function openSession(viewport, lang) {
     problems,
     lang,
     async load(scenario, hash) {
-      await page.evaluate((s) => sessionStorage.setItem('lineup-test-scenario', JSON.stringify(s)), scenario);
+      await page.evaluate((s) => {
+        sessionStorage.setItem('lineup-test-scenario', JSON.stringify(s));
+        localStorage.clear();
+      }, scenario);
       problems.length = 0;
       await page.clock.setSystemTime(new Date(NOW));
       await page.goto(`${server.url}index.html?load=${++loads}${hash}`, { waitUntil: 'domcontentloaded' });
@@ -199,4 +204,96 @@ export async function assertLayout(page, label) {
   });
   assert.ok(report.overflow <= 0, `${label}: page is ${report.overflow}px wider than the window`);
   assert.deepEqual(report.small, [], `${label}: touch targets under 44 px`);
+}
+
+/** Decodes the QR code(s) in a screenshot with zbarimg (Debian zbar-tools); returns the texts. */
+export function decodeQr(path) {
+  try {
+    const out = execFileSync('zbarimg', ['--raw', '-q', '-Sdisable', '-Sqrcode.enable', path], { encoding: 'utf8' });
+    return out.split('\n').filter(Boolean);
+  } catch (e) {
+    if (e.code === 'ENOENT') throw new Error('zbarimg not found: apt-get install -y zbar-tools');
+    return []; // exit status 4: no code found
+  }
+}
+
+/**
+ * Non-text contrast (WCAG 1.4.11) of the parts that carry state, from computed styles: the
+ * meter's track edge against what is behind it and its fill against the track, the fate
+ * icon's ring and glyph against their background, the timeline's dots and connectors, the
+ * current tab's marker, and form controls' borders. Each must reach 3:1.
+ */
+export async function assertNonTextContrast(page, label) {
+  const report = await page.evaluate(() => {
+    const parse = (c) => {
+      const m = c.match(/rgba?\(([^)]+)\)/);
+      if (!m) return null;
+      const [r, g, b, a = 1] = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+      return { r, g, b, a };
+    };
+    const lum = ({ r, g, b }) => {
+      const f = (v) => {
+        const s = v / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const ratio = (a, b) => {
+      const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+      return (x + 0.05) / (y + 0.05);
+    };
+    const behind = (el) => {
+      for (let n = el.parentElement; n; n = n.parentElement) {
+        const c = parse(getComputedStyle(n).backgroundColor);
+        if (c && c.a > 0) return c;
+      }
+      return parse(getComputedStyle(document.body).backgroundColor) || { r: 255, g: 255, b: 255, a: 1 };
+    };
+    const visible = (el) => {
+      const r = el.getBoundingClientRect();
+      return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden';
+    };
+    const checks = [];
+    const add = (what, el, fg, bg) => {
+      if (!fg || !bg || fg.a === 0) return;
+      checks.push({ what, ratio: Math.round(ratio(fg, bg) * 100) / 100, cls: el.className?.baseVal ?? el.className });
+    };
+    for (const el of document.querySelectorAll('.meter-track')) {
+      if (!visible(el)) continue;
+      const s = getComputedStyle(el);
+      add('meter track edge', el, parse(s.borderTopColor), behind(el));
+      const fill = el.querySelector('.meter-fill');
+      if (fill && fill.getBoundingClientRect().width > 0) add('meter fill', fill, parse(getComputedStyle(fill).backgroundColor), parse(s.backgroundColor));
+    }
+    for (const el of document.querySelectorAll('.fate-icon')) {
+      if (!visible(el)) continue;
+      const s = getComputedStyle(el);
+      add('fate icon glyph', el, parse(s.color), parse(s.backgroundColor));
+      add('fate icon ring', el, parse(s.borderTopColor), behind(el));
+    }
+    for (const el of document.querySelectorAll('.step-dot')) {
+      if (!visible(el)) continue;
+      const s = getComputedStyle(el);
+      add(`timeline dot (${el.parentElement.dataset.state})`, el, parse(s.borderTopColor), behind(el));
+      if (el.querySelector('svg')) add('timeline dot glyph', el, parse(s.color), parse(s.backgroundColor));
+    }
+    for (const el of document.querySelectorAll('.step:not(:last-child)')) {
+      if (!visible(el)) continue;
+      add('timeline connector', el, parse(getComputedStyle(el, '::before').backgroundColor), behind(el.firstElementChild));
+    }
+    for (const el of document.querySelectorAll('.app-nav a[aria-current="page"]')) {
+      if (!visible(el)) continue;
+      const s = getComputedStyle(el);
+      const marker = parse(s.borderTopWidth !== '0px' && s.borderTopStyle !== 'none' ? s.borderTopColor : s.backgroundColor);
+      add('current tab marker', el, marker, behind(el));
+    }
+    for (const el of document.querySelectorAll('main input[type=text], main input[type=url], .segmented .choice')) {
+      if (!visible(el)) continue;
+      add('field border', el, parse(getComputedStyle(el).borderTopColor), behind(el));
+    }
+    return checks;
+  });
+  const low = report.filter((c) => c.ratio < 3);
+  assert.deepEqual(low, [], `${label}: non-text parts under 3:1`);
+  return report;
 }

@@ -7,11 +7,13 @@
 export function installMock(scenario) {
   const s = JSON.parse(JSON.stringify(scenario));
   s.claims = s.claims || {};
+  // What the app kept in localStorage on an earlier run (e.g. when the wallet was last checked).
+  for (const [key, value] of Object.entries(s.local_storage || {})) localStorage.setItem(key, value);
   const calls = [];
   const violations = [];
   const listeners = new Map();
   let eventId = 0;
-  const FINAL = ['holding', 'sold_out', 'expired', 'closed', 'failed'];
+  const FINAL = ['holding', 'sold_out', 'expired', 'closed', 'failed', 'returned'];
   const clone = (v) => (v === undefined ? null : JSON.parse(JSON.stringify(v)));
   const problem = (code, message) => ({ code, message });
 
@@ -42,6 +44,8 @@ export function installMock(scenario) {
       next_check_in_ms: null,
       attempts: 0,
       in_draw: false,
+      auto_issue: false,
+      entrants: null,
       voucher: null,
       error: null,
       ...fields,
@@ -74,8 +78,9 @@ export function installMock(scenario) {
         typeof v.server_url === 'string' &&
         (v.language === 'ko' || v.language === 'en') &&
         typeof v.notifications === 'boolean' &&
-        Object.keys(v).length === 3;
-      if (!ok) throw violation('settings must be {server_url, language, notifications}');
+        typeof v.hide_code_on_lock_screen === 'boolean' &&
+        Object.keys(v).length === 4;
+      if (!ok) throw violation('settings must be {server_url, language, notifications, hide_code_on_lock_screen}');
       s.settings = v;
       return s.settings;
     },
@@ -109,6 +114,25 @@ export function installMock(scenario) {
       return s.claims[id];
     },
     claim_status: (args) => s.claims[needString(args, 'campaign_id')] || null,
+    give_back: (args) => {
+      const id = needString(args, 'campaign_id');
+      const existing = s.claims[id];
+      if (!existing) throw problem('no_ticket', 'No claim for this campaign');
+      s.give_back_calls = (s.give_back_calls || 0) + 1;
+      // Idempotent: a claim already given back (or otherwise over) is answered as it is.
+      if (FINAL.includes(existing.phase) && existing.phase !== 'holding') return existing;
+      const voucher = existing.voucher ? { ...existing.voucher, status: 'returned' } : null;
+      const p = progress(id, { ...existing, phase: 'returned', voucher, next_check_at: null, next_check_in_ms: null, eta_ms: null });
+      s.claims[id] = p;
+      if (voucher) {
+        s.wallet = (s.wallet || []).map((e) =>
+          e.voucher.campaign_id === id && e.voucher.serial === voucher.serial ? { ...e, status: 'returned', voucher } : e,
+        );
+        setTimeout(() => emit('wallet-changed', s.wallet), 0);
+      }
+      setTimeout(() => emit('claim-progress', p), 0);
+      return p;
+    },
     wallet: () => s.wallet || [],
     refresh_wallet: () => {
       if (s.offline) throw offline();

@@ -36,7 +36,7 @@ export function campaignSpecs() {
       const { page } = app;
       try {
         const card = page.locator('[data-campaign="lotte-1125"]');
-        await card.getByText(/^4[3-5]초 후$/).waitFor();
+        await card.getByText(/^4[3-5]초 남음$/).waitFor();
         await page.clock.runFor(5000);
         await page.waitForTimeout(50);
         const before = Number((await card.locator('time.countdown').innerText()).replace(/\D/g, ''));
@@ -45,32 +45,34 @@ export function campaignSpecs() {
         await card.getByRole('button', { name: '줄 서기' }).click();
         await page.waitForFunction(() => location.hash === '#/claim/lotte-1125');
         assert.deepEqual(await calls(page, 'arm_claim'), [{ cmd: 'arm_claim', args: { campaign_id: 'lotte-1125' } }]);
-        await page.getByText(tr('line.phase.armed')).waitFor();
+        await page.getByText(tr('fate.armed')).waitFor();
         assert.equal(await page.evaluate(() => document.activeElement.textContent), '롯데시네마 6,000원 할인권');
 
         await page.clock.runFor(2100);
-        await page.locator('main').getByText(/추첨으로 대기 순번이 정해집니다/).waitFor();
-        await page.locator('main').getByText(tr('line.draw.before')).waitFor();
+        await page.getByTestId('phase-sentence').getByText(/오후 7:00:45에 추첨합니다/).waitFor();
         await page.getByText(tr('line.no_refresh')).waitFor();
-        assert.equal(await page.getByTestId('position').innerText(), '추첨 후 정해짐');
+        // Before the draw there is no place to show: the timeline says what comes next.
+        assert.equal(await page.getByTestId('position').count(), 0);
+        assert.equal(await page.locator('[data-step="draw"]').getAttribute('data-state'), 'current');
+        assert.match(await page.locator('[data-step="draw"]').innerText(), /추첨 오후 7:00\s+(\(진행 중\)\s+)?\d+초 남음/);
 
         await page.clock.runFor(55_000);
         await page.getByTestId('position').getByText('3번').waitFor();
         assert.equal(await page.getByTestId('ahead').innerText(), '2명');
         assert.match(await page.getByTestId('eta').innerText(), /^4[6-8]초$/);
-        assert.match(await page.getByTestId('next-check').innerText(), /^4[6-8]초 후$/);
-        const bar = page.locator('progress.line-progress');
-        assert.equal(await bar.getAttribute('max'), '2');
+        assert.match(await page.getByTestId('next-check').textContent(), /^4[6-8]초 후 \(오후 7:01:45\)$/);
+        const bar = page.getByTestId('line-progress');
+        assert.equal(await bar.getAttribute('aria-valuemax'), '2');
         assert.equal(await bar.getAttribute('aria-valuetext'), tr('line.progress.label', { done: 0, total: 2 }));
 
         await page.clock.runFor(49_500);
-        await page.getByRole('heading', { level: 1, name: '쿠폰을 받았습니다' }).waitFor();
-        const code = voucher(3).code;
+        await page.getByRole('heading', { level: 1, name: '할인권을 받았습니다' }).waitFor();
+        const code = voucher(3, { campaign_id: 'lotte-1125' }).code;
         assert.equal(await page.getByTestId('voucher-code').innerText(), code);
-        assert.equal(await page.evaluate(() => document.activeElement.textContent), '쿠폰을 받았습니다');
-        assert.equal(await page.title(), '쿠폰을 받았습니다 · Lineup');
+        assert.equal(await page.evaluate(() => document.activeElement.textContent), '할인권을 받았습니다');
+        assert.equal(await page.title(), '할인권을 받았습니다 · Lineup');
         await page.waitForFunction((c) => document.getElementById('live').textContent.includes(c), code);
-        await page.getByRole('link', { name: '지갑에서 보기' }).waitFor();
+        await page.getByRole('link', { name: 'QR 열기' }).waitFor();
         // The claim was armed once; everything after came as events.
         assert.equal((await calls(page, 'arm_claim')).length, 1);
         await assertClean(app);
@@ -84,11 +86,11 @@ export function campaignSpecs() {
       const { page } = app;
       try {
         const card = page.locator('[data-campaign="lotte-1125"]');
-        await card.getByText('사전 대기 중').waitFor();
+        await card.getByText('신청 중').waitFor();
         await page.clock.runFor(46_000);
         await card.getByText('추첨 완료').waitFor();
         assert.equal(await card.getByText(tr('campaign.help.drawn')).count(), 1);
-        assert.equal(await card.locator('.facts dt').nth(1).innerText(), tr('campaign.countdown.open'));
+        assert.equal(await card.locator('.facts dt').last().innerText(), tr('campaign.countdown.open'));
         assert.equal((await calls(page, 'list_campaigns')).length, 1);
         await assertClean(app);
       } finally {
@@ -103,18 +105,18 @@ export function campaignSpecs() {
         await page.getByRole('heading', { level: 1, name: '설정' }).waitFor();
         await page.evaluate((p) => window.__mock.progress('mega-1125', p), PHASES.holding);
         const banner = page.getByRole('banner').locator('.banner');
-        await banner.getByText('쿠폰을 받았습니다').waitFor();
-        await page.waitForFunction(() => document.getElementById('live').textContent.includes('쿠폰을 받았습니다'));
+        await banner.getByText('할인권을 받았습니다').waitFor();
+        await page.waitForFunction(() => document.getElementById('live').textContent.includes('할인권을 받았습니다'));
         assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'focus is not taken away');
         await banner.getByRole('link', { name: '결과 보기' }).click();
-        await page.getByRole('heading', { level: 1, name: '쿠폰을 받았습니다' }).waitFor();
+        await page.getByRole('heading', { level: 1, name: '할인권을 받았습니다' }).waitFor();
         assert.equal(await banner.count(), 0, 'the banner goes once its result is on screen');
 
         // With the list known, the banner names the campaign.
-        await page.getByRole('navigation').getByRole('link', { name: '캠페인' }).click();
+        await page.getByRole('navigation').getByRole('link', { name: '신청', exact: true }).click();
         await page.locator('[data-campaign="lotte-1125"]').waitFor();
         await page.evaluate((p) => window.__mock.progress('lotte-1125', p), { ...PHASES.sold_out, campaign_id: 'lotte-1125' });
-        await banner.getByText('롯데시네마 6,000원 할인권: 모두 소진되었습니다').waitFor();
+        await banner.getByText('롯데시네마 6,000원 할인권 · 이번에는 받지 못했습니다').waitFor();
         await banner.getByRole('button', { name: '닫기' }).click();
         assert.equal(await banner.count(), 0);
         await assertClean(app);
@@ -152,11 +154,11 @@ export function campaignSpecs() {
         assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1');
         const focused = () => page.evaluate(() => document.activeElement.textContent.trim());
         const order = [];
-        for (let i = 0; i < 4; i++) {
+        for (let i = 0; i < 5; i++) {
           await page.keyboard.press('Shift+Tab');
           order.push(await focused());
         }
-        assert.deepEqual(order, ['설정', '지갑', '캠페인', '본문으로 건너뛰기']);
+        assert.deepEqual(order, ['도움말', '설정', '지갑', '신청', '본문으로 건너뛰기']);
         await page.keyboard.press('Enter');
         assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1');
         await page.keyboard.press('Tab');

@@ -32,17 +32,20 @@ export function settingsSpecs() {
         await page.getByRole('button', { name: '저장' }).click();
         await page.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
         assert.deepEqual(await calls(page, 'set_settings'), [
-          { cmd: 'set_settings', args: { settings: { server_url: 'http://192.168.0.10:8080', language: 'en', notifications: false } } },
+          {
+            cmd: 'set_settings',
+            args: { settings: { server_url: 'http://192.168.0.10:8080', language: 'en', notifications: false, hide_code_on_lock_screen: true } },
+          },
         ]);
         // A new server may not know this device: the identity is asked again.
         assert.equal((await calls(page, 'identity_status')).length, 2);
         assert.equal(await page.getAttribute('html', 'lang'), 'en');
-        assert.equal(await page.getByRole('navigation').innerText(), 'Campaigns\nWallet\nSettings');
+        assert.equal(await page.getByRole('navigation').innerText(), 'Offers\nWallet\nSettings\nHelp');
         await page.getByText(en('settings.saved')).waitFor();
         assert.equal(await page.title(), 'Settings · Lineup');
-        await page.getByRole('link', { name: 'Campaigns' }).click();
+        await page.getByRole('link', { name: 'Offers' }).click();
         await page.getByRole('button', { name: 'Get in line' }).first().waitFor();
-        assert.match(await page.locator('[data-campaign="mega-1125"]').innerText(), /7,312 of 20,000/);
+        assert.match(await page.locator('[data-campaign="mega-1125"]').innerText(), /7,312 left of 20,000/);
         await assertClean(app);
       } finally {
         await app.close();
@@ -65,6 +68,24 @@ export function settingsSpecs() {
       }
     });
 
+    it('hides the voucher number on the lock screen by default and saves the choice', async () => {
+      const app = await openApp(scenario(), { hash: '#/settings' });
+      const { page } = app;
+      try {
+        const toggle = page.getByRole('switch', { name: /잠금 화면 알림에 할인권 번호 숨기기/ });
+        assert.equal(await toggle.isChecked(), true);
+        await toggle.uncheck();
+        await page.getByRole('button', { name: '저장' }).click();
+        await page.getByText(ko('settings.saved')).waitFor();
+        const saved = await calls(page, 'set_settings');
+        assert.equal(saved[0].args.settings.hide_code_on_lock_screen, false);
+        assert.match(await page.getByTestId('registered-badge').innerText(), /등록 완료/);
+        await assertClean(app);
+      } finally {
+        await app.close();
+      }
+    });
+
     it('keeps notifications on when granted and saves them', async () => {
       const app = await openApp(scenario({ permission_answer: 'granted' }), { hash: '#/settings' });
       const { page } = app;
@@ -80,6 +101,7 @@ export function settingsSpecs() {
         assert.equal(saved.length, 1);
         assert.equal(saved[0].args.settings.notifications, true);
         assert.equal(saved[0].args.settings.language, 'ko');
+        assert.equal(saved[0].args.settings.hide_code_on_lock_screen, true);
         assert.equal((await calls(page, 'identity_status')).length, 1, 'same server: no new identity check');
         await assertClean(app);
       } finally {

@@ -27,18 +27,18 @@ export function shellSpecs() {
       const app = await openApp(scenario(), { hash: '#/nowhere/at/all' });
       const { page } = app;
       try {
-        await page.getByRole('heading', { level: 1, name: '캠페인' }).waitFor();
+        await page.getByRole('heading', { level: 1, name: '할인권 신청' }).waitFor();
         assert.equal(await page.getByRole('banner').count(), 1);
         assert.equal(await page.getByRole('main').count(), 1);
         assert.equal(await page.getByRole('navigation', { name: '주 메뉴' }).count(), 1);
-        assert.equal(await page.getByRole('link', { name: '캠페인' }).getAttribute('aria-current'), 'page');
+        assert.equal(await page.getByRole('link', { name: '신청', exact: true }).getAttribute('aria-current'), 'page');
         await page.getByRole('link', { name: '지갑' }).click();
         await page.getByRole('heading', { level: 1, name: '지갑' }).waitFor();
         assert.equal(await page.getByRole('link', { name: '지갑' }).getAttribute('aria-current'), 'page');
-        assert.equal(await page.getByRole('link', { name: '캠페인' }).getAttribute('aria-current'), null);
+        assert.equal(await page.getByRole('link', { name: '신청', exact: true }).getAttribute('aria-current'), null);
         const { server } = await setup();
         const asked = new Set(server.requests);
-        for (const path of asked) assert.match(path, /^\/(index\.html|app\.js|styles\.css|favicon\.svg|__test__\/blank\.html|js\/.+\.js|i18n\/(ko|en)\.js)$/);
+        for (const path of asked) assert.match(path, /^\/(index\.html|app\.js|styles\.css|favicon\.svg|__test__\/blank\.html|js\/.+\.js|i18n\/(ko|en)\.js|fonts\/lineup-sans-(ui|hangul)\.woff2)$/);
         await assertClean(app);
       } finally {
         await app.close();

@@ -1,19 +1,34 @@
 // Every screen and state the UI has, as (scenario, route, optional action, text that must be
-// visible). The matrix test opens each at phone and desktop sizes in Korean and English.
+// visible, optional QR token the screenshot must decode to). The matrix test opens each at
+// phone and desktop sizes in Korean and English.
 
 import { translate } from '../../../ui/js/i18n.js';
-import { scenario, NOT_REGISTERED, PHASES, WALLET, qrSvg } from '../lib/fixtures.mjs';
+import { scenario, NOT_REGISTERED, PHASES, WALLET, CAMPAIGNS, walletEntry, at } from '../lib/fixtures.mjs';
 
 const withLang = (lang, overrides = {}) =>
-  scenario({ ...overrides, settings: { server_url: 'https://lineup.example.kr', language: lang, notifications: false } });
+  scenario({
+    ...overrides,
+    settings: { server_url: 'https://lineup.example.kr', language: lang, notifications: false, hide_code_on_lock_screen: true },
+  });
 const claim = (id, p) => ({ claims: { [id]: p } });
+const lotte = CAMPAIGNS[1];
+const unverified = walletEntry(77, { campaign_title: '메가박스 6,000원 할인권', verified: false });
 
 export const STATES = [
   {
     name: 'register',
     scenario: (lang) => withLang(lang, { identity: NOT_REGISTERED }),
     hash: '#/register',
-    expect: (tr) => [tr('register.title'), tr('register.contact.label'), tr('register.consent.label'), tr('register.submit')],
+    expect: (tr) => [
+      tr('register.title'),
+      tr('register.kind.phone'),
+      tr('register.kind.email'),
+      tr('register.kept.how_long'),
+      tr('register.consent.label'),
+      tr('register.notify.label'),
+      tr('lang.switch'),
+      tr('register.submit'),
+    ],
   },
   {
     name: 'register-errors',
@@ -23,16 +38,37 @@ export const STATES = [
     expect: (tr) => [tr('register.contact.required'), tr('register.consent.required')],
   },
   {
+    name: 'register-done',
+    scenario: (lang) => withLang(lang, { identity: NOT_REGISTERED }),
+    hash: '#/register',
+    act: async (page, tr) => {
+      await page.locator('#contact').fill('010-1234-5678');
+      await page.locator('#consent').check();
+      await page.getByRole('button', { name: tr('register.submit') }).click();
+      await page.getByTestId('registered').waitFor();
+    },
+    expect: (tr) => [tr('register.done'), tr('register.done.body', { contact: '+82 10-****-5678' }), tr('campaigns.title')],
+  },
+  {
+    name: 'help',
+    scenario: (lang) => withLang(lang),
+    hash: '#/help',
+    expect: (tr) => [tr('help.title'), tr('help.use.title'), tr('help.offline.body'), tr('help.give_back.title')],
+  },
+  {
     name: 'campaigns',
     scenario: (lang) => withLang(lang),
     hash: '#/campaigns',
-    expect: (tr, lang) => [
+    expect: (tr, lang, f) => [
       lang === 'en' ? 'CGV weekend 6,000-won discount' : 'CGV 주말 관람 6,000원 할인권',
       tr('campaign.action.arm'),
       tr('campaign.remaining.value', { remaining: 7312, supply: 20000 }),
+      tr('campaign.entrants.value', { n: 31234 }),
       tr('campaign.help.pre_queue'),
       tr('campaign.action.sold_out'),
       tr('campaign.countdown.draw'),
+      tr('campaign.calendar'),
+      tr('terms.title'),
     ],
   },
   {
@@ -45,80 +81,168 @@ export const STATES = [
     name: 'line-waiting-open',
     scenario: (lang) => withLang(lang, claim('cgv-1125', PHASES.waiting_open)),
     hash: '#/claim/cgv-1125',
-    expect: (tr) => [tr('line.no_refresh'), tr('line.draw.before'), tr('line.position.pending')],
+    expect: (tr) => [tr('timeline.applied.pending'), tr('line.no_refresh'), tr('details.summary')],
   },
   {
     name: 'line-pre-queue',
     scenario: (lang) => withLang(lang, claim('lotte-1125', PHASES.pre_queue)),
     hash: '#/claim/lotte-1125',
-    expect: (tr) => [tr('line.no_refresh'), tr('line.draw.before'), tr('line.progress.before_draw'), tr('line.next_check')],
+    expect: (tr, lang, f) => [
+      tr('fate.pre_queue', { time: f.time(lotte.draw_at) }),
+      tr('line.supply_line', { supply: 20000, entrants: 31234 }),
+      tr('timeline.applied'),
+      tr('time.left', { duration: '' }).trim(),
+      tr('campaign.calendar'),
+      tr('give_back.line'),
+    ],
   },
   {
-    name: 'line-in-line',
+    name: 'line-in-line-auto',
+    scenario: (lang) => withLang(lang, claim('lotte-1125', PHASES.in_line_auto)),
+    hash: '#/claim/lotte-1125',
+    expect: (tr, lang, f) => [
+      tr('fate.win.auto', { supply: 20000, position: 12345, time: f.time(PHASES.in_line_auto.admit_at) }),
+      tr('line.supply_line', { supply: 20000, entrants: 31234 }),
+      tr('line.position.value', { n: 12345 }),
+      tr('timeline.result.win', { position: 12345 }),
+      tr('line.no_refresh.auto'),
+    ],
+  },
+  {
+    name: 'line-in-line-manual',
     scenario: (lang) => withLang(lang, claim('lotte-1125', PHASES.in_line)),
     hash: '#/claim/lotte-1125',
-    expect: (tr) => [
-      tr('line.position.value', { n: 12345 }),
+    expect: (tr, lang, f) => [
+      tr('fate.win.manual', {
+        supply: 20000,
+        position: 12345,
+        time: f.time(PHASES.in_line.admit_at),
+        window: f.duration(300_000),
+      }),
       tr('line.ahead.value', { count: 12344, n: 12344 }),
       tr('line.progress.label', { done: 0, total: 12344 }),
-      tr('line.draw.joined'),
       tr('line.no_refresh'),
     ],
   },
   {
-    name: 'line-waitlisted',
+    name: 'line-details-open',
+    scenario: (lang) => withLang(lang, claim('lotte-1125', PHASES.in_line)),
+    hash: '#/claim/lotte-1125',
+    act: async (page, tr) => page.getByText(tr('details.summary')).click(),
+    expect: (tr) => [tr('details.next_check'), tr('details.attempts', { count: 2, n: 2 }), tr('details.draw.joined'), tr('details.once')],
+  },
+  {
+    name: 'line-waitlisted-auto',
+    scenario: (lang) => withLang(lang, claim('lotte-1125', PHASES.waitlisted_auto)),
+    hash: '#/claim/lotte-1125',
+    expect: (tr) => [tr('fate.lose.auto', { waitlist: 3456 }), tr('line.supply_line', { supply: 20000, entrants: 31234 }), tr('line.waitlist')],
+  },
+  {
+    name: 'line-waitlisted-manual',
     scenario: (lang) => withLang(lang, claim('lotte-1125', PHASES.waitlisted)),
     hash: '#/claim/lotte-1125',
-    expect: (tr) => [tr('line.phase.waitlisted', { waitlist: 3456 }), tr('line.waitlist'), tr('line.eta.waitlist_unknown')],
+    expect: (tr) => [tr('fate.lose.manual', { waitlist: 3456 }), tr('timeline.result.lose', { waitlist: 3456 })],
+  },
+  {
+    name: 'line-give-back-confirm',
+    scenario: (lang) => withLang(lang, claim('lotte-1125', PHASES.waitlisted_auto)),
+    hash: '#/claim/lotte-1125',
+    act: async (page, tr) => page.getByRole('button', { name: tr('give_back.line') }).click(),
+    expect: (tr) => [tr('give_back.confirm.line'), tr('give_back.confirm.yes.line'), tr('action.cancel')],
   },
   {
     name: 'line-claiming',
     scenario: (lang) => withLang(lang, claim('mega-1125', PHASES.claiming)),
     hash: '#/claim/mega-1125',
-    expect: (tr) => [tr('line.phase.claiming'), tr('line.progress.front'), tr('line.draw.late')],
+    expect: (tr) => [tr('fate.claiming'), tr('line.progress.front'), tr('timeline.draw.late')],
   },
   {
     name: 'result-holding',
     scenario: (lang) => withLang(lang, claim('mega-1125', PHASES.holding)),
     hash: '#/claim/mega-1125',
-    expect: (tr) => [tr('result.holding.title'), PHASES.holding.voucher.code, tr('result.holding.wallet')],
+    expect: (tr) => [tr('result.holding.title'), PHASES.holding.voucher.code, tr('result.holding.wallet'), tr('terms.title'), tr('terms.once'), tr('give_back.voucher')],
   },
   {
     name: 'result-sold-out',
     scenario: (lang) => withLang(lang, claim('cgv-1120', PHASES.sold_out)),
     hash: '#/claim/cgv-1120',
-    expect: (tr) => [tr('result.sold_out.title'), tr('result.sold_out.body'), tr('result.sold_out.next')],
+    expect: (tr) => [tr('result.sold_out.title'), tr('result.sold_out.body', { position: 23456, reach: 20000 }), tr('result.sold_out.next')],
   },
   {
     name: 'result-expired',
     scenario: (lang) => withLang(lang, claim('lotte-1125', PHASES.expired)),
     hash: '#/claim/lotte-1125',
-    expect: (tr) => [tr('result.expired.title'), tr('result.expired.next')],
+    expect: (tr, lang, f) => [
+      tr('result.expired.title'),
+      tr('result.expired.body', { from: f.time(PHASES.expired.admit_at), until: f.time(at(-5 * 60_000)) }),
+      tr('result.expired.next'),
+    ],
+  },
+  {
+    name: 'result-closed',
+    scenario: (lang) => withLang(lang, claim('mega-1125', PHASES.closed)),
+    hash: '#/claim/mega-1125',
+    expect: (tr, lang, f) => [tr('result.closed.title'), tr('result.closed.body', { date: f.dateTime(CAMPAIGNS[2].closes_at) })],
+  },
+  {
+    name: 'result-returned',
+    scenario: (lang) => withLang(lang, claim('lotte-1125', PHASES.returned)),
+    hash: '#/claim/lotte-1125',
+    expect: (tr) => [tr('result.returned.title'), tr('result.returned.body'), tr('timeline.issue.returned')],
+  },
+  {
+    name: 'result-offline',
+    scenario: (lang) => withLang(lang, claim('lotte-1125', PHASES.offline)),
+    hash: '#/claim/lotte-1125',
+    expect: (tr) => [tr('fate.offline'), PHASES.offline.error.message, tr('action.retry')],
   },
   {
     name: 'result-failed',
     scenario: (lang) => withLang(lang, claim('mega-1125', PHASES.failed)),
     hash: '#/claim/mega-1125',
-    expect: (tr) => [tr('result.failed.title'), PHASES.failed.error.message, tr('error.advice.offline'), tr('action.retry')],
+    expect: (tr) => [tr('fate.offline'), PHASES.failed.error.message, tr('action.retry')],
   },
   {
     name: 'wallet',
     scenario: (lang) => withLang(lang),
     hash: '#/wallet',
-    expect: (tr) => [tr('wallet.title'), WALLET[1].voucher.code, tr('voucher.status.redeemed'), tr('voucher.unverified')],
+    expect: (tr, lang, f) => [
+      tr('wallet.title'),
+      WALLET[1].voucher.code,
+      tr('voucher.status.redeemed'),
+      tr('voucher.redeemed_at', { date: f.dateTime(WALLET[0].voucher.redeemed_at) }),
+      tr('voucher.unverified'),
+      tr('voucher.open_qr'),
+    ],
   },
   {
     name: 'wallet-qr',
     scenario: (lang) => withLang(lang),
     hash: '#/wallet',
     act: async (page) => page.locator('.wallet-item', { hasText: WALLET[1].voucher.code }).click(),
-    expect: (tr) => [WALLET[1].voucher.code, tr('voucher.verified'), tr('qr.show_staff'), tr('action.close')],
+    expect: (tr) => [WALLET[1].voucher.code, tr('voucher.verified'), tr('qr.show_staff'), tr('action.close'), tr('terms.once')],
+    qrToken: WALLET[1].voucher.token,
+  },
+  {
+    name: 'wallet-qr-used',
+    scenario: (lang) => withLang(lang),
+    hash: '#/wallet',
+    act: async (page) => page.locator('.wallet-item', { hasText: WALLET[0].voucher.code }).click(),
+    expect: (tr, lang, f) => [tr('qr.used.title'), tr('qr.used.body', { date: f.dateTime(WALLET[0].voucher.redeemed_at) }), WALLET[0].voucher.code],
+  },
+  {
+    name: 'wallet-qr-unverified',
+    scenario: (lang) => withLang(lang, { wallet: [unverified] }),
+    hash: '#/wallet',
+    act: async (page) => page.locator('.wallet-item').first().click(),
+    expect: (tr) => [tr('voucher.unverified'), tr('voucher.unverified.todo'), tr('voucher.recheck')],
+    qrToken: unverified.voucher.token,
   },
   {
     name: 'wallet-offline',
-    scenario: (lang) => withLang(lang, { offline: true }),
+    scenario: (lang) => withLang(lang, { offline: true, local_storage: { 'lineup.wallet.checked_at': at(-3 * 3600_000) } }),
     hash: '#/wallet',
-    expect: (tr) => [tr('wallet.offline'), WALLET[1].voucher.code],
+    expect: (tr, lang, f) => [tr('wallet.offline.checked', { time: f.clock(at(-3 * 3600_000)) }), WALLET[1].voucher.code],
   },
   {
     name: 'wallet-empty',
@@ -140,12 +264,17 @@ export const STATES = [
     name: 'settings',
     scenario: (lang) => withLang(lang),
     hash: '#/settings',
-    expect: (tr) => [tr('settings.language'), tr('settings.server'), tr('settings.notifications'), '+82 10-****-5678'],
+    expect: (tr) => [
+      tr('settings.language'),
+      tr('settings.server'),
+      tr('settings.notifications'),
+      tr('settings.hide_code'),
+      tr('settings.identity.registered'),
+      '+82 10-****-5678',
+    ],
   },
 ];
 
 export function trFor(lang) {
   return (key, params) => translate(lang, key, params);
 }
-
-export { qrSvg };

@@ -4,8 +4,8 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { openApp, calls, assertClean } from '../lib/harness.mjs';
-import { scenario, WALLET, walletEntry } from '../lib/fixtures.mjs';
+import { openApp, calls, assertClean, screenshot, decodeQr } from '../lib/harness.mjs';
+import { scenario, WALLET, walletEntry, ISSUER_PUBLIC_KEY, verifyToken } from '../lib/fixtures.mjs';
 import { trFor } from './states.mjs';
 
 const ko = trFor('ko');
@@ -31,7 +31,7 @@ export function walletSpecs() {
         assert.match(await dialog.innerText(), /6,000원/);
         assert.match(await dialog.innerText(), /2027년 1월 1일/);
         assert.match(await dialog.innerText(), /사용 가능/);
-        assert.equal(await dialog.locator('svg path').count(), 1);
+        assert.equal(await dialog.locator('.qr-image svg path').count(), 1);
         assert.equal(await dialog.getByRole('img').getAttribute('aria-label'), ko('qr.image_label', { code }));
         // Full screen and black on white for the scanner.
         const look = await dialog.evaluate((d) => {
@@ -65,6 +65,68 @@ export function walletSpecs() {
       }
     });
 
+    it('scrolls a QR sheet taller than the window from its title, and the QR decodes', async () => {
+      const app = await openApp(scenario(), { hash: '#/wallet' });
+      const { page } = app;
+      try {
+        await page.setViewportSize({ width: 360, height: 480 });
+        await page.locator('.wallet-item', { hasText: code }).click();
+        const dialog = page.getByRole('dialog');
+        await dialog.waitFor();
+        // The title is on screen at the top (not centred off above it) and the sheet scrolls.
+        const top = await page.locator('#qr-title').evaluate((e) => e.getBoundingClientRect().top);
+        assert.ok(top >= 0 && top < 60, `title top ${top}`);
+        const scroll = await dialog.evaluate((d) => ({ h: d.scrollHeight, c: d.clientHeight, top: d.scrollTop }));
+        assert.ok(scroll.h > scroll.c, 'the sheet is taller than the window and scrolls');
+        assert.equal(scroll.top, 0);
+        const shot = await screenshot(page, 'ko-short-wallet-qr');
+        const decoded = decodeQr(shot);
+        assert.deepEqual(decoded, [WALLET[1].voucher.token]);
+        assert.equal(verifyToken(decoded[0], ISSUER_PUBLIC_KEY), code);
+        await dialog.evaluate((d) => d.scrollTo(0, d.scrollHeight));
+        await dialog.getByRole('button', { name: '닫기' }).click();
+        await dialog.waitFor({ state: 'hidden' });
+        await assertClean(app);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('says "사용 완료" with the date for a used voucher, and shows no QR', async () => {
+      const app = await openApp(scenario(), { hash: '#/wallet' });
+      const { page } = app;
+      try {
+        const used = page.locator('.wallet-item[data-serial="3"]');
+        await used.getByText(/11월 22일 오후 7:00에 사용/).waitFor();
+        await used.click();
+        const dialog = page.getByRole('dialog');
+        await dialog.getByTestId('qr-stamp').getByText('사용 완료').waitFor();
+        assert.match(await dialog.innerText(), /이 할인권은 2026년 11월 22일 오후 7:00에 사용했습니다/);
+        assert.equal(await dialog.locator('.qr-image').count(), 0);
+        await page.keyboard.press('Escape');
+        await dialog.waitFor({ state: 'hidden' });
+        await assertClean(app);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('tells what to do about an unverified voucher and checks again on request', async () => {
+      const app = await openApp(scenario({ wallet: [walletEntry(77, { verified: false })] }), { hash: '#/wallet' });
+      const { page } = app;
+      try {
+        await page.locator('.wallet-item').first().click();
+        const dialog = page.getByRole('dialog');
+        await dialog.getByText(ko('voucher.unverified.todo')).waitFor();
+        const before = (await calls(page, 'refresh_wallet')).length;
+        await dialog.getByRole('button', { name: ko('voucher.recheck') }).click();
+        await page.waitForFunction((n) => window.__mock.calls.filter((c) => c.cmd === 'refresh_wallet').length === n + 1, before);
+        await assertClean(app);
+      } finally {
+        await app.close();
+      }
+    });
+
     it('inserts only a clean <svg> from the backend', async () => {
       const evil =
         '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 10 10" onload="window.__pwned=1">' +
@@ -85,7 +147,7 @@ export function walletSpecs() {
         await dialog.waitFor();
         const inserted = await dialog.locator('.qr-image').innerHTML();
         assert.doesNotMatch(inserted, /script|onload|onclick|foreignObject|evil\.example/i);
-        assert.equal(await dialog.locator('svg path').count(), 1);
+        assert.equal(await dialog.locator('.qr-image svg path').count(), 1);
         await dialog.locator('svg rect').click({ force: true });
         assert.equal(await page.evaluate(() => window.__pwned), undefined);
         await page.keyboard.press('Escape');
@@ -94,7 +156,7 @@ export function walletSpecs() {
         for (const name of ['html', 'broken']) {
           await page.locator('.wallet-item', { hasText: name }).click();
           await dialog.waitFor();
-          assert.equal(await dialog.locator('svg').count(), 0, name);
+          assert.equal(await dialog.locator('.qr-image svg').count(), 0, name);
           assert.equal(await dialog.getByText(ko('qr.unavailable')).isVisible(), true, name);
           assert.equal(await dialog.getByTestId('qr-code').innerText(), wallet[name === 'html' ? 1 : 2].voucher.code);
           await page.keyboard.press('Escape');

@@ -7,7 +7,9 @@ import { t, language } from '../i18n.js';
 import { formatDuration, formatMoney, formatDateTime } from '../format.js';
 import { isResult } from '../claims.js';
 import { state, setCampaigns, recordProgress, subscribe, serverNow } from '../store.js';
-import { heading, errorBox, busy, fact } from '../ui.js';
+import { heading, errorBox, busy, fact, termsList, icon } from '../ui.js';
+import { meter, calendarButton } from './line.js';
+import { takeJustRegistered } from './register.js';
 
 const ORDER = ['upcoming', 'pre_queue', 'drawn', 'open', 'closed'];
 
@@ -52,7 +54,16 @@ export function render(main, _params, ctx) {
   ctx.setTitle(t('campaigns.title'));
   const status = h('div', { class: 'status-area' });
   const list = h('ul', { class: 'card-list', 'aria-label': t('campaigns.title') });
-  main.append(heading(t('campaigns.title')), h('p', { class: 'lead', text: t('campaigns.intro') }), status, list);
+  const registered = takeJustRegistered();
+  const done = registered
+    ? h(
+        'div',
+        { class: 'notice notice-ok', 'data-testid': 'registered' },
+        h('p', { class: 'notice-title' }, icon('check', 'inline-icon'), h('span', { text: t('register.done') })),
+        h('p', { text: t('register.done.body', { contact: registered.contact }) }),
+      )
+    : null;
+  main.append(...[heading(t('campaigns.title')), done, h('p', { class: 'lead', text: t('campaigns.intro') }), status, list].filter(Boolean));
 
   let alive = true;
   const countdowns = [];
@@ -77,27 +88,32 @@ export function render(main, _params, ctx) {
     const tracked = state.claims.get(c.id);
     const target = countdownTarget(c);
     const facts = h('dl', { class: 'facts' });
-    facts.append(
-      fact(
-        t('campaign.remaining'),
-        h('span', {
-          text: t('campaign.remaining.value', { remaining: c.remaining, supply: c.supply }),
-        }),
-      ),
-    );
+    const lang = language();
+    const issuing = c.phase === 'open' || c.phase === 'sold_out' || c.phase === 'closed';
+    if (issuing) {
+      facts.append(fact(t('campaign.remaining'), h('span', { text: t('campaign.remaining.value', { remaining: c.remaining, supply: c.supply }) })));
+    } else {
+      facts.append(fact(t('campaign.supply'), h('span', { text: t('campaign.supply.value', { supply: c.supply }) })));
+    }
+    if (typeof c.entrants === 'number') {
+      facts.append(fact(t('campaign.entrants'), h('span', { 'data-testid': 'entrants', text: t('campaign.entrants.value', { n: c.entrants }) })));
+    }
     if (target) {
       const value = h('time', { datetime: target.at, class: 'countdown' });
-      const when = h('span', { class: 'subtle', text: formatDateTime(language(), target.at) });
-      facts.append(fact(t(target.key), h('span', {}, value, h('br'), when)));
+      const when = h('span', { class: 'fact-sub', text: formatDateTime(lang, target.at) });
+      facts.append(fact(t(target.key), h('span', {}, value, when)));
       countdowns.push({ el: value, at: Date.parse(target.at) });
     }
-    const meter = h('progress', {
-      class: 'supply-meter',
-      max: String(Math.max(1, c.supply)),
-      value: String(Math.max(0, c.remaining)),
-      'aria-label': t('campaign.remaining'),
-      'aria-valuetext': t('campaign.remaining.value', { remaining: c.remaining, supply: c.supply }),
-    });
+    const remainingWords = t('campaign.remaining.value', { remaining: c.remaining, supply: c.supply });
+    const supplyMeter = issuing ? meter({ value: Math.max(0, c.remaining), max: Math.max(1, c.supply), label: `${t('campaign.remaining')} ${remainingWords}`, testid: 'supply-meter' }) : null;
+    const amount = formatMoney(lang, c.amount, c.currency);
+    const terms = h(
+      'details',
+      { class: 'terms-details' },
+      h('summary', { text: t('terms.title') }),
+      termsList({ brands: c.brands, amount, expires: c.voucher_expires_at }, lang, { formatDateTime }),
+    );
+    const calendar = ['upcoming', 'pre_queue', 'drawn'].includes(c.phase) ? calendarButton(c, title(c)) : null;
 
     const action = h('div', { class: 'card-action' });
     const help = h('p', { class: 'hint', id: `campaign-${c.id}-help` });
@@ -112,6 +128,10 @@ export function render(main, _params, ctx) {
       button = h('button', { type: 'button', class: 'button primary', text: t('campaign.action.view_line') });
       button.addEventListener('click', () => ctx.navigate(`#/claim/${encodeURIComponent(c.id)}`));
       help.textContent = t('campaign.help.armed');
+    } else if (tracked && isResult(phase) && phase !== 'failed') {
+      button = h('button', { type: 'button', class: 'button primary', text: t('campaign.action.view_result') });
+      button.addEventListener('click', () => ctx.navigate(`#/claim/${encodeURIComponent(c.id)}`));
+      help.textContent = t('campaign.help.result');
     } else if (c.phase === 'closed' || c.phase === 'sold_out') {
       button = h('button', { type: 'button', class: 'button primary', disabled: true, text: t(`campaign.action.${c.phase}`) });
       help.textContent = t(`campaign.help.${c.phase}`);
@@ -134,6 +154,7 @@ export function render(main, _params, ctx) {
     }
     button.setAttribute('aria-describedby', `${titleId} campaign-${c.id}-help`);
     action.append(button, help);
+    if (calendar) action.append(calendar);
 
     return h(
       'li',
@@ -144,11 +165,12 @@ export function render(main, _params, ctx) {
         h('p', { class: `badge badge-${c.phase}`, text: t(`campaign.phase.${c.phase}`) }),
         h('h2', { id: titleId, text: title(c) }),
         h('p', { class: 'meta', text: [c.issuer, (c.brands || []).join(' · ')].filter(Boolean).join(' — ') }),
-        h('p', { class: 'amount', text: t('campaign.amount', { amount: formatMoney(language(), c.amount, c.currency) }) }),
+        h('p', { class: 'amount', text: t('campaign.amount', { amount }) }),
         facts,
-        meter,
+        supplyMeter,
         action,
         error,
+        terms,
       ),
     );
   }
@@ -162,7 +184,7 @@ export function render(main, _params, ctx) {
     }
     for (const cd of countdowns) {
       const left = cd.at - now;
-      setText(cd.el, left > 0 ? t('time.in', { duration: formatDuration(language(), left) }) : t('time.now'));
+      setText(cd.el, left > 0 ? t('time.left', { duration: formatDuration(language(), left) }) : t('time.now'));
     }
   }
 

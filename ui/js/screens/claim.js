@@ -11,6 +11,7 @@ import { heading, errorBox } from '../ui.js';
 import * as line from './line.js';
 import * as result from './result.js';
 
+
 export function render(main, params, ctx) {
   const id = params.id;
   let alive = true;
@@ -32,10 +33,15 @@ export function render(main, params, ctx) {
     if (view) view.destroy();
     mode = nextMode;
     const module = mode === 'result' ? result : line;
-    view = module.create({ id, tracked, campaign: campaignById(id), title: campaignTitle(), ctx, retry });
+    view = module.create({ id, tracked, campaign: campaignById(id), title: campaignTitle(), ctx, retry, giveBack });
     main.replaceChildren(view.el);
     ctx.setTitle(view.title);
     if (focus) main.querySelector('h1')?.focus();
+  }
+
+  /** Gives the place or the voucher back (idempotent on the backend); the result view follows. */
+  async function giveBack() {
+    recordProgress(await api.giveBack(id));
   }
 
   async function retry() {

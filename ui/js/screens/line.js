@@ -1,161 +1,233 @@
-// The "in line" view: phase in a plain sentence, position, people ahead, an ETA counting down
-// locally between events, a progress bar, when the next check happens, that there is no need
-// to refresh, how the draw works, and why an ETA grew when it did.
+// The "my place" view while a claim is not final: the fate in one sentence first (won and
+// when it is issued, waitlisted, waiting for the draw, offline with the place kept), the
+// supply next to the number of people in the draw, the person's numbers, a timeline
+// 신청 완료 → 추첨 → 결과 → 발급 → 종료 with local countdowns, why an estimate grew, and the
+// engineer's details (next check, requests sent) folded away. Events redraw it in place.
 
-import { h, setText } from '../dom.js';
+import { h, setText, replaceChildren } from '../dom.js';
 import { t, language } from '../i18n.js';
-import { formatDuration, formatTime, formatDateTime } from '../format.js';
+import { formatDuration, formatTime } from '../format.js';
 import { lineProgress, remaining } from '../claims.js';
-import { heading, fact } from '../ui.js';
+import { fate, timeline, supplyLine, giveBackKind } from '../fate.js';
+import { campaignEvents, icsFile } from '../calendar.js';
+import { serverNow } from '../store.js';
+import { heading, fact, fateBlock, confirmStep, icon } from '../ui.js';
 
-export function create({ tracked, campaign, title, ctx }) {
+/** A determinate meter drawn with boxes (styled track with >= 3:1 contrast, no animation). */
+export function meter({ value, max, label, testid }) {
+  const fill = h('span', { class: 'meter-fill' });
+  const el = h('div', {
+    class: 'meter',
+    role: 'progressbar',
+    'aria-valuemin': '0',
+    'aria-valuemax': String(max),
+    'aria-valuenow': String(value),
+    'aria-valuetext': label,
+    'aria-label': label,
+    'data-testid': testid,
+  }, h('span', { class: 'meter-track' }, fill));
+  fill.dataset.value = String(value);
+  // Width without an inline style attribute (the CSP forbids them): a CSS custom property set
+  // through CSSOM is allowed.
+  fill.style.setProperty('--fill', `${max > 0 ? Math.max(0, Math.min(1, value / max)) * 100 : 0}%`);
+  return el;
+}
+
+/** Offers the draw and the opening as an .ics download. */
+export function calendarButton(campaign, title) {
+  const button = h('button', { type: 'button', class: 'button secondary with-icon', 'data-testid': 'add-calendar' }, icon('clock'), h('span', { text: t('campaign.calendar') }));
+  button.addEventListener('click', () => {
+    const body = icsFile(campaignEvents(campaign, title, t));
+    const url = URL.createObjectURL(new Blob([body], { type: 'text/calendar;charset=utf-8' }));
+    const a = h('a', { href: url, download: `lineup-${campaign.id}.ics`, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  });
+  return button;
+}
+
+export function create({ id, tracked, campaign, title, giveBack }) {
   let current = tracked;
 
-  const sentence = h('p', { class: 'phase-sentence', 'data-testid': 'phase-sentence' });
-  const positionValue = h('span', { 'data-testid': 'position' });
-  const aheadValue = h('span', { 'data-testid': 'ahead' });
-  const etaValue = h('span', { 'data-testid': 'eta' });
-  const etaAt = h('span', { class: 'subtle' });
-  const checkValue = h('span', { 'data-testid': 'next-check' });
-  const checkAt = h('span', { class: 'subtle' });
-  const positionFact = fact(t('line.position'), positionValue, 'fact-big');
-  const aheadFact = fact(t('line.ahead'), aheadValue, 'fact-big');
-  const etaFact = fact(t('line.eta'), h('span', {}, etaValue, h('br'), etaAt));
-  const checkFact = fact(t('line.next_check'), h('span', {}, checkValue, h('br'), checkAt));
-  const facts = h('dl', { class: 'facts facts-line' }, positionFact, aheadFact, etaFact, checkFact);
-
-  const progressLabel = h('p', { id: 'line-progress-label', class: 'progress-label' });
-  const bar = h('progress', { class: 'line-progress', 'aria-labelledby': 'line-progress-label' });
-  const progressBox = h('div', { class: 'progress-box' }, progressLabel, bar);
-
+  const fateEl = fateBlock({ tone: 'wait', icon: 'clock', text: '' });
+  const sentence = fateEl.querySelector('.fate-text');
+  sentence.dataset.testid = 'phase-sentence';
+  const supply = h('p', { class: 'supply-line', 'data-testid': 'supply-line' });
+  const numbers = h('div', { class: 'numbers' });
   const growth = h('p', { class: 'notice notice-info', 'data-testid': 'eta-growth', hidden: true });
-  const draw = h('p', { class: 'draw-note', 'data-testid': 'draw-note' });
-  const attempts = h('p', { class: 'subtle', 'data-testid': 'attempts' });
-  const calm = h('p', { class: 'calm', text: t('line.no_refresh') });
+  const steps = h('ol', { class: 'timeline', 'aria-label': t('timeline.title'), 'data-testid': 'timeline' });
+  const calm = h('p', { class: 'calm' });
+  const calendar = campaign ? calendarButton(campaign, title) : null;
+  const checkValue = h('span', { 'data-testid': 'next-check' });
+  const drawNote = h('li', { 'data-testid': 'draw-note' });
+  const autoNote = h('li', { 'data-testid': 'auto-note' });
+  const attempts = h('li', { 'data-testid': 'attempts' });
+  const details = h(
+    'details',
+    { class: 'details' },
+    h('summary', { text: t('details.summary') }),
+    h(
+      'ul',
+      { class: 'details-list' },
+      h('li', {}, `${t('details.next_check')} · `, checkValue),
+      autoNote,
+      drawNote,
+      h('li', { text: t('details.once') }),
+      attempts,
+    ),
+  );
+  const giveBackBox = h('div');
 
   const el = h(
     'section',
     { class: 'line-view', 'aria-labelledby': 'line-title' },
-    h('p', { class: 'eyebrow', text: t('line.eyebrow') }),
     heading(title, 'line-title'),
-    sentence,
-    facts,
-    progressBox,
+    fateEl,
+    supply,
+    numbers,
     growth,
+    steps,
     calm,
-    draw,
-    attempts,
-    h('p', {}, h('a', { class: 'button secondary', href: '#/campaigns', text: t('action.to_campaigns') })),
+    calendar ? h('div', { class: 'actions calendar-actions' }, calendar) : null,
+    details,
+    giveBackBox,
+    h('p', { class: 'back' }, h('a', { class: 'button secondary', href: '#/campaigns', text: t('action.to_campaigns') })),
   );
 
-  function phaseSentence(p) {
+  /** Live values that tick every second: [{ el, deadline (monotonic) | at (server ms), format }]. */
+  let ticking = [];
+  let shownGiveBack = null;
+
+  function drawNumbers(p) {
     const lang = language();
-    switch (p.phase) {
-      case 'waiting_open':
-        return campaign
-          ? t('line.phase.waiting_open_at', { time: formatDateTime(lang, campaign.prequeue_opens_at) })
-          : t('line.phase.waiting_open');
-      case 'pre_queue':
-        return campaign ? t('line.phase.pre_queue_at', { time: formatTime(lang, campaign.draw_at) }) : t('line.phase.pre_queue');
-      case 'in_line':
-        return p.admit_at ? t('line.phase.in_line_at', { time: formatTime(lang, p.admit_at) }) : t('line.phase.in_line');
-      case 'waitlisted':
-        return t('line.phase.waitlisted', { waitlist: p.waitlist ?? 0 });
-      default:
-        return t(`line.phase.${p.phase}`);
+    ticking = ticking.filter((x) => !x.numbers);
+    const box = [];
+    if (p.phase === 'waitlisted') {
+      box.push(fact(t('line.waitlist'), h('span', { 'data-testid': 'position', text: p.waitlist != null ? t('line.waitlist.value', { n: p.waitlist }) : '—' }), 'fact-big'));
+    } else if (p.position != null) {
+      box.push(fact(t('line.position'), h('span', { 'data-testid': 'position', text: t('line.position.value', { n: p.position }) }), 'fact-big'));
+      if (p.ahead != null) {
+        box.push(fact(t('line.ahead'), h('span', { 'data-testid': 'ahead', text: t('line.ahead.value', { count: p.ahead, n: p.ahead }) }), 'fact-big'));
+      }
+      const eta = h('span', { 'data-testid': 'eta' });
+      box.push(fact(t('line.eta'), h('span', {}, eta, p.admit_at ? h('span', { class: 'fact-sub', text: formatTime(lang, p.admit_at) }) : null), 'fact-big'));
+      ticking.push({ numbers: true, el: eta, kind: 'eta' });
     }
+    const frac = lineProgress(p);
+    const children = [];
+    if (box.length) children.push(h('dl', { class: 'facts facts-line' }, box));
+    if (frac && p.position != null) {
+      const words = frac.front ? t('line.progress.front') : t('line.progress.label', { done: frac.value, total: frac.max });
+      children.push(h('div', { class: 'progress-box' }, h('p', { class: 'progress-label', text: words }), meter({ value: frac.value, max: frac.max, label: words, testid: 'line-progress' })));
+    }
+    replaceChildren(numbers, ...children);
+    numbers.hidden = children.length === 0;
+  }
+
+  function drawTimeline(p) {
+    const lang = language();
+    ticking = ticking.filter((x) => !x.timeline);
+    const items = timeline(p, campaign, lang, t).map((s) => {
+      const left = h('span', { class: 'step-countdown' });
+      if (s.at !== null && s.state !== 'done') ticking.push({ timeline: true, el: left, at: s.at });
+      return h(
+        'li',
+        { class: `step step-${s.state}`, 'data-step': s.id, 'data-state': s.state },
+        h('span', { class: 'step-dot', 'aria-hidden': 'true' }, s.state === 'done' ? icon('check', 'step-icon') : s.state === 'missed' ? icon('cross', 'step-icon') : null),
+        h(
+          'span',
+          { class: 'step-body' },
+          h('span', { class: 'step-label', text: s.label }),
+          h('span', { class: 'visually-hidden', text: ` (${t(`timeline.state.${s.state}`)})` }),
+          s.detail ? h('span', { class: 'step-detail', text: s.detail }) : null,
+          left,
+        ),
+      );
+    });
+    replaceChildren(steps, ...items);
+  }
+
+  function drawGiveBack(p) {
+    const kind = giveBack ? giveBackKind(p) : null;
+    if (kind === shownGiveBack) return;
+    shownGiveBack = kind;
+    if (!kind) {
+      replaceChildren(giveBackBox);
+      return;
+    }
+    replaceChildren(
+      giveBackBox,
+      confirmStep({
+        label: t(`give_back.${kind}`),
+        question: t(`give_back.confirm.${kind}`),
+        yes: t(`give_back.confirm.yes.${kind}`),
+        testid: 'give-back',
+        onConfirm: () => giveBack(id),
+      }),
+    );
   }
 
   function update(next) {
     current = next;
     const p = next.progress;
-    const waitlisted = p.phase === 'waitlisted';
-    setText(sentence, phaseSentence(p));
+    const f = fate(p, campaign, language(), t);
+    setText(sentence, f.text);
+    fateEl.className = `fate fate-${f.tone}`;
+    fateEl.dataset.tone = f.tone;
+    if (fateEl.dataset.icon !== f.icon) {
+      fateEl.dataset.icon = f.icon;
+      fateEl.querySelector('.fate-icon').replaceChildren(icon(f.icon));
+    }
     el.dataset.phase = p.phase;
-
-    // Words ("not known yet") are set smaller than numbers in the big figures.
-    const known = (el, value) => {
-      el.dataset.known = String(value != null);
-    };
-    known(positionValue, waitlisted ? p.waitlist : p.position);
-    known(aheadValue, waitlisted ? p.supply : p.ahead);
-    if (waitlisted) {
-      positionFact.querySelector('dt').textContent = t('line.waitlist');
-      setText(positionValue, p.waitlist != null ? t('line.waitlist.value', { n: p.waitlist }) : t('line.unknown'));
-      aheadFact.querySelector('dt').textContent = t('line.supply');
-      setText(aheadValue, p.supply != null ? t('line.supply.value', { n: p.supply }) : t('line.unknown'));
-    } else {
-      positionFact.querySelector('dt').textContent = t('line.position');
-      setText(positionValue, p.position != null ? t('line.position.value', { n: p.position }) : t('line.position.pending'));
-      aheadFact.querySelector('dt').textContent = t('line.ahead');
-      setText(aheadValue, p.ahead != null ? t('line.ahead.value', { count: p.ahead, n: p.ahead }) : t('line.unknown'));
-    }
-    etaFact.querySelector('dt').textContent = waitlisted ? t('line.eta.waitlist') : t('line.eta');
-    setText(etaAt, p.admit_at ? t('line.at', { time: formatTime(language(), p.admit_at) }) : '');
-    setText(checkAt, p.next_check_at ? t('line.at', { time: formatTime(language(), p.next_check_at) }) : '');
-
-    const frac = lineProgress(p);
-    if (frac) {
-      bar.max = frac.max;
-      bar.value = frac.value;
-      const words = frac.front
-        ? t('line.progress.front')
-        : t('line.progress.label', { done: frac.value, total: frac.max });
-      bar.setAttribute('aria-valuetext', words);
-      setText(progressLabel, words);
-      progressBox.hidden = false;
-    } else if (waitlisted) {
-      progressBox.hidden = true;
-    } else {
-      // Before the draw nobody has a position: an indeterminate bar, said in words.
-      bar.removeAttribute('value');
-      bar.removeAttribute('aria-valuetext');
-      setText(progressLabel, t('line.progress.before_draw'));
-      progressBox.hidden = false;
-    }
+    const line = supplyLine(p, campaign, t);
+    setText(supply, line || '');
+    supply.hidden = !line;
+    drawNumbers(p);
+    drawTimeline(p);
 
     if (next.etaGrowth) {
-      setText(
-        growth,
-        t(`line.growth.${next.etaGrowth.reason}`, {
-          by: formatDuration(language(), Math.floor(next.etaGrowth.byMs / 1000) * 1000),
-        }),
-      );
+      setText(growth, t(`line.growth.${next.etaGrowth.reason}`, { by: formatDuration(language(), Math.floor(next.etaGrowth.byMs / 1000) * 1000) }));
       growth.hidden = false;
     } else {
       growth.hidden = true;
     }
-
-    const drawText =
-      p.phase === 'waiting_open' || p.phase === 'armed' || p.phase === 'slot_requested' || p.phase === 'pre_queue'
-        ? t('line.draw.before')
-        : p.in_draw
-          ? t('line.draw.joined')
-          : t('line.draw.late');
-    setText(draw, drawText);
-    setText(attempts, t('line.attempts', { count: p.attempts ?? 0, n: p.attempts ?? 0 }));
+    setText(calm, t(p.auto_issue ? 'line.no_refresh.auto' : 'line.no_refresh'));
+    if (calendar) calendar.hidden = !(campaign && Date.parse(campaign.opens_at) > serverNow());
+    const beforeDraw = ['waiting_open', 'armed', 'slot_requested', 'pre_queue'].includes(p.phase);
+    setText(drawNote, beforeDraw ? t('details.draw.before') : p.in_draw ? t('details.draw.joined') : t('details.draw.late'));
+    setText(autoNote, t(p.auto_issue ? 'details.auto_issue.on' : 'details.auto_issue.off'));
+    setText(attempts, t('details.attempts', { count: p.attempts ?? 0, n: p.attempts ?? 0 }));
+    drawGiveBack(p);
     tick();
   }
 
   function tick() {
     const now = performance.now();
     const p = current.progress;
-    const eta = remaining(current.etaDeadline, now);
-    if (p.phase === 'admitted' || p.phase === 'claiming') setText(etaValue, t('line.eta.now'));
-    else if (eta === null) setText(etaValue, p.phase === 'waitlisted' ? t('line.eta.waitlist_unknown') : t('line.unknown'));
-    else if (eta === 0) setText(etaValue, t('line.eta.any_moment'));
-    else setText(etaValue, formatDuration(language(), eta));
-
+    const lang = language();
+    for (const x of ticking) {
+      if (x.kind === 'eta') {
+        const eta = remaining(current.etaDeadline, now);
+        if (p.phase === 'admitted' || p.phase === 'claiming') setText(x.el, t('line.eta.now'));
+        else if (eta === null) setText(x.el, '—');
+        else if (eta === 0) setText(x.el, t('line.eta.any_moment'));
+        else setText(x.el, formatDuration(lang, eta));
+      } else {
+        const left = x.at - serverNow();
+        setText(x.el, left > 0 ? t('time.left', { duration: formatDuration(lang, left) }) : '');
+      }
+    }
     const check = remaining(current.checkDeadline, now);
-    if (check === null) setText(checkValue, t('line.next_check.none'));
-    else if (check === 0) setText(checkValue, t('line.next_check.now'));
-    else setText(checkValue, t('time.in', { duration: formatDuration(language(), check) }));
+    if (check === null) setText(checkValue, t('details.next_check.none'));
+    else if (check === 0) setText(checkValue, t('details.next_check.now'));
+    else setText(checkValue, t('time.in', { duration: formatDuration(lang, check) }) + (p.next_check_at ? ` (${formatTime(lang, p.next_check_at)})` : ''));
   }
 
   function routineAnnouncement() {
     const p = current.progress;
-    if (p.phase === 'waitlisted') return phaseSentence(p);
-    if (p.position == null) return phaseSentence(p);
+    if (p.position == null || p.phase === 'waitlisted') return sentence.textContent;
     return t('line.announce', { position: p.position, ahead: p.ahead ?? 0 });
   }
 
@@ -165,9 +237,8 @@ export function create({ tracked, campaign, title, ctx }) {
     el,
     title,
     update,
-    phaseAnnouncement: () => phaseSentence(current.progress),
+    phaseAnnouncement: () => sentence.textContent,
     routineAnnouncement,
     destroy: () => clearInterval(timer),
   };
 }
-

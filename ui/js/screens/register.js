@@ -1,48 +1,108 @@
-// Registration: contact (phone or e-mail) and consent. The hint about the contact's shape is
-// advice only; the core and the server decide what is valid.
+// Registration: the language first (a switch at the top), then phone or e-mail chosen
+// explicitly (inputmode tel or email), what is kept and for how long, the required consent,
+// and a separate optional consent to notifications. The contact's shape is advice only; the
+// core and the server decide what is valid. Success shows "등록 완료" on the next screen.
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
-import { t } from '../i18n.js';
+import { t, setLanguage, language } from '../i18n.js';
 import { state } from '../store.js';
 import { heading, busy, errorAdvice } from '../ui.js';
 
 /** Loose shapes for the hint: an e-mail, or 7-15 digits with common separators. */
-export function contactLooksValid(value) {
+export function contactLooksValid(value, kind) {
   const v = value.trim();
-  if (v.includes('@')) return /^[^\s@]+@[^\s@]+\.[^\s@.]+$/.test(v);
+  const email = /^[^\s@]+@[^\s@]+\.[^\s@.]+$/.test(v);
+  if (kind === 'email' || (kind === undefined && v.includes('@'))) return email;
   if (!/^\+?[\d\s().-]+$/.test(v)) return false;
   const digits = v.replace(/\D/g, '');
   return digits.length >= 7 && digits.length <= 15;
 }
 
+/** The settings with a new language, in the shape set_settings takes. */
+export function withLanguage(settings, lang) {
+  return {
+    server_url: settings.server_url,
+    language: lang,
+    notifications: Boolean(settings.notifications),
+    hide_code_on_lock_screen: settings.hide_code_on_lock_screen ?? true,
+  };
+}
+
+/** A one-time note for the next screen: "등록 완료", with the contact's hint. */
+export let justRegistered = null;
+export function takeJustRegistered() {
+  const v = justRegistered;
+  justRegistered = null;
+  return v;
+}
+
 export function render(main, _params, ctx) {
   ctx.setTitle(t('register.title'));
-  const contactHintId = 'contact-hint';
+  let kind = 'phone';
   const contactErrorId = 'contact-error';
   const consentErrorId = 'consent-error';
 
+  const other = language() === 'en' ? 'ko' : 'en';
+  const langSwitch = h('button', {
+    type: 'button',
+    class: 'button secondary lang-switch',
+    lang: other,
+    'aria-label': t('lang.switch.label'),
+    'data-testid': 'lang-switch',
+    text: t('lang.switch'),
+  });
+  langSwitch.addEventListener('click', () =>
+    busy(langSwitch, async () => {
+      try {
+        state.settings = (await api.setSettings(withLanguage(state.settings, other))) || withLanguage(state.settings, other);
+      } catch {
+        // Still switch on screen: the language is also saved with the next settings change.
+      }
+      setLanguage(other);
+      ctx.rerender();
+    }),
+  );
+
+  const kindRadio = (value) =>
+    h('input', { type: 'radio', name: 'contact-kind', id: `contact-kind-${value}`, value, checked: value === kind });
+  const phoneRadio = kindRadio('phone');
+  const emailRadio = kindRadio('email');
+  const contactLabel = h('label', { for: 'contact' });
+  const contactHint = h('p', { id: 'contact-hint', class: 'hint' });
   const contact = h('input', {
     id: 'contact',
     name: 'contact',
     type: 'text',
-    inputmode: 'email',
-    autocomplete: 'email',
     autocapitalize: 'off',
     spellcheck: 'false',
     required: true,
-    'aria-describedby': contactHintId,
+    'aria-describedby': 'contact-hint',
   });
   const contactError = h('p', { id: contactErrorId, class: 'field-error', hidden: true });
   const consent = h('input', { id: 'consent', name: 'consent', type: 'checkbox', required: true });
   const consentError = h('p', { id: consentErrorId, class: 'field-error', hidden: true });
+  const notify = h('input', { id: 'notify-consent', name: 'notify', type: 'checkbox', 'aria-describedby': 'notify-detail' });
   const formError = h('div', { class: 'form-error' });
   const submit = h('button', { type: 'submit', class: 'button primary', text: t('register.submit') });
+
+  function setKind(next) {
+    kind = next;
+    phoneRadio.checked = kind === 'phone';
+    emailRadio.checked = kind === 'email';
+    contactLabel.textContent = t(`register.contact.label.${kind}`);
+    contactHint.textContent = t(`register.contact.hint.${kind}`);
+    contact.setAttribute('inputmode', kind === 'phone' ? 'tel' : 'email');
+    contact.setAttribute('autocomplete', kind === 'phone' ? 'tel' : 'email');
+  }
+  setKind('phone');
+  phoneRadio.addEventListener('change', () => setKind('phone'));
+  emailRadio.addEventListener('change', () => setKind('email'));
 
   function showFieldError(input, el, id, text) {
     el.textContent = text;
     el.hidden = !text;
-    const described = [input === contact ? contactHintId : null, text ? id : null].filter(Boolean).join(' ');
+    const described = [input === contact ? 'contact-hint' : null, text ? id : null].filter(Boolean).join(' ');
     if (described) input.setAttribute('aria-describedby', described);
     else input.removeAttribute('aria-describedby');
     if (text) input.setAttribute('aria-invalid', 'true');
@@ -50,9 +110,11 @@ export function render(main, _params, ctx) {
   }
 
   // The shape hint appears on submit, not on blur: text appearing on blur would move the consent
-  // box away from a pointer already on its way to it. Typing clears it.
+  // box away from a pointer already on its way to it. Typing clears it; an "@" typed under
+  // "phone" means an e-mail address, so the choice follows.
   contact.addEventListener('input', () => {
     if (!contactError.hidden) showFieldError(contact, contactError, contactErrorId, '');
+    if (kind === 'phone' && contact.value.includes('@')) setKind('email');
   });
   consent.addEventListener('change', () => {
     if (consent.checked) showFieldError(consent, consentError, consentErrorId, '');
@@ -62,24 +124,42 @@ export function render(main, _params, ctx) {
     'form',
     { class: 'form', novalidate: true },
     h(
-      'div',
-      { class: 'field' },
-      h('label', { for: 'contact', text: t('register.contact.label') }),
-      h('p', { id: contactHintId, class: 'hint', text: t('register.contact.hint') }),
-      contact,
-      contactError,
+      'fieldset',
+      { class: 'field kind-choice' },
+      h('legend', { text: t('register.kind') }),
+      h(
+        'div',
+        { class: 'segmented' },
+        h('div', { class: 'choice' }, phoneRadio, h('label', { for: 'contact-kind-phone', text: t('register.kind.phone') })),
+        h('div', { class: 'choice' }, emailRadio, h('label', { for: 'contact-kind-email', text: t('register.kind.email') })),
+      ),
+    ),
+    h('div', { class: 'field' }, contactLabel, contactHint, contact, contactError),
+    h(
+      'section',
+      { class: 'kept', 'aria-labelledby': 'kept-title' },
+      h('h2', { id: 'kept-title', text: t('register.kept.title') }),
+      h(
+        'ul',
+        { class: 'bullets' },
+        h('li', { text: t('register.kept.contact') }),
+        h('li', { text: t('register.kept.device') }),
+        h('li', { text: t('register.kept.how_long') }),
+        h('li', { text: t('register.kept.once') }),
+      ),
     ),
     h(
       'div',
       { class: 'field field-check' },
       consent,
-      h(
-        'label',
-        { for: 'consent' },
-        h('span', { class: 'check-label', text: t('register.consent.label') }),
-        h('span', { class: 'hint', text: t('register.consent.detail') }),
-      ),
+      h('label', { for: 'consent' }, h('span', { class: 'check-label', text: t('register.consent.label') })),
       consentError,
+    ),
+    h(
+      'div',
+      { class: 'field field-check' },
+      notify,
+      h('label', { for: 'notify-consent' }, h('span', { class: 'check-label', text: t('register.notify.label') }), h('span', { id: 'notify-detail', class: 'hint', text: t('register.notify.detail') })),
     ),
     formError,
     submit,
@@ -103,12 +183,10 @@ export function render(main, _params, ctx) {
       return;
     }
     // Advice only: the core and the server decide, so the request still goes out.
-    showFieldError(contact, contactError, contactErrorId, contactLooksValid(value) ? '' : t('register.contact.looks_wrong'));
+    showFieldError(contact, contactError, contactErrorId, contactLooksValid(value, kind) ? '' : t(`register.contact.looks_wrong.${kind}`));
     await busy(submit, async () => {
       try {
         state.identity = await api.register(value, true);
-        ctx.announce(t('register.done'), { urgent: true });
-        ctx.navigate('#/campaigns');
       } catch (e) {
         const box = h(
           'div',
@@ -118,21 +196,32 @@ export function render(main, _params, ctx) {
         );
         formError.replaceChildren(box);
         if (e.code === 'invalid_input' || e.code === 'contact_taken') contact.focus();
+        return;
       }
+      if (notify.checked) await turnOnNotifications();
+      justRegistered = { contact: state.identity?.contact_hint || value };
+      ctx.announce(t('register.done'), { urgent: true });
+      ctx.navigate('#/campaigns');
     });
   });
 
+  /** The optional consent: ask the system, then save the setting (failures leave it off). */
+  async function turnOnNotifications() {
+    try {
+      const permission = await api.requestNotificationPermission();
+      if (permission !== 'granted') return;
+      const next = { ...withLanguage(state.settings, language()), notifications: true };
+      state.settings = (await api.setSettings(next)) || next;
+    } catch {
+      // Registration succeeded; notifications can be turned on in Settings.
+    }
+  }
+
   main.append(
-    heading(t('register.title')),
+    h('div', { class: 'title-row' }, heading(t('register.title')), langSwitch),
     h('p', { class: 'lead', text: t('register.intro') }),
-    h(
-      'ul',
-      { class: 'bullets' },
-      h('li', { text: t('register.point.key') }),
-      h('li', { text: t('register.point.contact') }),
-      h('li', { text: t('register.point.once') }),
-    ),
     form,
+    h('p', { class: 'help-link' }, h('a', { href: '#/help', text: t('nav.help') })),
   );
   return null;
 }

@@ -5,7 +5,7 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { t, setLanguage } from '../i18n.js';
 import { state, publish } from '../store.js';
-import { heading, busy, errorBox } from '../ui.js';
+import { heading, busy, errorBox, icon } from '../ui.js';
 
 /** Parses a server URL; returns the normalised string or null when it is not http(s). */
 export function parseServerUrl(value) {
@@ -40,6 +40,7 @@ export function render(main, _params, ctx) {
   const serverError = h('p', { id: 'server-error', class: 'field-error', hidden: true });
   const notify = h('input', { id: 'notifications', type: 'checkbox', role: 'switch', checked: Boolean(s.notifications), 'aria-describedby': 'notify-hint notify-state' });
   const notifyState = h('p', { id: 'notify-state', class: 'hint' });
+  const hideCode = h('input', { id: 'hide-code', type: 'checkbox', role: 'switch', checked: s.hide_code_on_lock_screen !== false, 'aria-describedby': 'hide-code-hint' });
   const saved = h('p', { class: 'saved', role: 'status' });
   const formError = h('div');
   const save = h('button', { type: 'submit', class: 'button primary', text: t('settings.save') });
@@ -91,6 +92,12 @@ export function render(main, _params, ctx) {
       h('label', { for: 'notifications' }, h('span', { class: 'check-label', text: t('settings.notifications') }), h('span', { id: 'notify-hint', class: 'hint', text: t('settings.notifications.hint') })),
       notifyState,
     ),
+    h(
+      'div',
+      { class: 'field field-check' },
+      hideCode,
+      h('label', { for: 'hide-code' }, h('span', { class: 'check-label', text: t('settings.hide_code') }), h('span', { id: 'hide-code-hint', class: 'hint', text: t('settings.hide_code.hint') })),
+    ),
     formError,
     save,
     saved,
@@ -112,7 +119,12 @@ export function render(main, _params, ctx) {
     serverError.hidden = true;
     server.removeAttribute('aria-invalid');
     server.setAttribute('aria-describedby', 'server-hint');
-    const next = { server_url: url, language: langEn.checked ? 'en' : 'ko', notifications: notify.checked };
+    const next = {
+      server_url: url,
+      language: langEn.checked ? 'en' : 'ko',
+      notifications: notify.checked,
+      hide_code_on_lock_screen: hideCode.checked,
+    };
     await busy(save, async () => {
       try {
         const stored = await api.setSettings(next);
@@ -149,6 +161,9 @@ export function render(main, _params, ctx) {
     { class: 'card about', 'aria-labelledby': 'identity-title' },
     h('h2', { id: 'identity-title', text: t('settings.identity') }),
     identity && identity.registered
+      ? h('p', { class: 'registered-badge', 'data-testid': 'registered-badge' }, icon('check', 'inline-icon'), h('span', { text: t('settings.identity.registered') }))
+      : null,
+    identity && identity.registered
       ? h(
           'dl',
           { class: 'facts' },
@@ -159,7 +174,7 @@ export function render(main, _params, ctx) {
     h('p', { class: 'hint', text: t('settings.identity.hint') }),
   );
 
-  main.append(heading(t('settings.title')), form, about);
+  main.append(heading(t('settings.title')), form, about, h('p', { class: 'help-link' }, h('a', { href: '#/help', text: t('settings.help') })));
   api.notificationPermission().then(
     (p) => alive && showPermission(p),
     () => {},

@@ -5,13 +5,38 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { t, language } from '../i18n.js';
-import { formatMoney, formatDateTime } from '../format.js';
+import { formatMoney, formatDateTime, formatClock } from '../format.js';
 import { sanitizeSvg } from '../qr.js';
 import { walletEntryHash } from '../routes.js';
-import { state, setWallet, subscribe } from '../store.js';
-import { heading, errorBox, fact } from '../ui.js';
+import { state, setWallet, setCampaigns, subscribe, campaignById } from '../store.js';
+import { heading, errorBox, fact, icon, termsList, busy } from '../ui.js';
 
-const STATUS_ORDER = { unused: 0, redeemed: 1, expired: 2 };
+const STATUS_ORDER = { unused: 0, redeemed: 1, returned: 2, expired: 3 };
+const CHECKED_KEY = 'lineup.wallet.checked_at';
+
+/** When the wallet's statuses were last confirmed by the server (kept across restarts). */
+function lastChecked() {
+  try {
+    return localStorage.getItem(CHECKED_KEY);
+  } catch {
+    return null;
+  }
+}
+
+function markChecked() {
+  try {
+    localStorage.setItem(CHECKED_KEY, new Date().toISOString());
+  } catch {
+    // Private mode or no storage: the note then says less.
+  }
+}
+
+function statusText(entry, lang) {
+  const v = entry.voucher;
+  if (entry.status === 'redeemed' && v.redeemed_at) return t('voucher.redeemed_at', { date: formatDateTime(lang, v.redeemed_at) });
+  if (entry.status === 'unused') return t('voucher.expires_on', { date: formatDateTime(lang, v.expires_at) });
+  return t('voucher.expires_on', { date: formatDateTime(lang, v.expires_at) });
+}
 
 export function sortEntries(entries) {
   return [...entries].sort(
@@ -42,7 +67,11 @@ export function render(main, params, ctx) {
     list.replaceChildren();
     const entries = sortEntries(state.wallet || []);
     const notes = [];
-    if (offline) notes.push(h('p', { class: 'notice notice-info', 'data-testid': 'offline-note', text: t('wallet.offline') }));
+    if (offline) {
+      const checked = lastChecked();
+      const text = checked ? t('wallet.offline.checked', { time: formatClock(language(), checked) }) : t('wallet.offline');
+      notes.push(h('p', { class: 'notice notice-info', 'data-testid': 'offline-note', text }));
+    }
     if (state.wallet && entries.length === 0) notes.push(h('p', { class: 'notice', text: t('wallet.empty') }));
     status.replaceChildren(...notes);
     for (const entry of entries) list.append(item(entry));
@@ -62,9 +91,10 @@ export function render(main, params, ctx) {
         { class: 'wallet-item-meta' },
         h('span', { class: `badge badge-${entry.status}`, text: t(`voucher.status.${entry.status}`) }),
         ' ',
-        h('span', { text: t('voucher.expires_on', { date: formatDateTime(lang, v.expires_at) }) }),
+        h('span', { 'data-testid': 'wallet-status', text: statusText(entry, lang) }),
       ),
       entry.verified ? null : h('span', { class: 'wallet-item-warning', text: t('voucher.unverified') }),
+      h('span', { class: 'wallet-item-open' }, icon('qr'), h('span', { text: t('voucher.open_qr') })),
     );
     button.addEventListener('click', () => {
       openedFromList = true;
@@ -72,6 +102,20 @@ export function render(main, params, ctx) {
     });
     return h('li', {}, button);
   }
+
+  /** Asks the server again (statuses, issuer keys); used by the unverified warning's button. */
+  async function recheck(button) {
+    await busy(button, async () => {
+      try {
+        setWallet(await api.refreshWallet());
+        markChecked();
+        offline = false;
+      } catch (e) {
+        offline = e.code === 'offline';
+      }
+    });
+  }
+  ctx.recheckWallet = recheck;
 
   async function load() {
     if (!state.wallet) status.replaceChildren(h('p', { class: 'loading', role: 'status', text: t('shell.loading') }));
@@ -84,8 +128,13 @@ export function render(main, params, ctx) {
     }
     if (!alive) return;
     openFromRoute();
+    if (!state.campaigns) {
+      // For the terms of use (which cinemas): optional, and never in the way offline.
+      api.listCampaigns().then((list) => setCampaigns(list), () => {});
+    }
     try {
       setWallet(await api.refreshWallet());
+      markChecked();
       offline = false;
     } catch (e) {
       offline = e.code === 'offline';
@@ -133,39 +182,73 @@ function openQr(entry, ctx) {
   if (dialog.open) return;
   const v = entry.voucher;
   const lang = language();
-  const svg = sanitizeSvg(entry.qr_svg);
-  const qr = svg
-    ? h('div', { class: 'qr-image', role: 'img', 'aria-label': t('qr.image_label', { code: v.code }) }, svg)
-    : h('p', { class: 'qr-missing', text: t('qr.unavailable') });
+  const usable = entry.status === 'unused';
+  const svg = usable ? sanitizeSvg(entry.qr_svg) : null;
+  const amount = formatMoney(lang, v.amount, v.currency);
+  let top;
+  if (usable) {
+    top = svg
+      ? h('div', { class: 'qr-image', role: 'img', 'aria-label': t('qr.image_label', { code: v.code }) }, svg)
+      : h('p', { class: 'qr-missing', text: t('qr.unavailable') });
+  } else {
+    const body =
+      entry.status === 'redeemed'
+        ? v.redeemed_at
+          ? t('qr.used.body', { date: formatDateTime(lang, v.redeemed_at) })
+          : t('qr.used.body.unknown')
+        : entry.status === 'expired'
+          ? t('qr.expired.body', { date: formatDateTime(lang, v.expires_at) })
+          : t('qr.returned.body');
+    const key = entry.status === 'redeemed' ? 'used' : entry.status === 'expired' ? 'expired' : 'returned';
+    top = h(
+      'div',
+      { class: 'qr-stamp', 'data-testid': 'qr-stamp' },
+      icon(entry.status === 'expired' ? 'clock' : entry.status === 'returned' ? 'return' : 'check', 'qr-stamp-icon'),
+      h('p', { class: 'qr-stamp-title', text: t(`qr.${key}.title`) }),
+      h('p', { text: body }),
+    );
+  }
   const close = h('button', { type: 'button', class: 'button secondary qr-close', text: t('action.close') });
+  const recheckButton = entry.verified ? null : h('button', { type: 'button', class: 'button secondary qr-recheck', text: t('voucher.recheck') });
+  const campaign = campaignById(v.campaign_id);
   dialog.setAttribute('aria-labelledby', 'qr-title');
+  dialog.dataset.status = entry.status;
   dialog.replaceChildren(
     h(
       'div',
       { class: 'qr-sheet' },
-      h('h2', { id: 'qr-title', text: entryTitle(entry) }),
-      qr,
-      h('p', { class: 'qr-code', 'data-testid': 'qr-code', text: v.code }),
       h(
-        'dl',
-        { class: 'facts qr-facts' },
-        fact(t('voucher.amount'), h('span', { text: formatMoney(lang, v.amount, v.currency) })),
-        fact(t('voucher.expires'), h('span', { text: formatDateTime(lang, v.expires_at) })),
-        fact(t('voucher.status'), h('span', { text: t(`voucher.status.${entry.status}`) })),
+        'div',
+        { class: 'qr-inner' },
+        h('h2', { id: 'qr-title', text: entryTitle(entry) }),
+        top,
+        h('p', { class: `qr-code${usable ? '' : ' qr-code-void'}`, 'data-testid': 'qr-code', text: v.code }),
+        usable ? h('p', { class: 'hint qr-staff', text: t('qr.show_staff') }) : null,
+        h(
+          'dl',
+          { class: 'facts qr-facts' },
+          fact(t('voucher.amount'), h('span', { text: amount })),
+          fact(t('voucher.expires'), h('span', { text: formatDateTime(lang, v.expires_at) })),
+          fact(t('voucher.status'), h('span', { text: t(`voucher.status.${entry.status}`) })),
+        ),
+        usable ? termsList({ brands: campaign?.brands, amount, expires: v.expires_at }, lang, { formatDateTime }) : null,
+        entry.verified
+          ? h('p', { class: 'qr-verified' }, icon('check', 'inline-icon'), h('span', { text: t('voucher.verified') }))
+          : h(
+              'div',
+              { class: 'qr-warning-box', role: 'note' },
+              h('p', { class: 'qr-warning' }, icon('alert', 'inline-icon'), h('span', { text: t('voucher.unverified') })),
+              // lineup-core adds why, when it knows (an optional field beyond the contract).
+              typeof entry.verify_error === 'string' ? h('p', { class: 'hint', text: entry.verify_error }) : null,
+              h('p', { class: 'hint', text: t('voucher.unverified.todo') }),
+              recheckButton,
+            ),
+        usable ? h('p', { class: 'hint', text: t('qr.brightness') }) : null,
+        close,
       ),
-      entry.verified
-        ? h('p', { class: 'qr-verified', text: t('voucher.verified') })
-        : h(
-            'div',
-            {},
-            h('p', { class: 'qr-warning', text: t('voucher.unverified') }),
-            // lineup-core adds why, when it knows (an optional field beyond the contract).
-            typeof entry.verify_error === 'string' ? h('p', { class: 'hint', text: entry.verify_error }) : null,
-          ),
-      h('p', { class: 'hint', text: t('qr.show_staff') }),
-      close,
     ),
   );
+  recheckButton?.addEventListener('click', () => ctx.recheckWallet?.(recheckButton));
   const opener = document.activeElement;
   const onClose = () => closeQr({ fromRoute: false });
   close.addEventListener('click', onClose);
@@ -176,7 +259,11 @@ function openQr(entry, ctx) {
   };
   dialog.addEventListener('cancel', onCancel);
   dialog.showModal();
-  close.focus();
+  // Focus the close button without scrolling to it: the sheet starts at its title and QR.
+  close.focus({ preventScroll: true });
+  dialog.scrollTop = 0;
+  // The screen stays on while the QR is open (Screen Wake Lock). Web content cannot raise the
+  // screen's brightness; the sheet is plain white at full luminance instead, and says so.
   let wakeLock = null;
   navigator.wakeLock?.request?.('screen').then(
     (lock) => {
