@@ -13,8 +13,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
 import { installMock } from './lib/mock-tauri.mjs';
-import { scenario, at, WALLET } from './lib/fixtures.mjs';
-import { ARTIFACTS, UI_ROOT } from './lib/harness.mjs';
+import { scenario, at, WALLET, PHASES, ISSUER_PUBLIC_KEY, verifyToken } from './lib/fixtures.mjs';
+import { ARTIFACTS, UI_ROOT, decodeQr } from './lib/harness.mjs';
 
 const DRIVER = '/usr/bin/WebKitWebDriver';
 const MINIBROWSER = '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
@@ -115,7 +115,9 @@ class WebDriver {
   }
   async screenshot(name) {
     const b64 = await this.cmd('GET', `${this.session}/screenshot`);
-    await writeFile(join(ARTIFACTS, `${name}.png`), Buffer.from(b64, 'base64'));
+    const path = join(ARTIFACTS, `${name}.png`);
+    await writeFile(path, Buffer.from(b64, 'base64'));
+    return path;
   }
   /** Polls `script` (returning a boolean) until true, or fails with what the page shows. */
   async until(script, label, timeoutMs = 10_000) {
@@ -173,6 +175,11 @@ describe('WebKitGTK (the Tauri webview engine)', { skip }, () => {
     await wd.until("return document.documentElement.dataset.ready === 'true'", 'the app to boot');
     await wd.until("return document.body.innerText.includes('롯데시네마 6,000원 할인권')", 'the campaign list');
     assert.equal(await wd.run('return document.documentElement.lang'), 'ko');
+    // The bundled font is in use here too (Chromium and WebKitGTK render alike).
+    await wd.until(
+      "return [...document.fonts].some((f) => f.family.replace(/[\"']/g, '') === 'Lineup Sans' && f.status === 'loaded')",
+      'the bundled Lineup Sans font',
+    );
     await wd.screenshot('webkit-ko-campaigns');
 
     await wd.click('[data-campaign="lotte-1125"] button');
@@ -181,6 +188,7 @@ describe('WebKitGTK (the Tauri webview engine)', { skip }, () => {
     const calls = await wd.run("return window.__mock.calls.filter((c) => c.cmd === 'arm_claim')");
     assert.deepEqual(calls, [{ cmd: 'arm_claim', args: { campaign_id: 'lotte-1125' } }]);
     assert.match(await wd.run("return document.querySelector('.calm').textContent"), /새로고침하지 않아도 됩니다/);
+    assert.match(await wd.run("return document.querySelector('[data-testid=phase-sentence]').textContent"), /^당첨: 준비된 20,000장 안에 들었습니다 \(3번째\)/);
     await wd.screenshot('webkit-ko-line');
 
     await wd.run("location.hash = '#/wallet'");
@@ -188,10 +196,29 @@ describe('WebKitGTK (the Tauri webview engine)', { skip }, () => {
     await wd.click('.wallet-item[data-serial="12688"]');
     await wd.until("return document.getElementById('qr-dialog').open", 'the QR dialog');
     assert.equal(await wd.run("return document.querySelector('[data-testid=qr-code]').textContent"), WALLET[1].voucher.code);
-    assert.equal(await wd.run("return document.querySelectorAll('#qr-dialog svg path').length"), 1);
-    await wd.screenshot('webkit-ko-qr');
+    assert.equal(await wd.run("return document.querySelectorAll('#qr-dialog .qr-image svg path').length"), 1);
+    // The sheet starts at its title (safe centring): nothing is cut off above the top.
+    const top = await wd.run("return document.getElementById('qr-title').getBoundingClientRect().top");
+    assert.ok(top >= 0, `QR title top in WebKitGTK: ${top}`);
+    const shot = await wd.screenshot('webkit-ko-qr');
+    const decoded = decodeQr(shot);
+    assert.deepEqual(decoded, [WALLET[1].voucher.token], `the QR in ${shot} decodes to the voucher's token`);
+    assert.equal(verifyToken(decoded[0], ISSUER_PUBLIC_KEY), WALLET[1].voucher.code);
     await wd.pressEscape();
     await wd.until("return !document.getElementById('qr-dialog').open && location.hash === '#/wallet'", 'Escape to close the QR');
+
+    // A used voucher says so, with no QR.
+    await wd.click('.wallet-item[data-serial="3"]');
+    await wd.until("return document.getElementById('qr-dialog').open", 'the used voucher sheet');
+    assert.match(await wd.run("return document.querySelector('[data-testid=qr-stamp]').textContent"), /사용 완료/);
+    await wd.screenshot('webkit-ko-qr-used');
+    await wd.pressEscape();
+    await wd.until("return !document.getElementById('qr-dialog').open", 'Escape to close the used sheet');
+
+    // The fate of a waitlisted claim with automatic issuing.
+    await wd.run(`window.__mock.progress('lotte-1125', ${JSON.stringify(PHASES.waitlisted_auto)}); location.hash = '#/claim/lotte-1125'`);
+    await wd.until("return document.querySelector('[data-testid=phase-sentence]')?.textContent.startsWith('이번에는 당첨되지 않았습니다')", 'the waitlisted fate');
+    await wd.screenshot('webkit-ko-waitlisted');
 
     assert.deepEqual(await wd.run('return window.__errors'), []);
     assert.deepEqual(await wd.run('return window.__csp'), []);

@@ -46,7 +46,6 @@ export default {
   'error.advice.no_backend': 'This page must be opened inside the Lineup app.',
 
   'lang.switch': '한국어',
-  'lang.switch.label': '한국어로 보기',
 
   'register.title': 'Get started',
   'register.intro': 'Register this device once to apply for vouchers. Doing it early means you are ready the moment applications open.',

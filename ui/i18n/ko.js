@@ -48,7 +48,6 @@ export default {
   'error.advice.no_backend': '이 화면은 Lineup 앱 안에서 열어야 합니다.',
 
   'lang.switch': 'English',
-  'lang.switch.label': 'Switch to English',
 
   'register.title': '시작하기',
   'register.intro': '할인권을 신청하려면 이 기기를 한 번 등록해 주세요. 미리 등록해 두면 신청이 열릴 때 바로 줄을 설 수 있습니다.',

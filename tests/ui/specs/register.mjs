@@ -86,7 +86,7 @@ export function registerSpecs() {
       const app = await openApp(scenario({ identity: NOT_REGISTERED }), { hash: '#/register' });
       const { page } = app;
       try {
-        await page.getByRole('button', { name: 'Switch to English' }).click();
+        await page.getByRole('button', { name: 'English' }).click();
         await page.getByRole('heading', { level: 1, name: en('register.title') }).waitFor();
         assert.equal(await page.getAttribute('html', 'lang'), 'en');
         const saved = await calls(page, 'set_settings');
@@ -96,7 +96,7 @@ export function registerSpecs() {
           notifications: false,
           hide_code_on_lock_screen: true,
         });
-        await page.getByRole('button', { name: '한국어로 보기' }).click();
+        await page.getByRole('button', { name: '한국어' }).click();
         await page.getByRole('heading', { level: 1, name: tr('register.title') }).waitFor();
         await assertClean(app);
       } finally {

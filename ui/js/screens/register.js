@@ -48,7 +48,6 @@ export function render(main, _params, ctx) {
     type: 'button',
     class: 'button secondary lang-switch',
     lang: other,
-    'aria-label': t('lang.switch.label'),
     'data-testid': 'lang-switch',
     text: t('lang.switch'),
   });
