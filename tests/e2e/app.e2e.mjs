@@ -100,7 +100,18 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
     await arm.click();
     await driver.wait(until.urlContains(`#/claim/${CAMPAIGN}`), 10_000);
     const sentence = await visible(byTestId('phase-sentence'));
-    assert.notEqual((await sentence.getText()).trim(), '', 'the line screen says where the claim stands');
+    // The fate comes first, in one sentence (ui/js/fate.js): applied and waiting for the draw,
+    // taking a place, won (and when it is issued), or not this time.
+    assert.match(
+      (await sentence.getText()).trim(),
+      /^(신청 완료|줄에 자리를 받고 있습니다|당첨: |준비된 [\d,]+장 안에|내 차례입니다|할인권을 발급받고 있습니다|이번에는 당첨되지 않았습니다|Applied|Taking a place|You won|You are within|It is your turn|Receiving your voucher|Not this time)/,
+      'the line screen says where the claim stands, fate first',
+    );
+    // The bundled font (ui/fonts, Lineup Sans) renders the UI in the real webview too.
+    const font = await driver.executeScript(
+      "return [...document.fonts].some((f) => f.family.replace(/[\"']/g, '') === 'Lineup Sans' && f.status === 'loaded')",
+    );
+    assert.equal(font, true, 'the bundled Lineup Sans font is loaded in WebKitGTK');
     await shot('in-line');
   });
 
@@ -131,6 +142,8 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
     const codeEl = await visible(byTestId('voucher-code'), VOUCHER_TIMEOUT_MS);
     uiCode = (await codeEl.getText()).trim();
     assert.match(uiCode, CODE_RE);
+    const headline = await driver.findElement(By.css('main h1'));
+    assert.match((await headline.getText()).trim(), /^(할인권을 받았습니다|You got the voucher)$/, 'the result headline is the fate');
     await shot('voucher');
     screenShot('screen-voucher.png');
   });

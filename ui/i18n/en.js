@@ -186,7 +186,7 @@ export default {
   'timeline.result.lose': 'Waitlist #{waitlist}',
   'timeline.result.after_draw': 'After the draw',
   'timeline.issue': 'Issue',
-  'timeline.issue.at': 'Issued {time}',
+  'timeline.issue.at': 'Your turn {time}',
   'timeline.issue.opens': 'Issuing starts {time}',
   'timeline.issue.done': 'Issued',
   'timeline.issue.returned': 'Given back',

@@ -185,7 +185,7 @@ export default {
   'timeline.result.lose': '추가 대기 {waitlist}번',
   'timeline.result.after_draw': '추첨 뒤 나옴',
   'timeline.issue': '발급',
-  'timeline.issue.at': '발급 {time}',
+  'timeline.issue.at': '내 차례 {time}',
   'timeline.issue.opens': '발급 시작 {time}',
   'timeline.issue.done': '발급 완료',
   'timeline.issue.returned': '반납함',
