@@ -104,7 +104,7 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
     // taking a place, won (and when it is issued), or not this time.
     assert.match(
       (await sentence.getText()).trim(),
-      /^(신청 완료|줄에 자리를 받고 있습니다|당첨: |준비된 [\d,]+장 안에|내 차례입니다|할인권을 발급받고 있습니다|이번에는 당첨되지 않았습니다|Applied|Taking a place|You won|You are within|It is your turn|Receiving your voucher|Not this time)/,
+      /^(신청 완료|신청 예약 완료|줄에 자리를 받고 있습니다|당첨: |준비된 [\d,]+장 안에|내 차례입니다|할인권을 발급받고 있습니다|이번에는 당첨되지 않았습니다|Applied|Booked|Taking a place|You won|You are within|It is your turn|Receiving your voucher|Not this time)/,
       'the line screen says where the claim stands, fate first',
     );
     // The bundled font (ui/fonts, Lineup Sans) renders the UI in the real webview too.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Browser tests of ui/ with the Tauri IPC mocked: installs the npm dependencies if missing,
-# checks for Debian's chromium and a Korean font, then runs the unit tests of the UI's pure
+# checks for Debian's chromium, zbarimg (zbar-tools) and a Korean font, then runs the unit tests of the UI's pure
 # modules, the browser tests (node:test + playwright-core + chromium) and a smoke test in
 # WebKitGTK, the Tauri webview's engine (skipped, saying why, without webkit2gtk-driver and
 # xvfb). Screenshots: tests/artifacts/ui/.
@@ -12,6 +12,10 @@ cd "$here"
 chromium="${LINEUP_CHROMIUM:-/usr/bin/chromium}"
 if [ ! -x "$chromium" ]; then
   echo "run.sh: $chromium not found; install it with: apt-get install -y chromium fonts-nanum" >&2
+  exit 2
+fi
+if ! command -v zbarimg >/dev/null; then
+  echo "run.sh: zbarimg not found (every QR screenshot is decoded); install it with: apt-get install -y zbar-tools" >&2
   exit 2
 fi
 if ! fc-list 2>/dev/null | grep -qiE 'nanum|cjk'; then

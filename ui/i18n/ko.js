@@ -75,7 +75,7 @@ export default {
   'register.done.body': '{contact}(으)로 등록했습니다. 이제 할인권을 신청할 수 있습니다.',
 
   'campaigns.title': '할인권 신청',
-  'campaigns.intro': '신청 버튼을 한 번 누르면 앱이 알맞은 때에 줄을 서고 할인권을 받아 둡니다.',
+  'campaigns.intro': '줄 서기를 한 번 누르면 앱이 알맞은 때에 줄을 서고 할인권을 받아 둡니다.',
   'campaigns.empty': '지금 신청할 수 있는 할인권이 없습니다.',
   'campaigns.offline.wallet': '지갑 열기 (인터넷 없이도 됩니다)',
 
@@ -143,8 +143,8 @@ export default {
   'fate.turn': '내 차례입니다. 할인권을 발급받고 있습니다.',
   'fate.claiming': '할인권을 발급받고 있습니다…',
   'fate.armed': '신청 완료. 앱이 알맞은 때에 줄을 섭니다.',
-  'fate.waiting_open': '신청 완료. {time}에 신청이 열리면 앱이 알아서 줄을 섭니다.',
-  'fate.waiting_open.unknown': '신청 완료. 신청이 열리면 앱이 알아서 줄을 섭니다.',
+  'fate.waiting_open': '신청 예약 완료. {time}에 신청이 열리면 앱이 알아서 줄을 섭니다.',
+  'fate.waiting_open.unknown': '신청 예약 완료. 신청이 열리면 앱이 알아서 줄을 섭니다.',
   'fate.slot_requested': '줄에 자리를 받고 있습니다…',
   'fate.pre_queue': '신청 완료. {time}에 추첨합니다. 결과는 이 화면과 알림으로 알려 드립니다.',
   'fate.pre_queue.unknown': '신청 완료. 추첨으로 순서를 정합니다. 결과는 이 화면과 알림으로 알려 드립니다.',
