@@ -251,6 +251,7 @@ export default {
   'voucher.status.expired': 'Expired',
   'voucher.status.returned': 'Given back',
   'voucher.redeemed_at': 'used on {date}',
+  'voucher.expired_on': 'expired on {date}',
   'voucher.open_qr': 'Open QR',
   'voucher.verified': "Issuer's signature verified",
   'voucher.unverified': "The issuer's signature could not be verified; the box office may refuse it.",

@@ -250,6 +250,7 @@ export default {
   'voucher.status.expired': '기간 만료',
   'voucher.status.returned': '반납함',
   'voucher.redeemed_at': '{date}에 사용',
+  'voucher.expired_on': '{date}에 만료',
   'voucher.open_qr': 'QR 열기',
   'voucher.verified': '발급처 서명 확인됨',
   'voucher.unverified': '발급처 서명을 확인하지 못했습니다. 매표소에서 받지 않을 수 있습니다.',

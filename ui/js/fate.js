@@ -129,9 +129,11 @@ export function timeline(p, campaign, lang, tr) {
   });
 
   let result = { state: 'next', detail: tr('timeline.result.after_draw') };
-  if (WON.has(phase) && isNum(p.position)) {
+  // A failed claim (e.g. offline) still knows the result it had before the connection went.
+  const wonBeforeFailing = phase === 'failed' && isNum(p.position) && isNum(p.supply) && p.position <= p.supply && !isNum(p.waitlist);
+  if ((WON.has(phase) || wonBeforeFailing) && isNum(p.position)) {
     result = { state: 'done', detail: tr(p.in_draw === false ? 'timeline.result.in' : 'timeline.result.win', { position: p.position }) };
-  } else if (phase === 'waitlisted') {
+  } else if (phase === 'waitlisted' || (phase === 'failed' && isNum(p.waitlist))) {
     result = { state: 'current', detail: tr('timeline.result.lose', { waitlist: p.waitlist ?? '—' }) };
   } else if (phase === 'sold_out') {
     result = { state: 'missed', detail: isNum(p.waitlist) ? tr('timeline.result.lose', { waitlist: p.waitlist }) : null };

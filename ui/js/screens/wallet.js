@@ -34,7 +34,7 @@ function markChecked() {
 function statusText(entry, lang) {
   const v = entry.voucher;
   if (entry.status === 'redeemed' && v.redeemed_at) return t('voucher.redeemed_at', { date: formatDateTime(lang, v.redeemed_at) });
-  if (entry.status === 'unused') return t('voucher.expires_on', { date: formatDateTime(lang, v.expires_at) });
+  if (entry.status === 'expired') return t('voucher.expired_on', { date: formatDateTime(lang, v.expires_at) });
   return t('voucher.expires_on', { date: formatDateTime(lang, v.expires_at) });
 }
 
@@ -94,7 +94,9 @@ export function render(main, params, ctx) {
         h('span', { 'data-testid': 'wallet-status', text: statusText(entry, lang) }),
       ),
       entry.verified ? null : h('span', { class: 'wallet-item-warning', text: t('voucher.unverified') }),
-      h('span', { class: 'wallet-item-open' }, icon('qr'), h('span', { text: t('voucher.open_qr') })),
+      entry.status === 'unused'
+        ? h('span', { class: 'wallet-item-open' }, icon('qr'), h('span', { text: t('voucher.open_qr') }))
+        : h('span', { class: 'wallet-item-open' }, h('span', { text: t('details.summary') })),
     );
     button.addEventListener('click', () => {
       openedFromList = true;
