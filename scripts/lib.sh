@@ -29,7 +29,7 @@ APP_BUILD_PACKAGES=(build-essential pkg-config libssl-dev libdbus-1-dev libwebki
 # Packages to run the app and its tests: virtual display, WebDriver, session bus, notification
 # daemon, keyrings, Korean font, browser, database.
 TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus dbus-x11 dunst libnotify-bin gnome-keyring keyutils
-    fontconfig fonts-nanum chromium postgresql)
+    fontconfig fonts-nanum chromium postgresql zbar-tools)
 
 # ensure_rust: cargo must exist; rustfmt and clippy must be installed.
 ensure_rust() {
