@@ -61,9 +61,9 @@ export default {
   'register.contact.required': 'Please enter a mobile number or an e-mail address.',
   'register.kept.title': 'What is kept, and for how long',
   'register.kept.contact':
-    'Your contact itself is not stored on the server. Only a one-way value is kept, used to stop one person applying twice; it cannot be turned back into your contact.',
+    'Your contact is not stored as you typed it: the server keeps only a transformed value, used to stop one person applying twice.',
   'register.kept.device': "The secret that identifies this device stays in the device's secure storage and never leaves it.",
-  'register.kept.how_long': 'It is kept until the offer has ended and the vouchers you received have expired, then deleted.',
+  'register.kept.how_long': "How long it is kept follows the issuer's privacy policy.",
   'register.kept.once': 'Each contact can be registered once.',
   'register.consent.label': 'I agree to my contact details being kept as described above (required)',
   'register.consent.required': 'Please agree to the required item to register.',
