@@ -3,6 +3,7 @@
 mod auto_issue;
 mod common;
 mod concurrency;
+mod crash;
 mod errors;
 mod late_claim;
 mod lifecycle;
