@@ -13,6 +13,7 @@ const COMMANDS: &[&str] = &[
     "list_campaigns",
     "arm_claim",
     "claim_status",
+    "give_back",
     "wallet",
     "refresh_wallet",
     "notification_permission",

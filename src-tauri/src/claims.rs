@@ -10,7 +10,7 @@ use crate::tray_state::summarise;
 use lineup_core::clock::Clock;
 use lineup_core::driver::{FileRecordStore, RecordStore, run_claim};
 use lineup_core::engine::{ClaimRecord, EngineConfig, Phase, Progress};
-use lineup_protocol::CampaignId;
+use lineup_protocol::{CampaignId, ProblemCode, TicketState, VoucherStatus};
 use tokio::sync::oneshot;
 
 /// Starts the claim for `id`, or returns the running one. Resolves with the first progress.
@@ -36,16 +36,10 @@ pub async fn arm(state: &AppState, id: CampaignId) -> CmdResult<Progress> {
         }
         Err(e) => tracing::warn!(error = %e, "cannot fetch the issuer keys"),
     }
-    if !state.start_running(&id) {
-        // Another arm won the race while this one fetched the campaign.
-        return state
-            .last_progress(&id)
-            .ok_or_else(|| AppError::internal("claim starting"));
-    }
     let (first_tx, first_rx) = oneshot::channel();
     let task_state = state.clone();
     let server_url = api.base_url().to_owned();
-    tauri::async_runtime::spawn(async move {
+    let task = async move {
         let store = FileRecordStore::new(&task_state.profile, &server_url);
         let mut first = Some(first_tx);
         let result = run_claim(
@@ -63,7 +57,7 @@ pub async fn arm(state: &AppState, id: CampaignId) -> CmdResult<Progress> {
             },
         )
         .await;
-        task_state.stop_running(&campaign.id);
+        task_state.task_ended(&campaign.id);
         task_state.shell.tray(summarise(&task_state.all_progress()));
         match result {
             // Only the phase: the voucher's token and code are as good as the voucher itself.
@@ -77,7 +71,14 @@ pub async fn arm(state: &AppState, id: CampaignId) -> CmdResult<Progress> {
                 }
             }
         }
-    });
+    };
+    if !state.spawn_claim(&id, task) {
+        // Another arm won the race while this one fetched the campaign (or the place is being
+        // given back).
+        return state
+            .last_progress(&id)
+            .ok_or_else(|| AppError::internal("claim starting"));
+    }
     first_rx
         .await
         .map_err(|_| AppError::internal("the claim task ended before reporting"))
@@ -100,6 +101,125 @@ pub async fn status(state: &AppState, id: CampaignId) -> CmdResult<Option<Progre
     }
     // A claim interrupted by a restart: pick it up where its record says.
     arm(state, id).await.map(Some)
+}
+
+/// Gives the place in line, or the unused voucher, back (docs/app-ipc.md `give_back`): stops
+/// the claim task, tells the server, and keeps the claim as `returned` (record, wallet, UI) so
+/// a restart does not take it up again. Idempotent; a claim already over without a voucher is
+/// answered as it is; no claim at all is `no_ticket`.
+pub async fn give_back(state: &AppState, id: CampaignId) -> CmdResult<Progress> {
+    let _one_at_a_time = state.giving_back.lock().await;
+    let task = state.hold(&id);
+    let held = Release(state, &id);
+    let was_running = task.is_some();
+    if let Some(task) = task {
+        // Stopped at its next await (a sleep or a request); waiting for it means it cannot
+        // write its record after the one below.
+        task.abort();
+        let _ = task.await;
+    }
+    let result = give_back_held(state, &id).await;
+    drop(held);
+    if result.is_err() && was_running {
+        // The place is still ours: carry on with the claim as before.
+        let state = state.clone();
+        tauri::async_runtime::spawn(async move {
+            if let Err(e) = arm(&state, id.clone()).await {
+                tracing::warn!(campaign = %id, error = %e, "cannot resume the claim after a failed give-back");
+            }
+        });
+    }
+    result
+}
+
+/// Ends `AppState::hold` when dropped (also on an early return): claim tasks may start again.
+struct Release<'a>(&'a AppState, &'a CampaignId);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release(self.1);
+    }
+}
+
+async fn give_back_held(state: &AppState, id: &CampaignId) -> CmdResult<Progress> {
+    let server_url = state.server_url();
+    let store = FileRecordStore::new(&state.profile, &server_url);
+    let internal = |e: lineup_core::profile::ProfileError| AppError::internal(e.to_string());
+    let Some(mut record) = store.load(id).map_err(internal)? else {
+        return match state.last_progress(id) {
+            Some(p) if p.phase.is_final() => Ok(p),
+            _ => Err(AppError::new(
+                ErrorCode::Problem(ProblemCode::NoTicket),
+                "There is no place in line or voucher to give back for this campaign.",
+            )),
+        };
+    };
+    let current = state
+        .last_progress(id)
+        .filter(|p| p.phase == record.phase)
+        .unwrap_or_else(|| from_record(&record));
+    if record.phase.is_final() && record.phase != Phase::Holding {
+        // Already returned (the same answer again), or over without a voucher to give back.
+        state.record_progress(&current);
+        return Ok(current);
+    }
+    // A claim that never got a place (still waiting for the pre-queue to open, or told
+    // `too_early`) has nothing on the server to give back.
+    let nothing_sent = record.ticket_id.is_none() && matches!(record.phase, Phase::Armed | Phase::WaitingOpen);
+    let returned_voucher = if nothing_sent {
+        None
+    } else {
+        let api = state.signed_api()?;
+        record.attempts = record.attempts.saturating_add(1);
+        let from_server = match api.give_back(id).await {
+            Ok(status) if status.state == TicketState::Returned => status.voucher,
+            Ok(status) => {
+                return Err(AppError::internal(format!(
+                    "the server answered the give-back with the state {:?}",
+                    status.state
+                )));
+            }
+            // The server has no place for us (a fresh database): nothing left to give back.
+            Err(e) if e.code() == Some(ProblemCode::NoTicket) => None,
+            Err(e) => return Err(e.into()),
+        };
+        from_server.or_else(|| record.voucher.clone()).map(|mut v| {
+            v.status = VoucherStatus::Returned;
+            v
+        })
+    };
+    record.phase = Phase::Returned;
+    record.voucher = returned_voucher.clone();
+    record.error = None;
+    record.parked = false;
+    store.save(&record).map_err(internal)?;
+
+    if let Some(v) = &returned_voucher {
+        let wallet = state.wallet();
+        match wallet
+            .add(&server_url, v.clone(), state.campaign_title(id))
+            .and_then(|()| wallet.entries(chrono::Utc::now()))
+        {
+            Ok(entries) => state.shell.emit_json(EVENT_WALLET_CHANGED, to_json(&entries)),
+            Err(e) => tracing::error!(error = %e, "cannot mark the voucher as given back in the wallet"),
+        }
+    }
+    let p = Progress {
+        phase: Phase::Returned,
+        ahead: None,
+        eta_ms: None,
+        next_check_at: None,
+        next_check_in_ms: None,
+        attempts: record.attempts,
+        voucher: returned_voucher,
+        error: None,
+        ..current
+    };
+    state.record_progress(&p);
+    state.shell.emit_json(EVENT_CLAIM_PROGRESS, to_json(&p));
+    state.shell.tray(summarise(&state.all_progress()));
+    tracing::info!(campaign = %id, voucher = p.voucher.is_some(), "given back");
+    Ok(p)
 }
 
 /// Picks up every claim an earlier run left unfinished (the app was quit, crashed, or the
@@ -159,13 +279,17 @@ fn on_progress(state: &AppState, server_url: &str, p: &Progress) {
     state.record_progress(p);
     state.shell.emit_json(EVENT_CLAIM_PROGRESS, to_json(p));
     state.shell.tray(summarise(&state.all_progress()));
+    let settings = state.settings();
     if let Some(outcome) = outcome_of(p)
-        && state.settings().notifications
+        && settings.notifications
         && state.notified.first_time(&p.campaign_id, outcome)
     {
-        state
-            .shell
-            .notify(&note_for(outcome, state.language(), title.as_deref()));
+        state.shell.notify(&note_for(
+            outcome,
+            settings.language,
+            title.as_deref(),
+            settings.hide_code_on_lock_screen,
+        ));
     }
 }
 
@@ -199,7 +323,7 @@ pub fn from_record(r: &ClaimRecord) -> Progress {
         next_check_in_ms: None,
         attempts: r.attempts,
         in_draw: false,
-        auto_issue: false,
+        auto_issue: r.auto_issue,
         entrants: None,
         voucher: r.voucher.clone(),
         error: r.error.clone(),

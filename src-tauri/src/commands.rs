@@ -23,6 +23,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         list_campaigns,
         arm_claim,
         claim_status,
+        give_back,
         wallet,
         refresh_wallet,
         notification_permission,
@@ -112,6 +113,13 @@ pub async fn arm_claim(state: State<'_, AppState>, campaign_id: String) -> CmdRe
 pub async fn claim_status(state: State<'_, AppState>, campaign_id: String) -> CmdResult<Option<Progress>> {
     let id = parse_campaign(&campaign_id)?;
     claims::status(&state, id).await
+}
+
+/// Gives the place in line or the unused voucher back (final; calling again answers the same).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn give_back(state: State<'_, AppState>, campaign_id: String) -> CmdResult<Progress> {
+    let id = parse_campaign(&campaign_id)?;
+    claims::give_back(&state, id).await
 }
 
 #[tauri::command(rename_all = "snake_case")]

@@ -128,7 +128,7 @@ mod tests {
     use tauri::webview::InvokeRequest;
 
     pub(crate) struct TestApp {
-        _app: tauri::App<MockRuntime>,
+        app: tauri::App<MockRuntime>,
         webview: tauri::WebviewWindow<MockRuntime>,
         pub(crate) dir: tempfile::TempDir,
     }
@@ -148,15 +148,25 @@ mod tests {
         let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
             .build()
             .unwrap();
-        TestApp {
-            _app: app,
-            webview,
-            dir,
-        }
+        TestApp { app, webview, dir }
     }
 
     impl TestApp {
         /// Invokes a command as the UI would; Err carries the rejection payload.
+        pub(crate) fn state(&self) -> AppState {
+            self.app.state::<AppState>().inner().clone()
+        }
+
+        /// Collects the payloads of an event the app emits.
+        pub(crate) fn events(&self, event: &str) -> std::sync::mpsc::Receiver<Value> {
+            use tauri::Listener;
+            let (tx, rx) = std::sync::mpsc::channel();
+            self.app.handle().listen_any(event, move |e| {
+                let _ = tx.send(serde_json::from_str(e.payload()).unwrap_or(Value::Null));
+            });
+            rx
+        }
+
         pub(crate) fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
             let request = InvokeRequest {
                 cmd: cmd.into(),
@@ -178,12 +188,15 @@ mod tests {
         let s = app.invoke("get_settings", json!({})).unwrap();
         assert_eq!(
             s,
-            json!({"server_url": "http://127.0.0.1:9", "language": "ko", "notifications": true})
+            json!({"server_url": "http://127.0.0.1:9", "language": "ko", "notifications": true,
+                   "hide_code_on_lock_screen": cfg!(mobile)})
         );
 
-        let new = json!({"server_url": "https://claims.example.kr/", "language": "en", "notifications": false});
+        let new = json!({"server_url": "https://claims.example.kr/", "language": "en", "notifications": false,
+                         "hide_code_on_lock_screen": true});
         let saved = app.invoke("set_settings", json!({"settings": new})).unwrap();
         assert_eq!(saved["server_url"], "https://claims.example.kr");
+        assert_eq!(saved["hide_code_on_lock_screen"], true);
         assert_eq!(app.invoke("get_settings", json!({})).unwrap(), saved);
         let on_disk: Value =
             serde_json::from_slice(&std::fs::read(app.dir.path().join("data/settings.json")).unwrap()).unwrap();
@@ -261,5 +274,261 @@ mod tests {
         let status = app.invoke("identity_status", json!({})).unwrap();
         assert_eq!(status["registered"], false);
         assert!(status["identity"].as_str().is_some_and(|k| k.len() == 43), "{status}");
+    }
+
+    /// A claim server that answers from `route(method, path)` with (status, body); bodies of
+    /// 4xx/5xx are sent as problem+json. Requests are counted by "METHOD path".
+    pub(crate) struct FakeServer {
+        pub(crate) url: String,
+        seen: Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl FakeServer {
+        pub(crate) fn start(route: impl Fn(&str, &str) -> (u16, String) + Send + 'static) -> Self {
+            use std::io::{BufRead, BufReader, Read, Write};
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let log = seen.clone();
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    let Ok(mut conn) = conn else { continue };
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        continue;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let (method, path) = (
+                        parts.next().unwrap_or("").to_owned(),
+                        parts.next().unwrap_or("").to_owned(),
+                    );
+                    let mut length = 0;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    log.lock().unwrap().push(format!("{method} {path}"));
+                    let (status, text) = route(&method, &path);
+                    let kind = if status >= 400 {
+                        "application/problem+json"
+                    } else {
+                        "application/json"
+                    };
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    );
+                }
+            });
+            FakeServer { url, seen }
+        }
+
+        pub(crate) fn count(&self, request: &str) -> usize {
+            self.seen.lock().unwrap().iter().filter(|r| *r == request).count()
+        }
+    }
+
+    fn registration() -> String {
+        json!({"identity": lineup_protocol::IdentityKey([1; 32]), "registered_at": "2026-01-01T00:00:00Z"}).to_string()
+    }
+
+    fn returned_ticket(voucher: Option<lineup_protocol::Voucher>) -> String {
+        let now = chrono::Utc::now();
+        serde_json::to_string(&lineup_protocol::TicketStatus {
+            campaign_id: "demo".parse().unwrap(),
+            ticket_id: "tk-1".into(),
+            state: lineup_protocol::TicketState::Returned,
+            joined_at: now,
+            in_draw: true,
+            auto_issue: true,
+            position: Some(lineup_protocol::Position(4)),
+            ahead: None,
+            waitlist: None,
+            admit_at: None,
+            admit_until: None,
+            check_at: None,
+            voucher,
+            server_time: now,
+        })
+        .unwrap()
+    }
+
+    /// An unused voucher valid for a month.
+    fn fresh_voucher() -> lineup_protocol::Voucher {
+        let mut v = crate::notify::tests::voucher();
+        v.expires_at = chrono::Utc::now() + chrono::Duration::days(30);
+        v
+    }
+
+    fn save_record(app: &TestApp, phase: lineup_core::engine::Phase, ticket: bool, voucher: bool) {
+        use lineup_core::driver::{FileRecordStore, RecordStore};
+        let state = app.state();
+        let mut r = lineup_core::engine::ClaimRecord::new("demo".parse().unwrap(), "key-1".into());
+        r.phase = phase;
+        r.ticket_id = ticket.then(|| "tk-1".into());
+        r.voucher = voucher.then(fresh_voucher);
+        r.attempts = 3;
+        FileRecordStore::new(&state.profile, &state.server_url())
+            .save(&r)
+            .unwrap();
+    }
+
+    fn stored_phase(app: &TestApp) -> lineup_core::engine::Phase {
+        use lineup_core::driver::{FileRecordStore, RecordStore};
+        let state = app.state();
+        FileRecordStore::new(&state.profile, &state.server_url())
+            .load(&"demo".parse().unwrap())
+            .unwrap()
+            .unwrap()
+            .phase
+    }
+
+    fn register(app: &TestApp) {
+        app.invoke("register", json!({"contact": "e2e@lineup.test", "consent": true}))
+            .unwrap();
+    }
+
+    #[test]
+    fn give_back_without_a_claim_is_no_ticket() {
+        let app = test_app("http://127.0.0.1:9");
+        let err = app.invoke("give_back", json!({"campaign_id": "demo"})).unwrap_err();
+        assert_eq!(err["code"], "no_ticket", "{err}");
+        let err = app.invoke("give_back", json!({"campaignId": "demo"})).unwrap_err();
+        assert!(
+            err.to_string().contains("campaign_id"),
+            "snake_case arguments only: {err}"
+        );
+        let err = app.invoke("give_back", json!({"campaign_id": "../x"})).unwrap_err();
+        assert_eq!(err["code"], "invalid_input", "{err}");
+    }
+
+    #[test]
+    fn give_back_before_a_place_stops_the_task_and_stays_returned() {
+        use lineup_core::engine::Phase;
+        // Nothing was sent yet (waiting for the pre-queue): no server and no registration needed.
+        let app = test_app("http://127.0.0.1:9");
+        save_record(&app, Phase::WaitingOpen, false, false);
+        let state = app.state();
+        let id: lineup_protocol::CampaignId = "demo".parse().unwrap();
+        let (stopped_tx, stopped_rx) = std::sync::mpsc::channel::<()>();
+        struct Dropped(std::sync::mpsc::Sender<()>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        assert!(state.spawn_claim(&id, async move {
+            let _d = Dropped(stopped_tx);
+            std::future::pending::<()>().await;
+        }));
+        assert!(state.is_running(&id) && state.claim_running());
+        let progress = app.events("claim-progress");
+        let wallet = app.events("wallet-changed");
+
+        let p = app.invoke("give_back", json!({"campaign_id": "demo"})).unwrap();
+        assert_eq!(p["phase"], "returned", "{p}");
+        assert_eq!(p["voucher"], Value::Null);
+        assert_eq!(p["next_check_at"], Value::Null);
+        // The task's future was dropped: its sender is gone (whether or not it ever ran).
+        assert_ne!(
+            stopped_rx.recv_timeout(std::time::Duration::from_secs(5)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout),
+            "the claim task was stopped"
+        );
+        assert!(!state.is_running(&id) && !state.claim_running());
+        assert_eq!(stored_phase(&app), Phase::Returned, "a restart does not resume it");
+        let emitted = progress.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(emitted, p);
+        assert!(wallet.try_recv().is_err(), "no voucher, no wallet change");
+
+        // Idempotent, and what claim_status says from now on.
+        assert_eq!(app.invoke("give_back", json!({"campaign_id": "demo"})).unwrap(), p);
+        assert_eq!(app.invoke("claim_status", json!({"campaign_id": "demo"})).unwrap(), p);
+    }
+
+    #[test]
+    fn give_back_of_an_unused_voucher_marks_it_returned_everywhere() {
+        use lineup_core::engine::Phase;
+        let server = FakeServer::start(|method, path| match (method, path) {
+            ("POST", "/v1/identities") => (201, registration()),
+            ("POST", "/v1/campaigns/demo/tickets/me/return") => {
+                let mut v = fresh_voucher();
+                v.status = lineup_protocol::VoucherStatus::Returned;
+                (200, returned_ticket(Some(v)))
+            }
+            _ => (
+                404,
+                json!({"code": "not_found", "title": "x", "status": 404, "detail": "x"}).to_string(),
+            ),
+        });
+        let app = test_app(&server.url);
+        register(&app);
+        save_record(&app, Phase::Holding, true, true);
+        let state = app.state();
+        state
+            .wallet()
+            .add(&server.url, fresh_voucher(), Some("영화".into()))
+            .unwrap();
+        assert_eq!(app.invoke("wallet", json!({})).unwrap()[0]["status"], "unused");
+        let wallet_events = app.events("wallet-changed");
+        let progress = app.events("claim-progress");
+
+        let p = app.invoke("give_back", json!({"campaign_id": "demo"})).unwrap();
+        assert_eq!(p["phase"], "returned", "{p}");
+        assert_eq!(p["voucher"]["status"], "returned", "{p}");
+        assert_eq!(p["attempts"], 4);
+        assert_eq!(server.count("POST /v1/campaigns/demo/tickets/me/return"), 1);
+        let w = app.invoke("wallet", json!({})).unwrap();
+        assert_eq!(w.as_array().map(Vec::len), Some(1), "{w}");
+        assert_eq!(w[0]["status"], "returned", "{w}");
+        assert_eq!(w[0]["campaign_title"], "영화", "{w}");
+        let changed = wallet_events.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(changed[0]["status"], "returned", "{changed}");
+        assert_eq!(progress.recv_timeout(std::time::Duration::from_secs(5)).unwrap(), p);
+        assert_eq!(stored_phase(&app), Phase::Returned);
+
+        // Again: the same answer, without asking the server.
+        assert_eq!(app.invoke("give_back", json!({"campaign_id": "demo"})).unwrap(), p);
+        assert_eq!(server.count("POST /v1/campaigns/demo/tickets/me/return"), 1);
+    }
+
+    #[test]
+    fn a_refused_give_back_keeps_the_claim_and_a_final_claim_is_answered_unchanged() {
+        use lineup_core::engine::Phase;
+        let server = FakeServer::start(|method, path| match (method, path) {
+            ("POST", "/v1/identities") => (201, registration()),
+            ("POST", "/v1/campaigns/demo/tickets/me/return") => (
+                409,
+                serde_json::to_string(&lineup_protocol::Problem::new(
+                    lineup_protocol::ProblemCode::AlreadyRedeemed,
+                    "used at the box office",
+                ))
+                .unwrap(),
+            ),
+            _ => (404, "{}".into()),
+        });
+        let app = test_app(&server.url);
+        register(&app);
+        save_record(&app, Phase::Holding, true, true);
+        let err = app.invoke("give_back", json!({"campaign_id": "demo"})).unwrap_err();
+        assert_eq!(err["code"], "already_redeemed", "{err}");
+        assert_eq!(stored_phase(&app), Phase::Holding);
+
+        save_record(&app, Phase::SoldOut, true, false);
+        let p = app.invoke("give_back", json!({"campaign_id": "demo"})).unwrap();
+        assert_eq!(p["phase"], "sold_out", "{p}");
+        assert_eq!(stored_phase(&app), Phase::SoldOut);
+        assert_eq!(server.count("POST /v1/campaigns/demo/tickets/me/return"), 1);
     }
 }

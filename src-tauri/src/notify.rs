@@ -1,5 +1,5 @@
-//! System notifications for a claim's end: the voucher code when one is held, a plain word when
-//! the supply ran out. What to say is pure (`note_for`); whether it was already said survives
+//! System notifications for a claim's end: the voucher code when one is held (or only that it
+//! is there, with `hide_code_on_lock_screen`), a plain word when the supply ran out. What to say is pure (`note_for`); whether it was already said survives
 //! restarts (`Notified`, a small JSON file) so resuming a finished claim does not notify twice.
 
 use crate::settings::Language;
@@ -43,9 +43,19 @@ pub struct Note {
 }
 
 /// What to tell the person. The code is in the body so it can be read off the notification
-/// at the box office even before the app is opened.
-pub fn note_for(outcome: Outcome<'_>, language: Language, campaign_title: Option<&str>) -> Note {
+/// at the box office even before the app is opened, unless `hide_code` (the setting
+/// `hide_code_on_lock_screen`): a notification may show on a locked screen, where anyone
+/// could read the code and use the voucher, so then it only says that the voucher is there.
+pub fn note_for(outcome: Outcome<'_>, language: Language, campaign_title: Option<&str>, hide_code: bool) -> Note {
     match (outcome, language) {
+        (Outcome::Holding(_), Language::Ko) if hide_code => Note {
+            title: "할인권을 받았습니다".into(),
+            body: with_title(campaign_title, "할인권이 발급되었습니다. 앱에서 확인하세요"),
+        },
+        (Outcome::Holding(_), Language::En) if hide_code => Note {
+            title: "You got the voucher".into(),
+            body: with_title(campaign_title, "Your voucher has been issued. Open the app to see it."),
+        },
         (Outcome::Holding(v), Language::Ko) => Note {
             title: "할인권을 받았습니다".into(),
             body: match campaign_title {
@@ -69,6 +79,13 @@ pub fn note_for(outcome: Outcome<'_>, language: Language, campaign_title: Option
             body: "Every voucher has been issued; this claim did not get one. There is nothing left to wait for."
                 .into(),
         },
+    }
+}
+
+fn with_title(campaign_title: Option<&str>, text: &str) -> String {
+    match campaign_title {
+        Some(t) => format!("{t}\n{text}"),
+        None => text.to_owned(),
     }
 }
 
@@ -148,7 +165,7 @@ pub(crate) mod tests {
     #[test]
     fn holding_note_carries_the_grouped_code_and_amount() {
         let v = voucher();
-        let n = note_for(Outcome::Holding(&v), Language::Ko, Some("영화 할인권"));
+        let n = note_for(Outcome::Holding(&v), Language::Ko, Some("영화 할인권"), false);
         assert_eq!(n.title, "할인권을 받았습니다");
         assert!(n.body.contains(&v.code.grouped()), "{}", n.body);
         assert!(
@@ -156,15 +173,36 @@ pub(crate) mod tests {
             "{}",
             n.body
         );
-        let n = note_for(Outcome::Holding(&v), Language::En, None);
+        let n = note_for(Outcome::Holding(&v), Language::En, None, false);
         assert_eq!(n.body, format!("Code {} · ₩6,000", v.code.grouped()));
     }
 
     #[test]
+    fn holding_note_leaves_the_code_out_when_asked() {
+        let v = voucher();
+        let code = v.code.grouped();
+        let raw = v.code.to_string();
+        let n = note_for(Outcome::Holding(&v), Language::Ko, Some("영화 할인권"), true);
+        assert_eq!(n.title, "할인권을 받았습니다");
+        assert_eq!(n.body, "영화 할인권\n할인권이 발급되었습니다. 앱에서 확인하세요");
+        assert!(!n.body.contains(&code) && !n.body.contains(&raw), "{}", n.body);
+        let n = note_for(Outcome::Holding(&v), Language::En, None, true);
+        assert_eq!(n.title, "You got the voucher");
+        assert_eq!(n.body, "Your voucher has been issued. Open the app to see it.");
+        assert!(!n.body.contains(&code) && !n.body.contains(&raw), "{}", n.body);
+        assert!(!n.title.contains(&code));
+        // A sold-out note has no code either way.
+        assert_eq!(
+            note_for(Outcome::SoldOut, Language::Ko, None, true),
+            note_for(Outcome::SoldOut, Language::Ko, None, false)
+        );
+    }
+
+    #[test]
     fn sold_out_note_says_so_plainly() {
-        let n = note_for(Outcome::SoldOut, Language::Ko, None);
+        let n = note_for(Outcome::SoldOut, Language::Ko, None, false);
         assert!(n.title.contains("소진"));
-        let n = note_for(Outcome::SoldOut, Language::En, None);
+        let n = note_for(Outcome::SoldOut, Language::En, None, false);
         assert_eq!(n.title, "Sold out");
     }
 

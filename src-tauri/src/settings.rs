@@ -1,5 +1,5 @@
-//! The person's settings (server, language, notifications) and where they are kept: one JSON
-//! file in the app data directory.
+//! The person's settings (server, language, notifications, whether notifications show the
+//! voucher code) and where they are kept: one JSON file in the app data directory.
 
 use lineup_core::profile::{ProfileError, read_json, write_json};
 use serde::{Deserialize, Serialize};
@@ -95,10 +95,18 @@ pub struct Settings {
     pub language: Language,
     #[serde(default = "notifications_on")]
     pub notifications: bool,
+    /// Notifications leave the voucher code out (they may be read on a locked screen). On by
+    /// default on phones, off on desktops.
+    #[serde(default = "hide_code_by_default")]
+    pub hide_code_on_lock_screen: bool,
 }
 
 fn notifications_on() -> bool {
     true
+}
+
+fn hide_code_by_default() -> bool {
+    cfg!(mobile)
 }
 
 impl Default for Settings {
@@ -107,6 +115,7 @@ impl Default for Settings {
             server_url: ServerUrl::default(),
             language: Language::default(),
             notifications: true,
+            hide_code_on_lock_screen: hide_code_by_default(),
         }
     }
 }
@@ -167,6 +176,12 @@ mod tests {
         let partial: Settings = serde_json::from_str(r#"{"server_url":"http://h:1"}"#).unwrap();
         assert_eq!(partial.language, Language::Ko);
         assert!(partial.notifications);
+        assert_eq!(partial.hide_code_on_lock_screen, cfg!(mobile));
+        let s: Settings = serde_json::from_str(
+            r#"{"server_url":"http://h:1","language":"en","notifications":true,"hide_code_on_lock_screen":true}"#,
+        )
+        .unwrap();
+        assert!(s.hide_code_on_lock_screen);
     }
 
     #[test]
@@ -178,6 +193,7 @@ mod tests {
             server_url: "http://10.0.0.2:9000".parse().unwrap(),
             language: Language::En,
             notifications: false,
+            hide_code_on_lock_screen: true,
         };
         store.save(&s).unwrap();
         assert_eq!(store.load(), s);

@@ -14,7 +14,8 @@ use lineup_core::identity::{Identity, IdentityMeta, KeyringStore, MemoryStore, S
 use lineup_core::profile::{Profile, read_json};
 use lineup_core::wallet::Wallet;
 use lineup_protocol::{Campaign, CampaignId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,8 +47,19 @@ pub struct Inner {
     campaigns: Mutex<BTreeMap<CampaignId, Campaign>>,
     /// The last progress of every claim seen in this run.
     claims: Mutex<BTreeMap<CampaignId, Progress>>,
-    /// Campaigns whose claim task is running now.
-    running: Mutex<BTreeSet<CampaignId>>,
+    /// Campaigns whose claim task is running now, or that `give_back` holds.
+    running: Mutex<BTreeMap<CampaignId, Slot>>,
+    /// One `give_back` at a time (it stops a task, asks the server and rewrites the record).
+    pub(crate) giving_back: tokio::sync::Mutex<()>,
+}
+
+/// What occupies a campaign's claim slot.
+enum Slot {
+    /// Its claim task.
+    Task(tauri::async_runtime::JoinHandle<()>),
+    /// `give_back` stopped the task (or found none) and is finishing the claim: nothing may
+    /// start a new task until it is done.
+    Held,
 }
 
 impl Deref for AppState {
@@ -86,6 +98,7 @@ impl AppState {
             campaigns: Mutex::default(),
             claims: Mutex::default(),
             running: Mutex::default(),
+            giving_back: tokio::sync::Mutex::new(()),
         })))
     }
 }
@@ -198,17 +211,47 @@ impl Inner {
         lock(&self.claims).values().cloned().collect()
     }
 
-    /// Marks a claim task as started; false when one already runs for this campaign.
-    pub fn start_running(&self, id: &CampaignId) -> bool {
-        lock(&self.running).insert(id.clone())
+    /// Spawns `task` as the claim task of `id`; false (and `task` is dropped unstarted) when
+    /// one already runs for this campaign or `give_back` holds it. The task ends with
+    /// [`Inner::task_ended`].
+    pub fn spawn_claim(&self, id: &CampaignId, task: impl Future<Output = ()> + Send + 'static) -> bool {
+        let mut running = lock(&self.running);
+        if running.contains_key(id) {
+            return false;
+        }
+        // Spawned under the lock, so the task cannot report its end before it is recorded.
+        let handle = tauri::async_runtime::spawn(task);
+        running.insert(id.clone(), Slot::Task(handle));
+        true
     }
 
-    pub fn stop_running(&self, id: &CampaignId) {
-        lock(&self.running).remove(id);
+    /// A claim task's last word: frees the campaign unless `give_back` has taken it over.
+    pub fn task_ended(&self, id: &CampaignId) {
+        let mut running = lock(&self.running);
+        if matches!(running.get(id), Some(Slot::Task(_))) {
+            running.remove(id);
+        }
+    }
+
+    /// Takes the campaign over for `give_back` (one at a time: `giving_back`): no task may
+    /// start until [`Inner::release`]. Returns the task that was running, to be stopped.
+    pub fn hold(&self, id: &CampaignId) -> Option<tauri::async_runtime::JoinHandle<()>> {
+        match lock(&self.running).insert(id.clone(), Slot::Held) {
+            Some(Slot::Task(handle)) => Some(handle),
+            Some(Slot::Held) | None => None,
+        }
+    }
+
+    /// Ends a [`Inner::hold`].
+    pub fn release(&self, id: &CampaignId) {
+        let mut running = lock(&self.running);
+        if matches!(running.get(id), Some(Slot::Held)) {
+            running.remove(id);
+        }
     }
 
     pub fn is_running(&self, id: &CampaignId) -> bool {
-        lock(&self.running).contains(id)
+        lock(&self.running).contains_key(id)
     }
 
     /// Whether any claim is still working (then closing the window only hides it).

@@ -276,6 +276,23 @@ impl Timeline {
     }
 }
 
+/// A final status (`sold_out`, `expired`, `closed`, `returned`) says less than the statuses
+/// before it: `sold_out` has no `waitlist`, and a server need not repeat `position` or
+/// `admit_at`. What the person was told before stays on the final progress (docs/app-ipc.md:
+/// a `sold_out` shows how far the line got, an `expired` the issuing window).
+fn keep_final_context(previous: Option<TicketStatus>, mut s: TicketStatus) -> TicketStatus {
+    let is_final = matches!(
+        s.state,
+        TicketState::SoldOut | TicketState::Expired | TicketState::Closed | TicketState::Returned
+    );
+    if let (true, Some(p)) = (is_final, previous) {
+        s.position = s.position.or(p.position);
+        s.waitlist = s.waitlist.or(p.waitlist);
+        s.admit_at = s.admit_at.or(p.admit_at);
+    }
+    s
+}
+
 /// The claim state machine for one campaign.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -533,7 +550,7 @@ impl Engine {
             TicketState::Closed => self.end(Phase::Closed, None),
             TicketState::Returned => self.end(Phase::Returned, None),
         }
-        self.last_status = Some(s);
+        self.last_status = Some(keep_final_context(self.last_status.take(), s));
     }
 
     fn end(&mut self, phase: Phase, error: Option<FailReason>) {
@@ -906,6 +923,54 @@ mod tests {
         e.on_reply(now, Reply::Ticket(ticket(TicketState::SoldOut)));
         assert_eq!(e.next_step(now), Step::Done(Outcome::SoldOut));
         assert_eq!(e.record().attempts, 2);
+    }
+
+    #[test]
+    fn a_final_progress_keeps_the_place_and_the_issuing_window() {
+        // Waitlisted 5th, then sold out: the final status has the position but no waitlist.
+        let mut e = engine(20, 61);
+        let (now, _) = until_send(&mut e, START);
+        let mut w = ticket(TicketState::Waitlisted);
+        w.position = Some(Position(15));
+        w.waitlist = Some(5);
+        w.check_at = Some(when(1_000));
+        e.on_reply(now, Reply::Ticket(w));
+        let (now, r) = until_send(&mut e, now);
+        assert_eq!(r, Request::CheckTicket);
+        let mut gone = ticket(TicketState::SoldOut);
+        gone.position = Some(Position(15));
+        e.on_reply(now, Reply::Ticket(gone));
+        assert_eq!(e.next_step(now), Step::Done(Outcome::SoldOut));
+        let p = e.progress();
+        assert_eq!((p.phase, p.position, p.waitlist), (Phase::SoldOut, Some(15), Some(5)));
+        assert_eq!(p.supply, Some(10));
+
+        // In line with an admission instant, then expired with a status that omits it.
+        let mut e = engine(21, 61);
+        let (now, _) = until_send(&mut e, START);
+        let mut il = ticket(TicketState::InLine);
+        il.position = Some(Position(2));
+        il.admit_at = Some(when(2_000));
+        e.on_reply(now, Reply::Ticket(il));
+        let (now, _) = until_send(&mut e, now);
+        e.on_reply(now, Reply::Ticket(ticket(TicketState::Expired)));
+        assert_eq!(e.next_step(now), Step::Done(Outcome::Expired));
+        let p = e.progress();
+        assert_eq!(p.phase, Phase::Expired);
+        assert_eq!(p.admit_at, Some(when(2_000).at));
+        assert_eq!(p.position, Some(2));
+        assert_eq!((p.next_check_at, p.next_check_in_ms), (None, None));
+
+        // A claim refused as expired keeps the last status as it was.
+        let mut e = engine(22, 61);
+        let (now, _) = until_send(&mut e, START);
+        let mut adm = ticket(TicketState::Admitted);
+        adm.admit_at = Some(when(0));
+        e.on_reply(now, Reply::Ticket(adm));
+        let (now, _) = until_send(&mut e, now);
+        e.on_reply(now, problem(ProblemCode::AdmissionExpired));
+        assert_eq!(e.next_step(now), Step::Done(Outcome::Expired));
+        assert_eq!(e.progress().admit_at, Some(when(0).at));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The offline wallet: one JSON file per voucher in the profile's `wallet/` directory, the
 //! issuing server's public keys beside them, every voucher verified against those keys on
-//! load. It works with no network; when online, statuses (unused / redeemed / expired) are
-//! refreshed from `GET /v1/vouchers`.
+//! load. It works with no network; when online, statuses (unused / redeemed / expired /
+//! returned) are refreshed from `GET /v1/vouchers`.
 
 use crate::api::{ApiClient, ApiError};
 use crate::profile::{Profile, ProfileError, read_json, write_json};
@@ -204,8 +204,18 @@ impl Wallet {
             let old = stored.iter().find(|s| {
                 s.server_url == server_url && s.voucher.campaign_id == v.campaign_id && s.voucher.serial == v.serial
             });
-            if old.is_none_or(|s| s.voucher != *v) {
-                self.add(server_url, v.clone(), None)?;
+            let mut v = v.clone();
+            if let Some(old) = old
+                && is_final(old.voucher.status)
+                && !is_final(v.status)
+            {
+                // Given back or used is for good: a server answer that still says unused or
+                // expired (a cache a moment behind) does not bring the voucher back.
+                v.status = old.voucher.status;
+                v.redeemed_at = v.redeemed_at.or(old.voucher.redeemed_at);
+            }
+            if old.is_none_or(|s| s.voucher != v) {
+                self.add(server_url, v, None)?;
                 changed += 1;
             }
         }
@@ -219,6 +229,11 @@ impl Wallet {
         let list = api.vouchers().await?;
         self.apply_server_list(api.base_url(), &list)
     }
+}
+
+/// A status a voucher never leaves: redeemed at the box office, or given back (void).
+fn is_final(status: VoucherStatus) -> bool {
+    matches!(status, VoucherStatus::Redeemed | VoucherStatus::Returned)
 }
 
 /// Checks a stored voucher's token against the issuer keys and the stored fields.
@@ -341,5 +356,35 @@ mod tests {
         assert!(w.find(&v2.token, later).unwrap().is_some());
         assert!(w.find("demo/1", later).unwrap().is_some());
         assert!(w.find("demo/9", later).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_returned_voucher_stays_returned_through_refreshes_and_time() {
+        let d = tempfile::tempdir().unwrap();
+        let w = Wallet::open(&Profile::open(d.path()).unwrap());
+        let k = SigningKey::from_bytes(&[5; 32]);
+        let url = "http://s";
+        w.save_keys(url, &keys(&k)).unwrap();
+        let v = issue(&k, 1, Utc::now() + chrono::Duration::days(1));
+        w.add(url, v.clone(), Some("t".into())).unwrap();
+        // The server lists it as given back: the wallet takes that status.
+        let mut returned = v.clone();
+        returned.status = VoucherStatus::Returned;
+        let list = VoucherList {
+            vouchers: vec![returned.clone()],
+        };
+        assert_eq!(w.apply_server_list(url, &list).unwrap(), 1);
+        assert_eq!(w.apply_server_list(url, &list).unwrap(), 0);
+        let e = w.entries(Utc::now()).unwrap();
+        assert_eq!(e[0].status, VoucherStatus::Returned);
+        assert_eq!(e[0].voucher.status, VoucherStatus::Returned);
+        assert_eq!(e[0].campaign_title.as_deref(), Some("t"));
+        // A stale answer that still says unused does not bring it back.
+        let stale = VoucherList { vouchers: vec![v] };
+        assert_eq!(w.apply_server_list(url, &stale).unwrap(), 0);
+        assert_eq!(w.entries(Utc::now()).unwrap()[0].status, VoucherStatus::Returned);
+        // Past its expiry it still says returned, not expired.
+        let later = Utc::now() + chrono::Duration::days(2);
+        assert_eq!(w.entries(later).unwrap()[0].status, VoucherStatus::Returned);
     }
 }
