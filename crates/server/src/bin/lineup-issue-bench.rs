@@ -25,6 +25,7 @@ use lineup_protocol::{CampaignId, IdentityKey};
 use lineup_server::clock::Clock;
 use lineup_server::config::{CampaignSpec, ConfiguredCampaign};
 use lineup_server::issuance::BATCH;
+
 use lineup_server::store::{ClaimInput, ClaimOutcome, DbLocation, Store};
 use lineup_server::{ServerConfig, spawn};
 use sha2::Digest;
@@ -50,6 +51,9 @@ struct Args {
     /// A PostgreSQL database should be empty (made for the run).
     #[arg(long, env = "LINEUP_BENCH_DB")]
     db: Option<String>,
+    /// Vouchers per issuance transaction (the server's issuer uses `issuance::BATCH`).
+    #[arg(long, default_value_t = BATCH)]
+    batch: usize,
     /// Keep-alive connections for the /healthz measurement.
     #[arg(long, default_value_t = 32)]
     http_conns: usize,
@@ -181,22 +185,13 @@ async fn main() -> Result<()> {
     // Server-side issuance of the other winners, in batches.
     let now = clock.now();
     let batches = Instant::now();
-    let mut issued = 0u64;
-    let mut rounds = 0u64;
-    let mut conflicts = 0u64;
-    loop {
-        let b = store.issue_due(&id, &issuer, now, BATCH).await?;
-        if b.conflict {
-            conflicts += 1;
-            ensure!(conflicts < 100, "too many conflicts with nobody else writing");
-            continue;
-        }
-        rounds += 1;
-        issued += b.issued.len() as u64;
-        if !b.more && b.issued.is_empty() {
-            break;
-        }
-    }
+    let drained = lineup_server::issuance::drain(&store, &issuer, &id, now, args.batch, |_| {}).await?;
+    let (issued, rounds) = (drained.issued, drained.batches);
+    ensure!(
+        drained.conflicts == 0,
+        "{} conflicts with nobody else writing",
+        drained.conflicts
+    );
     let batches_s = batches.elapsed().as_secs_f64();
 
     let c = store.campaign_counters(&id).await?.context("campaign vanished")?;
@@ -337,6 +332,9 @@ async fn bulk_fill(db: &DbLocation, id: &CampaignId, n: u64, t0: DateTime<Utc>) 
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            // As autovacuum would have during a pre-queue of minutes.
+            sqlx::query("ANALYZE tickets").execute(&pool).await?;
+            sqlx::query("ANALYZE identities").execute(&pool).await?;
             pool.close().await;
         }
     }

@@ -368,6 +368,28 @@ impl Store {
         dispatch!(self, s => s.issue_due(id, issuer, now, max).await)
     }
 
+    /// The read half of [`Store::issue_due`]: what the next batch would issue (`None`: nothing is
+    /// due). With `after`, the batch that follows a planned one, as if it had committed.
+    pub async fn plan_issue(
+        &self,
+        id: &CampaignId,
+        now: DateTime<Utc>,
+        max: usize,
+        after: Option<&crate::issuance::Plan>,
+    ) -> Result<Option<crate::issuance::Plan>, StoreError> {
+        dispatch!(self, s => s.plan_issue(id, now, max, after).await)
+    }
+
+    /// The write half of [`Store::issue_due`]: commits a planned, signed batch whole, or nothing
+    /// (`conflict`) when another writer moved the campaign since the plan.
+    pub async fn commit_issue(
+        &self,
+        plan: &crate::issuance::Plan,
+        vouchers: Vec<VoucherRow>,
+    ) -> Result<IssueBatch, StoreError> {
+        dispatch!(self, s => s.commit_issue(plan, vouchers).await)
+    }
+
     /// Gives back the place of `identity` (before it was issued a voucher) or its unredeemed
     /// voucher: the voucher goes back to the line and reaches the next waitlisted position.
     /// Idempotent.

@@ -787,26 +787,50 @@ impl PgStore {
         now: DateTime<Utc>,
         max: usize,
     ) -> Result<IssueBatch, StoreError> {
-        // Plan from plain reads and sign before the transaction; the transaction holds the
-        // campaign's row only for its last statement (the conditional counter move) and commit.
+        let Some(plan) = self.plan_issue(id, now, max, None).await? else {
+            return Ok(IssueBatch::default());
+        };
+        let vouchers = issuance::sign_off_runtime(&plan, issuer).await?;
+        self.commit_issue(&plan, vouchers).await
+    }
+
+    /// Plans the next batch from plain reads (no lock). With `after`, plans the batch that
+    /// follows `after` as if it had committed (issuance pipelines the next plan with the
+    /// previous commit); tickets with a stored admission are then left to a later plan.
+    pub async fn plan_issue(
+        &self,
+        id: &CampaignId,
+        now: DateTime<Utc>,
+        max: usize,
+        after: Option<&issuance::Plan>,
+    ) -> Result<Option<issuance::Plan>, StoreError> {
         let plan = {
             let mut conn = self.pool.acquire().await?;
             let Some(c) = load_campaign(&mut conn, id).await? else {
-                return Ok(IssueBatch::default());
+                return Ok(None);
             };
             let Some((lazy, marks)) = lazy_draw(&mut *conn, id).await? else {
-                return Ok(IssueBatch::default());
+                return Ok(None);
             };
-            let upto = lazy.admitted_by(now).min(marks.issue_cursor + max as u64);
-            let seqs: Vec<i64> = (marks.issue_cursor + 1..=upto)
-                .filter_map(|p| lazy.seq_at(p))
-                .map(i)
+            let (cursor, issued, serials) = match after {
+                Some(a) => (
+                    a.new_cursor,
+                    a.issued + a.due.len() as u64,
+                    a.serials + a.due.len() as u64,
+                ),
+                None => (marks.issue_cursor, marks.issued, marks.serials),
+            };
+            let upto = lazy.admitted_by(now).min(cursor + max as u64);
+            let by_seq: std::collections::HashMap<u64, u64> = (cursor + 1..=upto)
+                .filter_map(|p| lazy.seq_at(p).map(|q| (q, p)))
                 .collect();
+            let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
             let mut due = Vec::new();
             if !seqs.is_empty() {
                 let rows = sqlx::query(
-                    "SELECT id, identity, seq FROM tickets WHERE campaign_id = $1 AND auto_issue
-                        AND claimed_serial IS NULL AND expired_at IS NULL AND returned_at IS NULL AND seq = ANY($2)",
+                    "SELECT t.id, t.identity, t.seq FROM UNNEST($2::int8[]) AS s(seq)
+                     JOIN tickets t ON t.campaign_id = $1 AND t.seq = s.seq
+                     WHERE t.auto_issue AND t.claimed_serial IS NULL AND t.expired_at IS NULL AND t.returned_at IS NULL",
                 )
                 .bind(id.as_str())
                 .bind(&seqs)
@@ -814,7 +838,7 @@ impl PgStore {
                 .await?;
                 for r in &rows {
                     let seq = u(r.try_get("seq")?);
-                    let Some(p) = lazy.draw.and_then(|d| d.position_of(seq - 1)) else {
+                    let Some(&p) = by_seq.get(&seq) else {
                         continue;
                     };
                     due.push(issuance::Due {
@@ -824,7 +848,11 @@ impl PgStore {
                     });
                 }
             }
-            let room = max.saturating_sub(due.len());
+            let room = if after.is_some() {
+                0
+            } else {
+                max.saturating_sub(due.len())
+            };
             let stored = sqlx::query(
                 "SELECT id, identity, position FROM tickets WHERE campaign_id = $1 AND auto_issue
                     AND claimed_serial IS NULL AND expired_at IS NULL AND returned_at IS NULL
@@ -835,7 +863,7 @@ impl PgStore {
             .bind(i64::try_from(room + 1).unwrap_or(i64::MAX))
             .fetch_all(&mut *conn)
             .await?;
-            let more_stored = stored.len() > room;
+            let more_stored = stored.len() > room || after.is_some_and(|_| !stored.is_empty());
             for r in stored.iter().take(room) {
                 due.push(issuance::Due {
                     position: u(r.try_get::<Option<i64>, _>("position")?.unwrap_or(0)),
@@ -844,21 +872,22 @@ impl PgStore {
                 });
             }
             let more = more_stored || upto < lazy.admitted_by(now);
-            issuance::plan(
-                &c,
-                marks.issue_cursor,
-                upto,
-                marks.issued,
-                marks.serials,
-                due,
-                more,
-                now,
-            )
+            issuance::plan(&c, cursor, upto, issued, serials, due, more, now)
         };
         if plan.new_cursor == plan.old_cursor && plan.due.is_empty() {
-            return Ok(IssueBatch::default());
+            return Ok(None);
         }
-        let vouchers = issuance::sign_all(&plan, issuer)?;
+        Ok(Some(plan))
+    }
+
+    /// Commits a planned and signed batch, whole or not at all: only if the campaign's cursor
+    /// and serials are still those the plan read (else `conflict`, nothing written).
+    pub async fn commit_issue(
+        &self,
+        plan: &issuance::Plan,
+        vouchers: Vec<VoucherRow>,
+    ) -> Result<IssueBatch, StoreError> {
+        let id = &plan.spec.id;
         let mut tx = self.pool.begin().await?;
         let mut serials = Vec::with_capacity(vouchers.len());
         let mut identities = Vec::with_capacity(vouchers.len());
@@ -887,7 +916,7 @@ impl PgStore {
                 .bind(&ticket_ids)
                 .bind(&tokens)
                 .bind(&codes)
-                .bind(i64::from(issuer.kid()))
+                .bind(i64::from(vouchers.first().map_or(0, |v| v.kid)))
                 .bind(i64::from(plan.spec.amount))
                 .bind(plan.spec.currency_str())
                 .bind(ms(plan.now))
@@ -1136,8 +1165,8 @@ async fn next_lazy_release(
         .collect();
     let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
     let rows = sqlx::query(
-        "SELECT seq FROM tickets WHERE campaign_id = $1 AND claimed_serial IS NULL AND expired_at IS NULL
-            AND (NOT auto_issue OR returned_at IS NOT NULL) AND seq = ANY($2)",
+        "SELECT t.seq FROM UNNEST($2::int8[]) AS s(seq) JOIN tickets t ON t.campaign_id = $1 AND t.seq = s.seq
+         WHERE t.claimed_serial IS NULL AND t.expired_at IS NULL AND (NOT t.auto_issue OR t.returned_at IS NOT NULL)",
     )
     .bind(id.as_str())
     .bind(&seqs)
@@ -1206,7 +1235,8 @@ const TICKET_SELECT: &str = "SELECT t.id, t.campaign_id, t.identity, t.seq, t.jo
     t.prequeue_check_at, t.position, t.admit_at, t.admit_until, t.expired_at, t.auto_issue, t.returned_at AS t_returned_at,
     v.serial, v.token, v.code, v.kid, v.amount, v.currency, v.issued_at, v.expires_at, v.redeemed_at, v.returned_at,
     c.draw_seed, c.drawn_count, c.supply, c.opens_at, c.admission_rate_per_s, c.admission_window_s
-    FROM tickets t JOIN campaigns c ON c.id = t.campaign_id LEFT JOIN vouchers v ON v.ticket_id = t.id
+    FROM tickets t JOIN campaigns c ON c.id = t.campaign_id
+    LEFT JOIN vouchers v ON v.campaign_id = t.campaign_id AND v.identity = t.identity
     WHERE t.campaign_id = $1 AND t.identity = $2";
 
 async fn load_ticket(
@@ -1369,8 +1399,10 @@ async fn release_expired_in(conn: &mut PgConnection, locked: &Locked, now: DateT
                 (from..=to).filter_map(|p| lazy.seq_at(p).map(|q| (q, p))).collect();
             let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
             let rows = sqlx::query(
-                "SELECT id, seq FROM tickets WHERE campaign_id = $1 AND claimed_serial IS NULL AND expired_at IS NULL
-                    AND (NOT auto_issue OR returned_at IS NOT NULL) AND seq = ANY($2)",
+                "SELECT t.id, t.seq FROM UNNEST($2::int8[]) AS s(seq)
+                 JOIN tickets t ON t.campaign_id = $1 AND t.seq = s.seq
+                 WHERE t.claimed_serial IS NULL AND t.expired_at IS NULL
+                    AND (NOT t.auto_issue OR t.returned_at IS NOT NULL)",
             )
             .bind(id.as_str())
             .bind(&seqs)

@@ -75,7 +75,14 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // SQLite's default page cache is 2 MB: with a million tickets the random index
+            // pages a batch of vouchers touches no longer fit, and issuance slowed by half.
+            // 64 MB a connection (five connections) keeps the working set of a large drop.
+            .pragma("cache_size", "-65536")
+            // Checkpoint the WAL every ~80 MB rather than every 4 MB: batches of vouchers rewrite
+            // the same index pages, and a rarer checkpoint copies each of them once.
+            .pragma("wal_autocheckpoint", "20000");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -516,20 +523,44 @@ impl SqliteStore {
         now: DateTime<Utc>,
         max: usize,
     ) -> Result<IssueBatch, StoreError> {
-        // Plan from plain reads (WAL readers never wait on the writer) and sign outside the
-        // write transaction; the transaction only inserts and moves the counters, and commits
-        // only if nobody issued in between.
+        let Some(plan) = self.plan_issue(id, now, max, None).await? else {
+            return Ok(IssueBatch::default());
+        };
+        let vouchers = issuance::sign_off_runtime(&plan, issuer).await?;
+        self.commit_issue(&plan, vouchers).await
+    }
+
+    /// Plans the next batch from plain reads (no lock). With `after`, plans the batch that
+    /// follows `after` as if it had committed (issuance pipelines the next plan with the
+    /// previous commit); tickets with a stored admission are then left to a later plan.
+    pub async fn plan_issue(
+        &self,
+        id: &CampaignId,
+        now: DateTime<Utc>,
+        max: usize,
+        after: Option<&issuance::Plan>,
+    ) -> Result<Option<issuance::Plan>, StoreError> {
         let plan = {
             let mut conn = self.reader.acquire().await?;
             let Some(c) = load_campaign(&mut conn, id).await? else {
-                return Ok(IssueBatch::default());
+                return Ok(None);
             };
             let Some((lazy, marks)) = lazy_draw(&mut conn, id).await? else {
-                return Ok(IssueBatch::default());
+                return Ok(None);
             };
-            let upto = lazy.admitted_by(now).min(marks.issue_cursor + max as u64);
-            let positions: Vec<u64> = (marks.issue_cursor + 1..=upto).collect();
-            let seqs: Vec<i64> = positions.iter().filter_map(|&p| lazy.seq_at(p)).map(i).collect();
+            let (cursor, issued, serials) = match after {
+                Some(a) => (
+                    a.new_cursor,
+                    a.issued + a.due.len() as u64,
+                    a.serials + a.due.len() as u64,
+                ),
+                None => (marks.issue_cursor, marks.issued, marks.serials),
+            };
+            let upto = lazy.admitted_by(now).min(cursor + max as u64);
+            let by_seq: std::collections::HashMap<u64, u64> = (cursor + 1..=upto)
+                .filter_map(|p| lazy.seq_at(p).map(|q| (q, p)))
+                .collect();
+            let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
             let mut due = Vec::new();
             if !seqs.is_empty() {
                 let rows = sqlx::query(
@@ -543,7 +574,7 @@ impl SqliteStore {
                 .await?;
                 for r in &rows {
                     let seq = u(r.try_get("seq")?);
-                    let Some(p) = lazy.draw.and_then(|d| d.position_of(seq - 1)) else {
+                    let Some(&p) = by_seq.get(&seq) else {
                         continue;
                     };
                     due.push(issuance::Due {
@@ -553,7 +584,11 @@ impl SqliteStore {
                     });
                 }
             }
-            let room = max.saturating_sub(due.len());
+            let room = if after.is_some() {
+                0
+            } else {
+                max.saturating_sub(due.len())
+            };
             let stored = sqlx::query(
                 "SELECT id, identity, position FROM tickets WHERE campaign_id = ? AND auto_issue = 1
                     AND claimed_serial IS NULL AND expired_at IS NULL AND returned_at IS NULL
@@ -564,7 +599,7 @@ impl SqliteStore {
             .bind(i64::try_from(room + 1).unwrap_or(i64::MAX))
             .fetch_all(&mut *conn)
             .await?;
-            let more_stored = stored.len() > room;
+            let more_stored = stored.len() > room || after.is_some_and(|_| !stored.is_empty());
             for r in stored.iter().take(room) {
                 due.push(issuance::Due {
                     position: u(r.try_get::<Option<i64>, _>("position")?.unwrap_or(0)),
@@ -573,21 +608,22 @@ impl SqliteStore {
                 });
             }
             let more = more_stored || upto < lazy.admitted_by(now);
-            issuance::plan(
-                &c,
-                marks.issue_cursor,
-                upto,
-                marks.issued,
-                marks.serials,
-                due,
-                more,
-                now,
-            )
+            issuance::plan(&c, cursor, upto, issued, serials, due, more, now)
         };
         if plan.new_cursor == plan.old_cursor && plan.due.is_empty() {
-            return Ok(IssueBatch::default());
+            return Ok(None);
         }
-        let vouchers = issuance::sign_all(&plan, issuer)?;
+        Ok(Some(plan))
+    }
+
+    /// Commits a planned and signed batch, whole or not at all: only if the campaign's cursor
+    /// and serials are still those the plan read (else `conflict`, nothing written).
+    pub async fn commit_issue(
+        &self,
+        plan: &issuance::Plan,
+        vouchers: Vec<VoucherRow>,
+    ) -> Result<IssueBatch, StoreError> {
+        let id = &plan.spec.id;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let moved = sqlx::query(
             "UPDATE campaigns SET issue_cursor = ?, issued = issued + ?, serials = serials + ?
@@ -610,31 +646,56 @@ impl SqliteStore {
             });
         }
         if !vouchers.is_empty() {
-            let rows = issuance::rows_json(&vouchers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            // Multi-row statements with bound values (a JSON array parsed by SQLite cost more),
+            // and the tickets marked through a keyed temporary table (one statement per ticket
+            // costs a round trip to the connection's thread; UPDATE ... FROM json_each scanned
+            // every ticket).
             sqlx::query(
-                "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-                    issued_at, expires_at)
-                 SELECT ?, json_extract(value, '$.serial'), unhex(json_extract(value, '$.identity')),
-                    json_extract(value, '$.ticket_id'), json_extract(value, '$.token'), json_extract(value, '$.code'),
-                    json_extract(value, '$.kid'), json_extract(value, '$.amount'), json_extract(value, '$.currency'),
-                    json_extract(value, '$.issued_at'), json_extract(value, '$.expires_at')
-                 FROM json_each(?)",
+                "CREATE TEMP TABLE IF NOT EXISTS issued_now (ticket_id TEXT PRIMARY KEY, serial INTEGER NOT NULL)",
             )
-            .bind(id.as_str())
-            .bind(&rows)
             .execute(&mut *tx)
             .await?;
+            for chunk in vouchers.chunks(VALUES_CHUNK) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
+                    "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+                        issued_at, expires_at) VALUES ",
+                    11,
+                    chunk.len(),
+                )));
+                for v in chunk {
+                    q = q
+                        .bind(id.as_str())
+                        .bind(i(v.serial))
+                        .bind(&v.identity.0[..])
+                        .bind(&v.ticket_id)
+                        .bind(&v.token)
+                        .bind(v.code.compact())
+                        .bind(i64::from(v.kid))
+                        .bind(i64::from(v.amount))
+                        .bind(&v.currency)
+                        .bind(ms(v.issued_at))
+                        .bind(ms(v.expires_at));
+                }
+                q.execute(&mut *tx).await?;
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
+                    "INSERT INTO issued_now (ticket_id, serial) VALUES ",
+                    2,
+                    chunk.len(),
+                )));
+                for v in chunk {
+                    q = q.bind(&v.ticket_id).bind(i(v.serial));
+                }
+                q.execute(&mut *tx).await?;
+            }
             let updated = sqlx::query(
-                "UPDATE tickets SET claimed_serial = j.serial
-                 FROM (SELECT json_extract(value, '$.ticket_id') AS tid, json_extract(value, '$.serial') AS serial
-                       FROM json_each(?)) AS j
-                 WHERE tickets.id = j.tid AND tickets.claimed_serial IS NULL AND tickets.expired_at IS NULL
-                    AND tickets.returned_at IS NULL",
+                "UPDATE tickets SET claimed_serial = (SELECT serial FROM issued_now n WHERE n.ticket_id = tickets.id)
+                 WHERE id IN (SELECT ticket_id FROM issued_now) AND claimed_serial IS NULL AND expired_at IS NULL
+                    AND returned_at IS NULL",
             )
-            .bind(&rows)
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            sqlx::query("DELETE FROM issued_now").execute(&mut *tx).await?;
             if updated != vouchers.len() as u64 {
                 // A ticket changed since the plan (claimed, released or given back): write nothing.
                 tx.rollback().await?;
@@ -837,6 +898,24 @@ async fn next_lazy_release(
     })
 }
 
+/// Rows per multi-row `VALUES` statement of a batch (11 values a row stays far below SQLite's
+/// 32,766 bound variables).
+const VALUES_CHUNK: usize = 500;
+
+/// `head` followed by `rows` groups of `cols` placeholders.
+fn values_sql(head: &str, cols: usize, rows: usize) -> String {
+    let group = format!("({})", vec!["?"; cols].join(", "));
+    let mut sql = String::with_capacity(head.len() + rows * (group.len() + 2));
+    sql.push_str(head);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&group);
+    }
+    sql
+}
+
 /// Where issuance and the release sweep stand in a lazily drawn campaign.
 #[derive(Debug, Clone, Copy)]
 struct Marks {
@@ -896,7 +975,8 @@ const TICKET_SELECT: &str = "SELECT t.id, t.campaign_id, t.identity, t.seq, t.jo
     t.prequeue_check_at, t.position, t.admit_at, t.admit_until, t.expired_at, t.auto_issue, t.returned_at AS t_returned_at,
     v.serial, v.token, v.code, v.kid, v.amount, v.currency, v.issued_at, v.expires_at, v.redeemed_at, v.returned_at,
     c.draw_seed, c.drawn_count, c.supply, c.opens_at, c.admission_rate_per_s, c.admission_window_s
-    FROM tickets t JOIN campaigns c ON c.id = t.campaign_id LEFT JOIN vouchers v ON v.ticket_id = t.id
+    FROM tickets t JOIN campaigns c ON c.id = t.campaign_id
+    LEFT JOIN vouchers v ON v.campaign_id = t.campaign_id AND v.identity = t.identity
     WHERE t.campaign_id = ? AND t.identity = ?";
 
 async fn load_ticket(
