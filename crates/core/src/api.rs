@@ -92,6 +92,10 @@ fn transport(e: &reqwest::Error) -> ApiError {
 pub struct ApiConfig {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// How long an idle keep-alive connection is kept. A Lineup client sends a few requests
+    /// seconds to minutes apart; holding each connection open between them only costs the
+    /// server a file descriptor per waiting person.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ApiConfig {
@@ -99,6 +103,7 @@ impl Default for ApiConfig {
         ApiConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -149,6 +154,7 @@ impl ApiClient {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
+            .pool_idle_timeout(config.idle_timeout)
             .user_agent(concat!("lineup-core/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Client(e.to_string()))?;
