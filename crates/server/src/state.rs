@@ -38,6 +38,7 @@ struct Inner {
     counters: Mutex<HashMap<CampaignId, (Instant, CampaignCounters)>>,
     identities: Mutex<HashSet<[u8; 32]>>,
     tickets: TicketCache,
+    claims: crate::claim_queue::ClaimQueues,
 }
 
 impl AppState {
@@ -64,8 +65,19 @@ impl AppState {
                 counters: Mutex::default(),
                 identities: Mutex::default(),
                 tickets: TicketCache::new(tickets),
+                claims: crate::claim_queue::ClaimQueues::default(),
             }),
         }
+    }
+
+    /// Carries out an explicit claim together with the others waiting (see
+    /// [`crate::claim_queue`]).
+    pub async fn claim(
+        &self,
+        input: crate::store::ClaimInput,
+    ) -> Result<crate::store::ClaimOutcome, crate::store::StoreError> {
+        let i = &self.inner;
+        i.claims.claim(&i.store, &i.issuer, &i.clock, input).await
     }
 
     pub fn store(&self) -> &Store {

@@ -75,24 +75,17 @@ pub async fn claim(
         idempotency_key: key.0,
         request_hash: sha2::Sha256::digest(&canonical).into(),
     };
-    // The claim runs in its own task: if this request times out or the client goes away, the
-    // transaction still finishes and a retry with the same key gets its result. The task also
-    // drops this identity's cached ticket row, so this instance's next status shows the voucher.
-    // The store reads the clock itself, under the campaign's lock: the time this request arrived
-    // may be before `admit_until` while the claim runs after it.
-    let task_state = state.clone();
-    let outcome = tokio::spawn(async move {
-        let outcome = task_state
-            .store()
-            .claim(&input, task_state.issuer(), task_state.clock())
-            .await;
-        if let Ok(ClaimOutcome::Issued(_) | ClaimOutcome::Existing(_)) = &outcome {
-            task_state.forget_ticket(&input.campaign_id, &input.identity);
-        }
-        outcome
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    // The claim is carried out by the campaign's claim worker together with the others waiting
+    // (crate::claim_queue): if this request times out or the client goes away, it still
+    // finishes and a retry with the same key gets its result. The store reads the clock itself,
+    // under the write lock: the time this request arrived may be before `admit_until` while
+    // the claim runs after it.
+    let (campaign, holder) = (input.campaign_id.clone(), input.identity);
+    let outcome = state.claim(input).await?;
+    if let ClaimOutcome::Issued(_) | ClaimOutcome::Existing(_) = &outcome {
+        // This instance's next status shows the voucher.
+        state.forget_ticket(&campaign, &holder);
+    }
     // Delays in the answer (`check_at.in_ms`) count from this response, not from the arrival.
     let now = state.now();
     let answer = |status: StatusCode, v: &crate::store::VoucherRow| -> Response {

@@ -424,6 +424,28 @@ impl Store {
         dispatch!(self, s => s.claim(input, issuer, clock).await)
     }
 
+    /// Several claims at once, answered in order, each as [`Store::claim`] would. On SQLite they
+    /// share two transactions in all (group commit: the single writer's fsyncs, not the claims,
+    /// were the limit); on PostgreSQL they run one after another (each holds the campaign's
+    /// row lock briefly, and instances interleave them).
+    pub async fn claim_batch(
+        &self,
+        inputs: &[ClaimInput],
+        issuer: &Issuer,
+        clock: &Clock,
+    ) -> Result<Vec<ClaimOutcome>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.claim_batch(inputs, issuer, clock).await,
+            Store::Postgres(s) => {
+                let mut out = Vec::with_capacity(inputs.len());
+                for input in inputs {
+                    out.push(s.claim(input, issuer, clock).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// Every voucher held by `identity`, across campaigns.
     pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
         dispatch!(self, s => s.vouchers_of(identity).await)

@@ -320,104 +320,99 @@ impl SqliteStore {
     }
 
     pub async fn claim(&self, input: &ClaimInput, issuer: &Issuer, clock: &Clock) -> Result<ClaimOutcome, StoreError> {
-        // The arrival time serves the key's bookkeeping and the early refusals, which only get
-        // firmer as time passes; whether the admission still holds is decided in phase 2.
-        let now = clock.now();
-        if let Some(refusal) = self.refuse_early(input, now).await? {
-            return Ok(ClaimOutcome::Refused(refusal));
-        }
-        // Phase 1: reserve the idempotency key in its own committed transaction, so a concurrent
-        // request with the same key sees it in flight.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let existing = sqlx::query(
-            "SELECT request_hash, started_at, serial FROM idempotency_keys
-             WHERE campaign_id = ? AND identity = ? AND key = ?",
-        )
-        .bind(input.campaign_id.as_str())
-        .bind(&input.identity.0[..])
-        .bind(&input.idempotency_key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match existing {
-            Some(row) => {
-                let hash: Vec<u8> = row.try_get("request_hash")?;
-                let started: i64 = row.try_get("started_at")?;
-                let serial: Option<i64> = row.try_get("serial")?;
-                if hash != input.request_hash {
-                    return Ok(ClaimOutcome::KeyMismatch);
-                }
-                if let Some(s) = serial {
-                    let v = load_voucher(&mut tx, &input.campaign_id, u(s))
-                        .await?
-                        .ok_or_else(|| StoreError::Corrupt("idempotency key names a missing voucher".into()))?;
-                    return Ok(ClaimOutcome::Existing(v));
-                }
-                if ms(now) - started < IN_FLIGHT_STALE_MS {
-                    return Ok(ClaimOutcome::InFlight);
-                }
-                sqlx::query(
-                    "UPDATE idempotency_keys SET started_at = ? WHERE campaign_id = ? AND identity = ? AND key = ?",
-                )
-                .bind(ms(now))
-                .bind(input.campaign_id.as_str())
-                .bind(&input.identity.0[..])
-                .bind(&input.idempotency_key)
-                .execute(&mut *tx)
-                .await?;
-            }
-            None => {
-                if load_campaign(&mut tx, &input.campaign_id).await?.is_none() {
-                    return Ok(ClaimOutcome::Refused(ClaimRefusal::UnknownCampaign));
-                }
-                sqlx::query(
-                    "INSERT INTO idempotency_keys (campaign_id, identity, key, request_hash, started_at)
-                     VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(input.campaign_id.as_str())
-                .bind(&input.identity.0[..])
-                .bind(&input.idempotency_key)
-                .bind(&input.request_hash[..])
-                .bind(ms(now))
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
+        let mut out = self.claim_batch(std::slice::from_ref(input), issuer, clock).await?;
+        out.pop()
+            .ok_or_else(|| StoreError::Corrupt("a batch of one claim answered nothing".into()))
+    }
 
-        // Phase 2: the claim itself, and the key's result, in one transaction.
-        let result = async {
+    /// Several claims in two transactions in all (group commit), instead of two each: one
+    /// reserves every key, one carries every claim out. Answers in the order of `inputs`, each
+    /// exactly as [`Self::claim`] alone would (a key used twice within the batch is in flight
+    /// for its second use).
+    pub async fn claim_batch(
+        &self,
+        inputs: &[ClaimInput],
+        issuer: &Issuer,
+        clock: &Clock,
+    ) -> Result<Vec<ClaimOutcome>, StoreError> {
+        // The arrival time serves the keys' bookkeeping and the early refusals, which only get
+        // firmer as time passes; whether an admission still holds is decided in phase 2.
+        let now = clock.now();
+        let mut out: Vec<Option<ClaimOutcome>> = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            out.push(self.refuse_early(input, now).await?.map(ClaimOutcome::Refused));
+        }
+        // Phase 1: reserve the idempotency keys in one committed transaction, so a concurrent
+        // request with the same key sees it in flight.
+        let mut proceed = Vec::new();
+        if out.iter().any(Option::is_none) {
             let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-            // Read the clock only now that this transaction holds the write lock: the request
-            // may have queued for it past `admit_until` while a release gave the voucher to the
-            // next in line. As stored (milliseconds), so the first answer and every replay agree.
-            let now = at(ms(clock.now()))?;
-            let outcome = claim_in(&mut tx, input, issuer, now).await?;
-            match &outcome {
-                ClaimOutcome::Issued(v) | ClaimOutcome::Existing(v) => {
-                    sqlx::query(
-                        "UPDATE idempotency_keys SET serial = ? WHERE campaign_id = ? AND identity = ? AND key = ?",
-                    )
-                    .bind(i(v.serial))
-                    .bind(input.campaign_id.as_str())
-                    .bind(&input.identity.0[..])
-                    .bind(&input.idempotency_key)
-                    .execute(&mut *tx)
-                    .await?;
+            for (k, input) in inputs.iter().enumerate() {
+                if out[k].is_some() {
+                    continue;
                 }
-                _ => forget_key(&mut tx, input).await?,
+                match reserve_key_in(&mut tx, input, now).await? {
+                    Some(answer) => out[k] = Some(answer),
+                    None => proceed.push(k),
+                }
             }
             tx.commit().await?;
-            Ok::<_, StoreError>(outcome)
         }
-        .await;
-        if result.is_err() {
-            // Let a retry with the same key run at once instead of waiting for staleness.
-            if let Ok(mut tx) = self.writer.begin_with("BEGIN IMMEDIATE").await {
-                let _ = forget_key(&mut tx, input).await;
-                let _ = tx.commit().await;
+
+        // Phase 2: the claims themselves, and the keys' results, in one transaction.
+        if !proceed.is_empty() {
+            let result = async {
+                let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+                // Read the clock only now that this transaction holds the write lock: a request
+                // may have queued for it past `admit_until` while a release gave the voucher to
+                // the next in line. As stored (milliseconds), so the first answer and every
+                // replay agree.
+                let now = at(ms(clock.now()))?;
+                let mut answers = Vec::with_capacity(proceed.len());
+                for &k in &proceed {
+                    let input = &inputs[k];
+                    let outcome = claim_in(&mut tx, input, issuer, now).await?;
+                    match &outcome {
+                        ClaimOutcome::Issued(v) | ClaimOutcome::Existing(v) => {
+                            sqlx::query(
+                                "UPDATE idempotency_keys SET serial = ? WHERE campaign_id = ? AND identity = ? AND key = ?",
+                            )
+                            .bind(i(v.serial))
+                            .bind(input.campaign_id.as_str())
+                            .bind(&input.identity.0[..])
+                            .bind(&input.idempotency_key)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        _ => forget_key(&mut tx, input).await?,
+                    }
+                    answers.push(outcome);
+                }
+                tx.commit().await?;
+                Ok::<_, StoreError>(answers)
+            }
+            .await;
+            match result {
+                Ok(answers) => {
+                    for (&k, a) in proceed.iter().zip(answers) {
+                        out[k] = Some(a);
+                    }
+                }
+                Err(e) => {
+                    // Let retries with the same keys run at once instead of waiting for staleness.
+                    if let Ok(mut tx) = self.writer.begin_with("BEGIN IMMEDIATE").await {
+                        for &k in &proceed {
+                            let _ = forget_key(&mut tx, &inputs[k]).await;
+                        }
+                        let _ = tx.commit().await;
+                    }
+                    return Err(e);
+                }
             }
         }
-        result
+        out.into_iter()
+            .map(|o| o.ok_or_else(|| StoreError::Corrupt("a claim of the batch was not answered".into())))
+            .collect()
     }
 
     /// Refuses a claim from a read alone when the ticket's state already says no (not admitted,
@@ -1246,6 +1241,69 @@ async fn hand_on(
             .await?;
     }
     Ok(())
+}
+
+/// Reserves `input`'s idempotency key, or says what the request gets without running the claim
+/// (the same key with another body, its stored result, or still in flight).
+async fn reserve_key_in(
+    conn: &mut SqliteConnection,
+    input: &ClaimInput,
+    now: DateTime<Utc>,
+) -> Result<Option<ClaimOutcome>, StoreError> {
+    let existing = sqlx::query(
+        "SELECT request_hash, started_at, serial FROM idempotency_keys
+         WHERE campaign_id = ? AND identity = ? AND key = ?",
+    )
+    .bind(input.campaign_id.as_str())
+    .bind(&input.identity.0[..])
+    .bind(&input.idempotency_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match existing {
+        Some(row) => {
+            let hash: Vec<u8> = row.try_get("request_hash")?;
+            let started: i64 = row.try_get("started_at")?;
+            let serial: Option<i64> = row.try_get("serial")?;
+            if hash != input.request_hash {
+                return Ok(Some(ClaimOutcome::KeyMismatch));
+            }
+            if let Some(s) = serial {
+                let v = load_voucher(conn, &input.campaign_id, u(s))
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("idempotency key names a missing voucher".into()))?;
+                return Ok(Some(ClaimOutcome::Existing(v)));
+            }
+            if ms(now) - started < IN_FLIGHT_STALE_MS {
+                return Ok(Some(ClaimOutcome::InFlight));
+            }
+            sqlx::query(
+                "UPDATE idempotency_keys SET started_at = ? WHERE campaign_id = ? AND identity = ? AND key = ?",
+            )
+            .bind(ms(now))
+            .bind(input.campaign_id.as_str())
+            .bind(&input.identity.0[..])
+            .bind(&input.idempotency_key)
+            .execute(&mut *conn)
+            .await?;
+        }
+        None => {
+            if load_campaign(conn, &input.campaign_id).await?.is_none() {
+                return Ok(Some(ClaimOutcome::Refused(ClaimRefusal::UnknownCampaign)));
+            }
+            sqlx::query(
+                "INSERT INTO idempotency_keys (campaign_id, identity, key, request_hash, started_at)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(input.campaign_id.as_str())
+            .bind(&input.identity.0[..])
+            .bind(&input.idempotency_key)
+            .bind(&input.request_hash[..])
+            .bind(ms(now))
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(None)
 }
 
 async fn forget_key(conn: &mut SqliteConnection, input: &ClaimInput) -> Result<(), StoreError> {
