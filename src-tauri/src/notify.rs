@@ -1,8 +1,10 @@
-//! System notifications for a claim's end: the voucher code when one is held (or only that it
-//! is there, with `hide_code_on_lock_screen`), a plain word when the supply ran out. What to say is pure (`note_for`); whether it was already said survives
+//! System notifications for a claim: the draw's result as soon as the app learns it (won, with
+//! when the voucher is issued; or the waitlist place), the voucher code when one is held (or
+//! only that it is there, with `hide_code_on_lock_screen`), a plain word when the supply ran out. What to say is pure (`note_for`); whether it was already said survives
 //! restarts (`Notified`, a small JSON file) so resuming a finished claim does not notify twice.
 
 use crate::settings::Language;
+use chrono::{DateTime, FixedOffset, Timelike, Utc};
 use lineup_core::engine::{Phase, Progress};
 use lineup_core::profile::{read_json, write_json};
 use lineup_protocol::{CampaignId, Voucher};
@@ -13,6 +15,19 @@ use std::sync::Mutex;
 /// How a claim ended, as far as the person needs to hear about it.
 #[derive(Debug, Clone, Copy)]
 pub enum Outcome<'a> {
+    /// The draw (or a late join) put the place within the supply.
+    Won {
+        position: u64,
+        supply: Option<u64>,
+        /// When the voucher is issued (server-side issuance) or may be claimed.
+        at: Option<DateTime<Utc>>,
+        auto_issue: bool,
+    },
+    /// The place is beyond the supply.
+    Waitlisted {
+        waitlist: Option<u64>,
+        auto_issue: bool,
+    },
     Holding(&'a Voucher),
     SoldOut,
 }
@@ -20,6 +35,8 @@ pub enum Outcome<'a> {
 impl Outcome<'_> {
     fn key(&self, campaign: &CampaignId) -> String {
         match self {
+            // One result notification per campaign, whichever it was.
+            Outcome::Won { .. } | Outcome::Waitlisted { .. } => format!("{}:result", campaign.as_str()),
             Outcome::Holding(_) => format!("{}:holding", campaign.as_str()),
             Outcome::SoldOut => format!("{}:sold_out", campaign.as_str()),
         }
@@ -31,6 +48,16 @@ pub fn outcome_of(progress: &Progress) -> Option<Outcome<'_>> {
     match (progress.phase, &progress.voucher) {
         (Phase::Holding, Some(v)) => Some(Outcome::Holding(v)),
         (Phase::SoldOut, _) => Some(Outcome::SoldOut),
+        (Phase::InLine | Phase::Admitted, _) => progress.position.map(|position| Outcome::Won {
+            position,
+            supply: progress.supply,
+            at: progress.admit_at,
+            auto_issue: progress.auto_issue,
+        }),
+        (Phase::Waitlisted, _) => Some(Outcome::Waitlisted {
+            waitlist: progress.waitlist,
+            auto_issue: progress.auto_issue,
+        }),
         _ => None,
     }
 }
@@ -47,7 +74,9 @@ pub struct Note {
 /// `hide_code_on_lock_screen`): a notification may show on a locked screen, where anyone
 /// could read the code and use the voucher, so then it only says that the voucher is there.
 pub fn note_for(outcome: Outcome<'_>, language: Language, campaign_title: Option<&str>, hide_code: bool) -> Note {
+    let local = |t: DateTime<Utc>| t.with_timezone(&chrono::Local).fixed_offset();
     match (outcome, language) {
+        (Outcome::Won { .. } | Outcome::Waitlisted { .. }, _) => result_note(outcome, language, campaign_title, local),
         (Outcome::Holding(_), Language::Ko) if hide_code => Note {
             title: "할인권을 받았습니다".into(),
             body: with_title(campaign_title, "할인권이 발급되었습니다. 앱에서 확인하세요"),
@@ -80,6 +109,124 @@ pub fn note_for(outcome: Outcome<'_>, language: Language, campaign_title: Option
                 .into(),
         },
     }
+}
+
+/// The draw's result, in the words of the app's headline (ui/js/fate.js). `local` turns an
+/// instant into the device's local time.
+fn result_note(
+    outcome: Outcome<'_>,
+    language: Language,
+    campaign_title: Option<&str>,
+    local: impl Fn(DateTime<Utc>) -> DateTime<FixedOffset>,
+) -> Note {
+    let count = |n: u64| group_thousands(n);
+    match (outcome, language) {
+        (
+            Outcome::Won {
+                position,
+                supply,
+                at,
+                auto_issue,
+            },
+            Language::Ko,
+        ) => {
+            let within = match supply {
+                Some(s) => format!("준비된 {}장 안에 들었습니다 ({}번째).", count(s), count(position)),
+                None => format!("{}번째로 당첨되었습니다.", count(position)),
+            };
+            let when = match (at, auto_issue) {
+                (Some(t), true) => format!(" {}에 자동으로 발급됩니다. 앱을 닫아도 됩니다.", clock_ko(local(t))),
+                (Some(t), false) => format!(" {}부터 받을 수 있고, 앱이 알아서 받습니다.", clock_ko(local(t))),
+                (None, _) => String::new(),
+            };
+            Note {
+                title: "당첨되었습니다".into(),
+                body: with_title(campaign_title, &format!("{within}{when}")),
+            }
+        }
+        (
+            Outcome::Won {
+                position,
+                supply,
+                at,
+                auto_issue,
+            },
+            Language::En,
+        ) => {
+            let within = match supply {
+                Some(s) => format!("You are within the {} vouchers (number {}).", count(s), count(position)),
+                None => format!("You won (number {}).", count(position)),
+            };
+            let when = match (at, auto_issue) {
+                (Some(t), true) => format!(
+                    " It will be issued to you at {}; you may close the app.",
+                    clock_en(local(t))
+                ),
+                (Some(t), false) => format!(
+                    " You can receive it from {}; the app does it for you.",
+                    clock_en(local(t))
+                ),
+                (None, _) => String::new(),
+            };
+            Note {
+                title: "You won".into(),
+                body: with_title(campaign_title, &format!("{within}{when}")),
+            }
+        }
+        (Outcome::Waitlisted { waitlist, auto_issue }, Language::Ko) => {
+            let place = waitlist
+                .map(|w| format!(" (추가 대기 {}번)", count(w)))
+                .unwrap_or_default();
+            let then = if auto_issue {
+                "반환되는 할인권이 생기면 순서대로 자동 발급하고 알려 드립니다."
+            } else {
+                "반환되는 할인권이 생기면 앱이 받아 알려 드립니다."
+            };
+            Note {
+                title: "이번에는 당첨되지 않았습니다".into(),
+                body: with_title(campaign_title, &format!("추첨 결과가 나왔습니다{place}. {then}")),
+            }
+        }
+        (Outcome::Waitlisted { waitlist, auto_issue }, Language::En) => {
+            let place = waitlist
+                .map(|w| format!(" (waitlist number {})", count(w)))
+                .unwrap_or_default();
+            let then = if auto_issue {
+                "If a voucher is given back and reaches you, it is issued to you and you are told."
+            } else {
+                "If a voucher is given back and reaches you, the app receives it and tells you."
+            };
+            Note {
+                title: "Not this time".into(),
+                body: with_title(campaign_title, &format!("The draw is done{place}. {then}")),
+            }
+        }
+        (other, language) => note_for(other, language, campaign_title, true),
+    }
+}
+
+/// "오후 7:01:51"
+fn clock_ko(t: DateTime<FixedOffset>) -> String {
+    let (pm, h) = t.hour12();
+    format!(
+        "{} {}:{:02}:{:02}",
+        if pm { "오후" } else { "오전" },
+        h,
+        t.minute(),
+        t.second()
+    )
+}
+
+/// "7:01:51 PM"
+fn clock_en(t: DateTime<FixedOffset>) -> String {
+    let (pm, h) = t.hour12();
+    format!(
+        "{}:{:02}:{:02} {}",
+        h,
+        t.minute(),
+        t.second(),
+        if pm { "PM" } else { "AM" }
+    )
 }
 
 fn with_title(campaign_title: Option<&str>, text: &str) -> String {
@@ -137,6 +284,90 @@ impl Notified {
             tracing::warn!(error = %e, "cannot record a sent notification");
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod result_tests {
+    use super::*;
+
+    fn seoul(t: DateTime<Utc>) -> DateTime<FixedOffset> {
+        t.with_timezone(&FixedOffset::east_opt(9 * 3600).unwrap())
+    }
+
+    fn at() -> DateTime<Utc> {
+        "2026-12-01T10:01:51Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_win_says_the_supply_the_place_and_when() {
+        let won = Outcome::Won {
+            position: 12_345,
+            supply: Some(20_000),
+            at: Some(at()),
+            auto_issue: true,
+        };
+        let n = result_note(won, Language::Ko, Some("영화관람 6천원 할인권"), seoul);
+        assert_eq!(n.title, "당첨되었습니다");
+        assert_eq!(
+            n.body,
+            "영화관람 6천원 할인권\n준비된 20,000장 안에 들었습니다 (12,345번째). 오후 7:01:51에 자동으로 발급됩니다. 앱을 닫아도 됩니다."
+        );
+        let n = result_note(won, Language::En, None, seoul);
+        assert_eq!(
+            n.body,
+            "You are within the 20,000 vouchers (number 12,345). It will be issued to you at 7:01:51 PM; you may close the app."
+        );
+        let manual = Outcome::Won {
+            position: 12_345,
+            supply: Some(20_000),
+            at: Some(at()),
+            auto_issue: false,
+        };
+        assert!(
+            result_note(manual, Language::Ko, None, seoul)
+                .body
+                .contains("오후 7:01:51부터 받을 수 있고")
+        );
+    }
+
+    #[test]
+    fn the_waitlist_is_told_plainly() {
+        let w = Outcome::Waitlisted {
+            waitlist: Some(3_456),
+            auto_issue: true,
+        };
+        let n = result_note(w, Language::Ko, None, seoul);
+        assert_eq!(n.title, "이번에는 당첨되지 않았습니다");
+        assert_eq!(
+            n.body,
+            "추첨 결과가 나왔습니다 (추가 대기 3,456번). 반환되는 할인권이 생기면 순서대로 자동 발급하고 알려 드립니다."
+        );
+        assert_eq!(result_note(w, Language::En, None, seoul).title, "Not this time");
+    }
+
+    #[test]
+    fn one_result_notification_per_campaign() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = Notified::load(dir.path());
+        let c: CampaignId = "demo".parse().unwrap();
+        let won = Outcome::Won {
+            position: 1,
+            supply: Some(10),
+            at: None,
+            auto_issue: true,
+        };
+        let later = Outcome::Waitlisted {
+            waitlist: Some(1),
+            auto_issue: true,
+        };
+        assert!(n.first_time(&c, won));
+        assert!(!n.first_time(&c, won), "not again");
+        assert!(!n.first_time(&c, later), "one result per campaign");
+        assert!(
+            Notified::load(dir.path()).seen.lock().unwrap().contains("demo:result"),
+            "kept on disk"
+        );
     }
 }
 

@@ -175,7 +175,7 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
     await shot('wallet-qr');
   });
 
-  await t.test('a desktop notification carrying the code was sent over D-Bus', async () => {
+  await t.test('desktop notifications of the draw result and of the code were sent over D-Bus', async () => {
     let log = '';
     await driver.wait(async () => {
       log = readFileSync(NOTIFY_LOG, 'utf8');
@@ -185,6 +185,11 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
     const ours = calls.filter((c) => c.includes(uiCode));
     assert.equal(ours.length, 1, `exactly one Notify call carries ${uiCode}; recorded:\n${calls.join('\n')}`);
     assert.match(ours[0], /할인권을 받았습니다|You got the voucher/);
+    // Before it, the draw's result: won, within the supply, issued by the server at its time.
+    const result = calls.filter((c) => /당첨되었습니다|You won/.test(c));
+    assert.equal(result.length, 1, `exactly one draw-result notification; recorded:\n${calls.join('\n')}`);
+    assert.match(result[0], /준비된 [\d,]+장 안에 들었습니다|You are within the/);
+    assert.ok(calls.indexOf(result[0]) < calls.indexOf(ours[0]), 'the result is told before the voucher');
   });
 
   await t.test("the server knows the code (the box office redeems it)", async () => {
