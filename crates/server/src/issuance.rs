@@ -11,11 +11,13 @@
 //! plans again. A crash mid-batch leaves the previous commit: the batch is whole or absent.
 
 use crate::config::CampaignSpec;
+use crate::draw::LazyDraw;
 use crate::issuer::Issuer;
 use crate::state::AppState;
 use crate::store::{CampaignRow, Store, StoreError, TicketRow, VoucherRow};
 use chrono::{DateTime, Duration, Utc};
 use lineup_protocol::{CampaignId, IdentityKey};
+use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 use tokio::sync::watch;
 
@@ -67,6 +69,96 @@ pub struct Plan {
     pub more: bool,
     /// The issuance instant written on every voucher of the batch.
     pub now: DateTime<Utc>,
+}
+
+/// Where issuance and the release sweep stand in a lazily drawn campaign (columns of its row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marks {
+    /// Drawn positions within the supply whose admission has been settled.
+    pub swept: u64,
+    /// Drawn positions within the supply that issuance has passed.
+    pub issue_cursor: u64,
+    /// Vouchers out.
+    pub issued: u64,
+    /// The last serial used.
+    pub serials: u64,
+}
+
+/// An opted-in ticket a plan may issue to: its id, holder, and join sequence number (drawn
+/// tickets) or stored position (tickets with a stored admission).
+pub type DueRow = (String, IdentityKey, u64);
+
+/// The two reads a plan needs, each backend in its own SQL; [`plan_from`] is the rest.
+pub(crate) trait PlanReads {
+    /// Opted-in tickets without a voucher (nor expired, nor given back) among the join
+    /// sequence numbers `seqs`: (id, holder, seq).
+    async fn drawn_due(&mut self, id: &CampaignId, seqs: &[i64]) -> Result<Vec<DueRow>, StoreError>;
+    /// Opted-in tickets without a voucher whose stored admission is due at `now`, in admission
+    /// order, at most `limit`: (id, holder, position).
+    async fn stored_due(&mut self, id: &CampaignId, now: DateTime<Utc>, limit: i64) -> Result<Vec<DueRow>, StoreError>;
+}
+
+/// Plans the next batch of campaign `c` from the backend's reads. With `after`, the batch that
+/// follows `after` as if it had committed; tickets with a stored admission are then left to a
+/// later plan. `None`: nothing is due.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn plan_from(
+    reads: &mut impl PlanReads,
+    c: &CampaignRow,
+    lazy: &LazyDraw,
+    marks: Marks,
+    now: DateTime<Utc>,
+    max: usize,
+    after: Option<&Plan>,
+) -> Result<Option<Plan>, StoreError> {
+    let id = &c.spec.id;
+    let (cursor, issued, serials) = match after {
+        Some(a) => (
+            a.new_cursor,
+            a.issued + a.due.len() as u64,
+            a.serials + a.due.len() as u64,
+        ),
+        None => (marks.issue_cursor, marks.issued, marks.serials),
+    };
+    let upto = lazy.admitted_by(now).min(cursor + max as u64);
+    let by_seq: HashMap<u64, u64> = (cursor + 1..=upto)
+        .filter_map(|p| lazy.seq_at(p).map(|q| (q, p)))
+        .collect();
+    let seqs: Vec<i64> = by_seq.keys().map(|&q| i64::try_from(q).unwrap_or(i64::MAX)).collect();
+    let mut due = Vec::new();
+    if !seqs.is_empty() {
+        for (ticket_id, identity, seq) in reads.drawn_due(id, &seqs).await? {
+            if let Some(&position) = by_seq.get(&seq) {
+                due.push(Due {
+                    position,
+                    ticket_id,
+                    identity,
+                });
+            }
+        }
+    }
+    let room = if after.is_some() {
+        0
+    } else {
+        max.saturating_sub(due.len())
+    };
+    let stored = reads
+        .stored_due(id, now, i64::try_from(room + 1).unwrap_or(i64::MAX))
+        .await?;
+    let more_stored = stored.len() > room || (after.is_some() && !stored.is_empty());
+    for (ticket_id, identity, position) in stored.into_iter().take(room) {
+        due.push(Due {
+            position,
+            ticket_id,
+            identity,
+        });
+    }
+    let more = more_stored || upto < lazy.admitted_by(now);
+    let plan = plan(c, cursor, upto, issued, serials, due, more, now);
+    if plan.new_cursor == plan.old_cursor && plan.due.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(plan))
 }
 
 /// Orders and bounds a batch. `due` holds drawn tickets (positions within `old_cursor..=upto`)

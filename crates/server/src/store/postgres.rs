@@ -23,7 +23,7 @@ use super::{
 use crate::clock::Clock;
 use crate::config::CampaignSpec;
 use crate::draw::{Draw, LazyDraw};
-use crate::issuance;
+use crate::issuance::{self, DueRow, Marks, PlanReads};
 use crate::issuer::Issuer;
 use crate::schedule;
 use chrono::{DateTime, Utc};
@@ -804,80 +804,14 @@ impl PgStore {
         max: usize,
         after: Option<&issuance::Plan>,
     ) -> Result<Option<issuance::Plan>, StoreError> {
-        let plan = {
-            let mut conn = self.pool.acquire().await?;
-            let Some(c) = load_campaign(&mut conn, id).await? else {
-                return Ok(None);
-            };
-            let Some((lazy, marks)) = lazy_draw(&mut *conn, id).await? else {
-                return Ok(None);
-            };
-            let (cursor, issued, serials) = match after {
-                Some(a) => (
-                    a.new_cursor,
-                    a.issued + a.due.len() as u64,
-                    a.serials + a.due.len() as u64,
-                ),
-                None => (marks.issue_cursor, marks.issued, marks.serials),
-            };
-            let upto = lazy.admitted_by(now).min(cursor + max as u64);
-            let by_seq: std::collections::HashMap<u64, u64> = (cursor + 1..=upto)
-                .filter_map(|p| lazy.seq_at(p).map(|q| (q, p)))
-                .collect();
-            let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
-            let mut due = Vec::new();
-            if !seqs.is_empty() {
-                let rows = sqlx::query(
-                    "SELECT t.id, t.identity, t.seq FROM UNNEST($2::int8[]) AS s(seq)
-                     JOIN tickets t ON t.campaign_id = $1 AND t.seq = s.seq
-                     WHERE t.auto_issue AND t.claimed_serial IS NULL AND t.expired_at IS NULL AND t.returned_at IS NULL",
-                )
-                .bind(id.as_str())
-                .bind(&seqs)
-                .fetch_all(&mut *conn)
-                .await?;
-                for r in &rows {
-                    let seq = u(r.try_get("seq")?);
-                    let Some(&p) = by_seq.get(&seq) else {
-                        continue;
-                    };
-                    due.push(issuance::Due {
-                        position: p,
-                        ticket_id: r.try_get("id")?,
-                        identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
-                    });
-                }
-            }
-            let room = if after.is_some() {
-                0
-            } else {
-                max.saturating_sub(due.len())
-            };
-            let stored = sqlx::query(
-                "SELECT id, identity, position FROM tickets WHERE campaign_id = $1 AND auto_issue
-                    AND claimed_serial IS NULL AND expired_at IS NULL AND returned_at IS NULL
-                    AND admit_at IS NOT NULL AND admit_at <= $2 ORDER BY admit_at, position LIMIT $3",
-            )
-            .bind(id.as_str())
-            .bind(ms(now))
-            .bind(i64::try_from(room + 1).unwrap_or(i64::MAX))
-            .fetch_all(&mut *conn)
-            .await?;
-            let more_stored = stored.len() > room || after.is_some_and(|_| !stored.is_empty());
-            for r in stored.iter().take(room) {
-                due.push(issuance::Due {
-                    position: u(r.try_get::<Option<i64>, _>("position")?.unwrap_or(0)),
-                    ticket_id: r.try_get("id")?,
-                    identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
-                });
-            }
-            let more = more_stored || upto < lazy.admitted_by(now);
-            issuance::plan(&c, cursor, upto, issued, serials, due, more, now)
-        };
-        if plan.new_cursor == plan.old_cursor && plan.due.is_empty() {
+        let mut conn = self.pool.acquire().await?;
+        let Some(c) = load_campaign(&mut conn, id).await? else {
             return Ok(None);
-        }
-        Ok(Some(plan))
+        };
+        let Some((lazy, marks)) = lazy_draw(&mut *conn, id).await? else {
+            return Ok(None);
+        };
+        issuance::plan_from(&mut Reads(&mut conn), &c, &lazy, marks, now, max, after).await
     }
 
     /// Commits a planned and signed batch, whole or not at all: only if the campaign's cursor
@@ -1183,15 +1117,6 @@ async fn next_lazy_release(
         None if end < lazy.scheduled_positions() => Some(lazy.window_of(end + 1).1),
         None => None,
     })
-}
-
-/// Where issuance and the release sweep stand in a lazily drawn campaign.
-#[derive(Debug, Clone, Copy)]
-struct Marks {
-    swept: u64,
-    issue_cursor: u64,
-    issued: u64,
-    serials: u64,
 }
 
 /// The campaign's draw (when drawn without stored positions) with its progress marks.
@@ -1690,6 +1615,54 @@ pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError
     .await?;
     conn.close().await?;
     Ok(())
+}
+
+/// The plan's reads on PostgreSQL (no lock).
+struct Reads<'a>(&'a mut PgConnection);
+
+impl PlanReads for Reads<'_> {
+    async fn drawn_due(&mut self, id: &CampaignId, seqs: &[i64]) -> Result<Vec<DueRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.identity, t.seq FROM UNNEST($2::int8[]) AS s(seq)
+             JOIN tickets t ON t.campaign_id = $1 AND t.seq = s.seq
+             WHERE t.auto_issue AND t.claimed_serial IS NULL AND t.expired_at IS NULL AND t.returned_at IS NULL",
+        )
+        .bind(id.as_str())
+        .bind(seqs)
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+                    u(r.try_get("seq")?),
+                ))
+            })
+            .collect()
+    }
+
+    async fn stored_due(&mut self, id: &CampaignId, now: DateTime<Utc>, limit: i64) -> Result<Vec<DueRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, identity, position FROM tickets WHERE campaign_id = $1 AND auto_issue
+                AND claimed_serial IS NULL AND expired_at IS NULL AND returned_at IS NULL
+                AND admit_at IS NOT NULL AND admit_at <= $2 ORDER BY admit_at, position LIMIT $3",
+        )
+        .bind(id.as_str())
+        .bind(ms(now))
+        .bind(limit)
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
+                    u(r.try_get::<Option<i64>, _>("position")?.unwrap_or(0)),
+                ))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
