@@ -511,20 +511,6 @@ impl SqliteStore {
         Ok(u(n) + lazy)
     }
 
-    pub async fn issue_due(
-        &self,
-        id: &CampaignId,
-        issuer: &Issuer,
-        now: DateTime<Utc>,
-        max: usize,
-    ) -> Result<IssueBatch, StoreError> {
-        let Some(plan) = self.plan_issue(id, now, max, None).await? else {
-            return Ok(IssueBatch::default());
-        };
-        let vouchers = issuance::sign_off_runtime(&plan, issuer).await?;
-        self.commit_issue(&plan, vouchers).await
-    }
-
     /// Plans the next batch from plain reads (no lock). With `after`, plans the batch that
     /// follows `after` as if it had committed (issuance pipelines the next plan with the
     /// previous commit); tickets with a stored admission are then left to a later plan.
