@@ -222,6 +222,54 @@ async fn give_back_held(state: &AppState, id: &CampaignId) -> CmdResult<Progress
     Ok(p)
 }
 
+/// After the device slept (a phone brought back to the foreground, a laptop resumed): the
+/// claim tasks' monotonic clocks did not count the sleep, so each running claim is stopped and
+/// taken up again from its record, asking the server once where it stands; claims parked on the
+/// waitlist ask too (a returned voucher may have reached them), and the wallet's statuses are
+/// refreshed. Nothing is sent twice: a resumed claim reuses its ticket and idempotency key.
+pub async fn reanchor(state: &AppState, slept_ms: Option<u64>) {
+    let running = state.running_claims();
+    tracing::info!(
+        ?slept_ms,
+        running = running.len(),
+        "woke up: re-anchoring claims from the server"
+    );
+    for id in running {
+        // One takeover at a time, as give_back does.
+        let _one_at_a_time = state.giving_back.lock().await;
+        if let Some(task) = state.hold(&id) {
+            task.abort();
+            let _ = task.await;
+        }
+        state.release(&id);
+    }
+    resume_unfinished(state).await;
+    if let Ok(api) = state.signed_api() {
+        let wallet = state.wallet();
+        match wallet.refresh(&api).await {
+            Ok(changed) if changed > 0 => match wallet.entries(chrono::Utc::now()) {
+                Ok(entries) => state.shell.emit_json(EVENT_WALLET_CHANGED, to_json(&entries)),
+                Err(e) => tracing::warn!(error = %e, "cannot read the wallet"),
+            },
+            Ok(_) => {}
+            Err(e) => tracing::info!(error = %e, "wallet refresh after waking failed; it stays as it was"),
+        }
+    }
+}
+
+/// Watches for the machine waking from sleep (desktop: no event tells the app) by comparing
+/// the monotonic and the wall clock every few seconds ([`lineup_core::wake::SleepDetector`]).
+pub async fn watch_for_wakeups(state: AppState) {
+    let clock = lineup_core::clock::MonotonicClock::new();
+    let mut detector = lineup_core::wake::SleepDetector::default();
+    loop {
+        if let Some(slept) = detector.observe(clock.now(), chrono::Utc::now().timestamp_millis()) {
+            reanchor(&state, Some(slept)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+}
+
 /// Picks up every claim an earlier run left unfinished (the app was quit, crashed, or the
 /// machine restarted while in line), so a claim never waits for someone to open its screen.
 /// A server that cannot be reached yet (a laptop waking up before its network) is tried

@@ -53,7 +53,14 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, config: Config, secrets: 
         .setup(move |app| {
             init(app.handle(), &config, secrets)?;
             let state = app.state::<AppState>().inner().clone();
+            let watcher = state.clone();
             tauri::async_runtime::spawn(async move { claims::resume_unfinished(&state).await });
+            // Desktop: nothing tells the app the machine slept, so it watches the clocks. Mobile:
+            // the window's `Resumed` event says it (on_window_event).
+            #[cfg(desktop)]
+            tauri::async_runtime::spawn(claims::watch_for_wakeups(watcher));
+            #[cfg(mobile)]
+            drop(watcher);
             // Setup runs once the real event loop starts, never under the tests' mock runtime,
             // so the tray (which needs a window system) is made here.
             #[cfg(desktop)]
@@ -103,7 +110,12 @@ fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &tauri::WindowE
         }
     }
     #[cfg(mobile)]
-    let _ = (window, event);
+    if let tauri::WindowEvent::Resumed = event
+        && let Some(state) = window.try_state::<AppState>()
+    {
+        let state = state.inner().clone();
+        tauri::async_runtime::spawn(async move { claims::reanchor(&state, None).await });
+    }
 }
 
 fn init_tracing() {
@@ -455,6 +467,84 @@ mod tests {
         // Idempotent, and what claim_status says from now on.
         assert_eq!(app.invoke("give_back", json!({"campaign_id": "demo"})).unwrap(), p);
         assert_eq!(app.invoke("claim_status", json!({"campaign_id": "demo"})).unwrap(), p);
+    }
+
+    #[test]
+    fn waking_up_restarts_a_running_claim_from_the_server() {
+        use lineup_core::engine::Phase;
+        let now = chrono::Utc::now();
+        let campaign = serde_json::to_string(&lineup_protocol::Campaign {
+            id: "demo".parse().unwrap(),
+            title: "영화".into(),
+            title_en: "Cinema".into(),
+            issuer: "t".into(),
+            brands: vec![],
+            amount: 6000,
+            currency: "KRW".into(),
+            supply: 10,
+            remaining: 9,
+            entrants: 20,
+            issued: 1,
+            phase: lineup_protocol::CampaignPhase::Open,
+            prequeue_opens_at: now - chrono::Duration::hours(2),
+            draw_at: now - chrono::Duration::hours(1),
+            opens_at: now - chrono::Duration::minutes(30),
+            closes_at: now + chrono::Duration::hours(5),
+            voucher_expires_at: now + chrono::Duration::days(30),
+            admission_rate_per_s: 10,
+            admission_window_s: 300,
+            server_time: now,
+        })
+        .unwrap();
+        let claimed = {
+            let mut t: lineup_protocol::TicketStatus =
+                serde_json::from_str(&returned_ticket(Some(fresh_voucher()))).unwrap();
+            t.state = lineup_protocol::TicketState::Claimed;
+            serde_json::to_string(&t).unwrap()
+        };
+        let server = FakeServer::start(move |method, path| match (method, path) {
+            ("POST", "/v1/identities") => (201, registration()),
+            ("GET", "/v1/campaigns/demo") => (200, campaign.clone()),
+            ("GET", "/v1/keys") => (200, json!({"keys": []}).to_string()),
+            ("GET", "/v1/campaigns/demo/tickets/me") => (200, claimed.clone()),
+            ("GET", "/v1/vouchers") => (200, json!({"vouchers": [fresh_voucher()]}).to_string()),
+            _ => (
+                404,
+                json!({"code": "not_found", "title": "x", "status": 404, "detail": "x"}).to_string(),
+            ),
+        });
+        let app = test_app(&server.url);
+        register(&app);
+        // A claim in line whose task sleeps until an instant the (suspended) monotonic clock
+        // has not reached.
+        save_record(&app, Phase::InLine, true, false);
+        let state = app.state();
+        let id: lineup_protocol::CampaignId = "demo".parse().unwrap();
+        let (stopped_tx, stopped_rx) = std::sync::mpsc::channel::<()>();
+        struct Dropped(std::sync::mpsc::Sender<()>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        assert!(state.spawn_claim(&id, async move {
+            let _d = Dropped(stopped_tx);
+            std::future::pending::<()>().await;
+        }));
+        tauri::async_runtime::block_on(crate::claims::reanchor(&state, Some(600_000)));
+        assert_ne!(
+            stopped_rx.recv_timeout(std::time::Duration::from_secs(5)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout),
+            "the sleeping task was stopped"
+        );
+        // Taken up again: one status read, and the voucher the server issued meanwhile is held.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while stored_phase(&app) != Phase::Holding {
+            assert!(std::time::Instant::now() < deadline, "the claim was not taken up again");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(server.count("GET /v1/campaigns/demo/tickets/me"), 1);
+        assert!(server.count("GET /v1/vouchers") >= 1, "the wallet was refreshed");
     }
 
     #[test]

@@ -255,6 +255,15 @@ impl Inner {
     }
 
     /// Whether any claim is still working (then closing the window only hides it).
+    /// The campaigns whose claim task runs now.
+    pub fn running_claims(&self) -> Vec<CampaignId> {
+        lock(&self.running)
+            .iter()
+            .filter(|(_, slot)| matches!(slot, Slot::Task(_)))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     pub fn claim_running(&self) -> bool {
         !lock(&self.running).is_empty()
     }

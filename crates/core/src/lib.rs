@@ -10,4 +10,5 @@ pub mod engine;
 pub mod identity;
 pub mod profile;
 pub mod qr;
+pub mod wake;
 pub mod wallet;
