@@ -82,6 +82,7 @@ pub struct CampaignList {
 /// `POST /v1/identities` (signed by the key being registered).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub contact: Contact,
     /// The person agreed to the terms and to the contact being kept (as a digest).
@@ -190,6 +191,7 @@ pub struct TakeTicketRequest {
 /// `POST /v1/campaigns/{id}/claim` with header `Idempotency-Key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     pub ticket_id: String,
 }
@@ -256,6 +258,7 @@ pub struct KeysResponse {
 /// `token` (scanned QR) or `code` (typed in) is given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct RedeemRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -311,5 +314,22 @@ mod tests {
     fn register_request_refuses_bad_contact() {
         let e = serde_json::from_str::<RegisterRequest>(r#"{"contact":"nope","consent":true}"#);
         assert!(e.is_err());
+    }
+
+    #[test]
+    fn request_bodies_refuse_unknown_fields() {
+        let e = serde_json::from_str::<RegisterRequest>(r#"{"contact":"a@example.com","consent":true,"admin":true}"#);
+        assert!(e.unwrap_err().to_string().starts_with("unknown field"));
+        let e = serde_json::from_str::<ClaimRequest>(r#"{"ticket_id":"t","extra":1}"#);
+        assert!(e.unwrap_err().to_string().starts_with("unknown field"));
+        let e = serde_json::from_str::<RedeemRequest>(r#"{"code":null,"token":"x","tokn":"y"}"#);
+        assert!(e.unwrap_err().to_string().starts_with("unknown field"));
+        let e = serde_json::from_str::<TakeTicketRequest>(r#"{"auto_issue":true,"x":1}"#);
+        assert!(e.unwrap_err().to_string().starts_with("unknown field"));
+        // What clients send still parses.
+        let r: RedeemRequest = serde_json::from_str(r#"{"token":"x"}"#).unwrap();
+        assert_eq!(r.token.as_deref(), Some("x"));
+        let c: ClaimRequest = serde_json::from_str(r#"{"ticket_id":"t"}"#).unwrap();
+        assert_eq!(c.ticket_id, "t");
     }
 }

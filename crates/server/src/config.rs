@@ -36,7 +36,9 @@ pub enum SpecError {
     Zero(String),
     #[error("campaign {0}: currency must be three capital letters")]
     Currency(String),
-    #[error("campaign {0}: a staff token of at least 16 characters (or its SHA-256 in hex) is required")]
+    #[error(
+        "campaign {0}: a staff_token of at least 16 characters, or staff_token_sha256 = 64 hex digits of SHA-256(\"lineup-staff-v1\" || token), is required"
+    )]
     StaffToken(String),
     #[error("campaign {0}: {1}")]
     Invalid(String, String),
@@ -146,7 +148,9 @@ struct CampaignToml {
     /// The box office's bearer token; only its hash is stored.
     #[serde(default)]
     staff_token: Option<String>,
-    /// Alternatively the token's hash (see [`crate::issuer::staff_token_hash`]) in hex.
+    /// Alternatively the token's digest in hex (64 digits, either case): SHA-256 of the ASCII
+    /// bytes `lineup-staff-v1` followed by the token's UTF-8 bytes, with nothing between them
+    /// ([`crate::issuer::staff_token_hash`]); not a plain SHA-256 of the token.
     #[serde(default)]
     staff_token_sha256: Option<String>,
 }
@@ -209,6 +213,10 @@ fn configured(c: CampaignToml) -> Result<ConfiguredCampaign, SpecError> {
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     let s = s.trim();
     if s.len() != 64 {
+        return None;
+    }
+    // Hex digits only (`from_str_radix` alone would take a sign such as "+f").
+    if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 32];
@@ -293,6 +301,63 @@ mod tests {
             parse_config(&hashed).unwrap()[0].staff_token_hash,
             crate::issuer::staff_token_hash("x")
         );
+    }
+
+    /// `staff_token_sha256` is exactly the digest docs/protocol.md gives (computed here
+    /// independently of the server's code): SHA-256("lineup-staff-v1" || token), in hex of
+    /// either case; a plain SHA-256 of the token is a different token's digest, and anything
+    /// but 64 hex digits is refused.
+    #[test]
+    fn staff_token_sha256_is_the_documented_digest() {
+        use sha2::Digest;
+        let token = "a-long-box-office-secret";
+        let documented: [u8; 32] = sha2::Sha256::digest(format!("lineup-staff-v1{token}").as_bytes()).into();
+        let plain: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        // `printf 'lineup-staff-v1%s' a-long-box-office-secret | sha256sum`
+        assert_eq!(hex(&documented).len(), 64);
+        let text = |line: &str| {
+            format!(
+                r#"
+                [[campaign]]
+                id = "cgv-2026"
+                title = "t"
+                title_en = "t"
+                issuer = "KOFIC"
+                brands = ["CGV"]
+                amount = 6000
+                currency = "KRW"
+                supply = 10
+                prequeue_opens_at = "2026-12-01T09:50:00Z"
+                draw_at = "2026-12-01T09:59:00Z"
+                opens_at = "2026-12-01T10:00:00Z"
+                closes_at = "2026-12-01T22:00:00Z"
+                voucher_expires_at = "2026-12-31T23:59:59Z"
+                admission_rate_per_s = 10
+                admission_window_s = 300
+                {line}
+            "#
+            )
+        };
+        for digest in [hex(&documented), hex(&documented).to_uppercase()] {
+            let c = parse_config(&text(&format!("staff_token_sha256 = \"{digest}\""))).unwrap();
+            assert_eq!(c[0].staff_token_hash, documented);
+            assert!(crate::issuer::staff_token_matches(token, &c[0].staff_token_hash));
+        }
+        let from_token = parse_config(&text(&format!("staff_token = \"{token}\""))).unwrap();
+        assert_eq!(from_token[0].staff_token_hash, documented);
+        let c = parse_config(&text(&format!("staff_token_sha256 = \"{}\"", hex(&plain)))).unwrap();
+        assert!(!crate::issuer::staff_token_matches(token, &c[0].staff_token_hash));
+        let signed = format!("+{}", &hex(&documented)[1..]);
+        for bad in [&hex(&documented)[..62], signed.as_str(), &"zz".repeat(32)] {
+            let e = parse_config(&text(&format!("staff_token_sha256 = \"{bad}\""))).unwrap_err();
+            assert!(matches!(e, SpecError::StaffToken(_)), "{bad}: {e}");
+            assert!(e.to_string().contains("SHA-256(\"lineup-staff-v1\" || token)"), "{e}");
+        }
+        let both = format!(
+            "staff_token = \"{token}\"\nstaff_token_sha256 = \"{}\"",
+            hex(&documented)
+        );
+        assert!(matches!(parse_config(&text(&both)), Err(SpecError::StaffToken(_))));
     }
 
     fn hex(b: &[u8]) -> String {

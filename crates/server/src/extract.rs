@@ -4,7 +4,9 @@
 use crate::problem::ApiError;
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use lineup_protocol::auth::{AuthError, SignedHeader};
 use lineup_protocol::{IdentityKey, ProblemCode};
@@ -57,9 +59,32 @@ impl<S: Send + Sync> FromRequest<S> for RawRequest {
     }
 }
 
+/// The `{id}` segment of a `/v1/campaigns/{id}...` path, percent-decoded. A segment that does
+/// not decode to UTF-8 (`/v1/campaigns/%ff%fe`) cannot name a campaign: 404 `unknown_campaign`
+/// as problem+json, like any other id that is not a campaign's (axum's own rejection would be
+/// 400 text/plain). The handler parses the text as a `CampaignId` after authentication.
+#[derive(Debug, Clone)]
+pub struct CampaignPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for CampaignPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(CampaignPath(id)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::new(
+                ProblemCode::UnknownCampaign,
+                "The campaign id in the path is not valid UTF-8 once percent-decoded: there is no such campaign.",
+            )),
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+}
+
 impl RawRequest {
     /// The body as `T`: 415 unless the content type is JSON, 400 `malformed_json` for bytes
-    /// that are not JSON of the right shape, 400 `invalid_input` for a value that is refused.
+    /// that are not a JSON object of the right shape (unknown fields included), 400
+    /// `invalid_input` for a value that is refused.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         let ct = self
             .headers
@@ -75,6 +100,14 @@ impl RawRequest {
         }
         let value: serde_json::Value = serde_json::from_slice(&self.body)
             .map_err(|e| ApiError::new(ProblemCode::MalformedJson, format!("The body is not JSON: {e}.")))?;
+        // Every request body is an object. serde would map a struct's fields by position from
+        // an array (`["x@example.com", true]` as a registration), so anything else is refused.
+        if !value.is_object() {
+            return Err(ApiError::new(
+                ProblemCode::MalformedJson,
+                "The body must be a JSON object ({...}), not an array or a bare value.",
+            ));
+        }
         serde_json::from_value(value).map_err(|e| {
             // Wrong shape (type, missing or unknown field) is malformed for this endpoint; a value
             // of the right shape that a newtype refuses (e.g. a contact) is invalid input.
@@ -146,7 +179,14 @@ impl RawRequest {
         scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
     }
 
+    /// A header's value as text; `None` when it is absent *or* not visible ASCII (see
+    /// [`RawRequest::header_bytes`] to tell the two apart).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A header's raw value bytes, `None` only when the header is absent.
+    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.headers.get(name).map(|v| v.as_bytes())
     }
 }

@@ -1,6 +1,7 @@
-//! The router and its protective layers: a global concurrency limit with load shedding
-//! (503 `overloaded` + `Retry-After`), a request timeout (503 `timeout`), request metrics, and
-//! problem+json for unknown routes and methods.
+//! The router and its protective layers: a limit on the size of the request's header fields
+//! (431 `headers_too_large`), a global concurrency limit with load shedding (503 `overloaded` +
+//! `Retry-After`), a request timeout (503 `timeout`), request metrics, and problem+json for
+//! unknown routes and methods.
 
 use crate::problem::ApiError;
 use crate::routes;
@@ -22,6 +23,28 @@ pub struct Limits {
     pub max_concurrency: usize,
     /// Longest time a `/v1` request may take.
     pub request_timeout: Duration,
+}
+
+/// Largest total size of a request's header fields (every name and value, in bytes), on every
+/// route. hyper's own limits are far higher (about 448 KiB of header section, 100 fields) and
+/// answer with an empty 431; this one answers with problem+json.
+pub const HEADERS_LIMIT: usize = 16 * 1024;
+
+/// Refuses a request whose header fields total more than [`HEADERS_LIMIT`] bytes.
+async fn limit_headers(req: Request, next: Next) -> Response {
+    let total: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if total > HEADERS_LIMIT {
+        return ApiError::new(
+            ProblemCode::HeadersTooLarge,
+            format!("The request's header fields total {total} bytes; at most {HEADERS_LIMIT} are accepted."),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// `Retry-After` for shed requests: short, clients add jitter.
@@ -97,6 +120,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/openapi.json", get(routes::ops::openapi))
         .fallback_service(guarded)
         .method_not_allowed_fallback(routes::ops::method_not_allowed)
+        .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }

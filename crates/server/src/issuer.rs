@@ -143,6 +143,18 @@ pub fn staff_token_matches(token: &str, stored: &[u8; 32]) -> bool {
     staff_token_hash(token).ct_eq(stored).into()
 }
 
+/// Whether a presented token is the staff token of any of `stored`: every hash is compared in
+/// constant time and all of them are compared, so the time taken tells nothing of which one
+/// (or whether one) matched.
+pub fn staff_token_matches_any<'a>(token: &str, stored: impl IntoIterator<Item = &'a [u8; 32]>) -> bool {
+    use subtle::ConstantTimeEq;
+    let presented = staff_token_hash(token);
+    stored
+        .into_iter()
+        .fold(subtle::Choice::from(0), |any, h| any | presented.ct_eq(h))
+        .into()
+}
+
 /// Fresh bytes from the operating system.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], IssuerError> {
     let mut b = [0u8; N];
@@ -210,5 +222,9 @@ mod tests {
         let h = staff_token_hash("box-office-token-1");
         assert!(staff_token_matches("box-office-token-1", &h));
         assert!(!staff_token_matches("box-office-token-2", &h));
+        let other = staff_token_hash("box-office-token-3");
+        assert!(staff_token_matches_any("box-office-token-1", [&other, &h]));
+        assert!(!staff_token_matches_any("box-office-token-2", [&other, &h]));
+        assert!(!staff_token_matches_any("box-office-token-1", []));
     }
 }

@@ -2,12 +2,13 @@
 //! everything but `server_time`, so it changes only when the campaign's numbers or phase do.
 
 use super::tickets::campaign_id;
+use crate::extract::CampaignPath;
 use crate::problem::ApiError;
 use crate::schedule::campaign_phase;
 use crate::state::AppState;
 use crate::store::{CampaignCounters, CampaignRow};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -109,7 +110,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     ))]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    CampaignPath(id): CampaignPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = campaign_id(&id)?;

@@ -3,12 +3,12 @@
 
 use super::tickets::campaign_id;
 use super::{private, voucher_body};
-use crate::extract::RawRequest;
+use crate::extract::{CampaignPath, RawRequest};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::store::{ClaimInput, ClaimOutcome, ClaimRefusal};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lineup_protocol::{ClaimRequest, IDEMPOTENCY_KEY_HEADER, ProblemCode, Voucher};
@@ -19,20 +19,23 @@ use sha2::Digest;
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+    /// Parses the header's raw bytes: absent is 400 `idempotency_key_required`; present but
+    /// not 1-64 bytes in `!`..`~` (spaces, non-ASCII bytes) is 400 `invalid_input`.
+    pub fn parse(raw: Option<&[u8]>) -> Result<Self, ApiError> {
         let Some(raw) = raw else {
             return Err(ApiError::new(
                 ProblemCode::IdempotencyKeyRequired,
                 "Send an Idempotency-Key header: a random value made and stored before the first attempt.",
             ));
         };
-        if raw.is_empty() || raw.len() > 64 || !raw.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-            return Err(ApiError::new(
+        let valid = !raw.is_empty() && raw.len() <= 64 && raw.iter().all(|b| (0x21..=0x7e).contains(b));
+        match std::str::from_utf8(raw) {
+            Ok(text) if valid => Ok(IdempotencyKey(text.to_owned())),
+            _ => Err(ApiError::new(
                 ProblemCode::InvalidInput,
                 "The Idempotency-Key must be 1-64 printable ASCII characters without spaces.",
-            ));
+            )),
         }
-        Ok(IdempotencyKey(raw.to_owned()))
     }
 
     pub fn into_inner(self) -> String {
@@ -50,7 +53,7 @@ impl IdempotencyKey {
     responses(
         (status = 201, description = "the voucher, committed", body = Voucher),
         (status = 200, description = "the voucher already issued to this identity (replay)", body = Voucher),
-        (status = 400, description = "no Idempotency-Key, or malformed body", body = lineup_protocol::Problem),
+        (status = 400, description = "no Idempotency-Key (idempotency_key_required), one that is not 1-64 printable ASCII characters (invalid_input), or a malformed body", body = lineup_protocol::Problem),
         (status = 401, description = "not signed by a registered identity", body = lineup_protocol::Problem),
         (status = 404, description = "unknown campaign or no such ticket for this identity", body = lineup_protocol::Problem),
         (status = 409, description = "not admitted yet (check_at), or the same key is in flight", body = lineup_protocol::Problem),
@@ -59,13 +62,13 @@ impl IdempotencyKey {
     ))]
 pub async fn claim(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    CampaignPath(id): CampaignPath,
     req: RawRequest,
 ) -> Result<Response, ApiError> {
     let identity = req.identity(&state).await?;
     let id = campaign_id(&id)?;
     let c = state.campaign(&id).await?;
-    let key = IdempotencyKey::parse(req.header(IDEMPOTENCY_KEY_HEADER))?;
+    let key = IdempotencyKey::parse(req.header_bytes(IDEMPOTENCY_KEY_HEADER))?;
     let body: ClaimRequest = req.json()?;
     let canonical = serde_json::to_vec(&body).map_err(ApiError::internal)?;
     let input = ClaimInput {

@@ -1,9 +1,10 @@
-//! `POST /v1/redemptions`: the box office. A scanned token is verified offline first; the
-//! staff token of the voucher's campaign is compared in constant time; the first redemption
-//! wins one atomic conditional update.
+//! `POST /v1/redemptions`: the box office. The bearer must be some campaign's staff token
+//! before the body is read (compared in constant time with every campaign's); a scanned token
+//! is then verified offline; the staff token of the voucher's campaign is checked; the first
+//! redemption wins one atomic conditional update.
 
 use crate::extract::RawRequest;
-use crate::issuer::staff_token_matches;
+use crate::issuer::{staff_token_matches, staff_token_matches_any};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::store::{RedeemOutcome, RedeemTarget};
@@ -18,7 +19,8 @@ use lineup_protocol::{ProblemCode, RedeemRequest, Redemption};
     security(("staff_bearer" = [])),
     responses(
         (status = 200, description = "redeemed now", body = Redemption),
-        (status = 401, description = "staff token missing or wrong", body = lineup_protocol::Problem),
+        (status = 400, description = "malformed body, or not exactly one of token and code", body = lineup_protocol::Problem),
+        (status = 401, description = "staff token missing or no campaign's (checked before the body), or not the voucher's campaign's", body = lineup_protocol::Problem),
         (status = 404, description = "no voucher with this code", body = lineup_protocol::Problem),
         (status = 409, description = "already redeemed (first_redeemed_at)", body = lineup_protocol::Problem),
         (status = 410, description = "voucher expired", body = lineup_protocol::Problem),
@@ -34,6 +36,15 @@ pub async fn redeem(State(state): State<AppState>, req: RawRequest) -> Result<Re
             )
         })?
         .to_owned();
+    // The bearer is checked before the body is looked at: a token that is no campaign's staff
+    // token learns nothing about which codes or tokens name a voucher (401 either way).
+    let campaigns = state.campaigns().await?;
+    if !staff_token_matches_any(&staff, campaigns.iter().map(|c| &c.staff_token_hash)) {
+        return Err(ApiError::new(
+            ProblemCode::StaffUnauthorized,
+            "This staff token is not valid for any campaign.",
+        ));
+    }
     let body: RedeemRequest = req.json()?;
     let now = state.now();
     let target = match (&body.token, &body.code) {

@@ -1,14 +1,14 @@
 //! `POST /v1/campaigns/{id}/tickets` (take or get my place) and `GET .../tickets/me` (status).
 
 use super::{private, voucher_body};
-use crate::extract::RawRequest;
+use crate::extract::{CampaignPath, RawRequest};
 use crate::problem::{ApiError, retry_after_secs};
 use crate::routes::claim::IdempotencyKey;
 use crate::schedule::{self, campaign_phase};
 use crate::state::AppState;
 use crate::store::{CampaignCounters, CampaignRow, GiveBackOutcome, TakeOutcome, TicketRow};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -71,7 +71,7 @@ pub fn status_response(status: StatusCode, body: TicketStatus) -> Response {
     ))]
 pub async fn take(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    CampaignPath(id): CampaignPath,
     req: RawRequest,
 ) -> Result<Response, ApiError> {
     let identity = req.identity(&state).await?;
@@ -83,7 +83,7 @@ pub async fn take(
         req.json()?
     };
     let auto_key = if body.auto_issue {
-        let raw = req.header(IDEMPOTENCY_KEY_HEADER);
+        let raw = req.header_bytes(IDEMPOTENCY_KEY_HEADER);
         if raw.is_none() {
             return Err(ApiError::new(
                 ProblemCode::AutoIssueKeyRequired,
@@ -153,7 +153,11 @@ pub async fn take(
         (status = 401, description = "not signed by a registered identity", body = lineup_protocol::Problem),
         (status = 404, description = "unknown campaign, or no ticket held", body = lineup_protocol::Problem),
     ))]
-pub async fn me(State(state): State<AppState>, Path(id): Path<String>, req: RawRequest) -> Result<Response, ApiError> {
+pub async fn me(
+    State(state): State<AppState>,
+    CampaignPath(id): CampaignPath,
+    req: RawRequest,
+) -> Result<Response, ApiError> {
     let identity = req.identity(&state).await?;
     let id = campaign_id(&id)?;
     let c = state.campaign(&id).await?;
@@ -179,7 +183,7 @@ pub async fn me(State(state): State<AppState>, Path(id): Path<String>, req: RawR
     ))]
 pub async fn give_back(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    CampaignPath(id): CampaignPath,
     req: RawRequest,
 ) -> Result<Response, ApiError> {
     let identity = req.identity(&state).await?;
