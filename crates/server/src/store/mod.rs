@@ -59,7 +59,8 @@ pub struct CampaignRow {
     pub spec: CampaignSpec,
     /// Seed of the draw's shuffle, fixed when the campaign is first stored.
     pub draw_seed: u64,
-    /// SHA-256 of the staff token (see [`crate::issuer::staff_token_hash`]).
+    /// Digest of the staff token: SHA-256 of `lineup-staff-v1` and the token (see
+    /// [`crate::issuer::staff_token_hash`]).
     pub staff_token_hash: [u8; 32],
 }
 
