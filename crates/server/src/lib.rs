@@ -4,7 +4,7 @@
 //!
 //! [`spawn`] runs a server in-process (tests bind port 0); `src/main.rs` is the binary.
 
-pub mod claim_queue;
+pub mod batch;
 pub mod clock;
 pub mod config;
 pub mod draw;

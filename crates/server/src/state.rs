@@ -38,7 +38,8 @@ struct Inner {
     counters: Mutex<HashMap<CampaignId, (Instant, CampaignCounters)>>,
     identities: Mutex<HashSet<[u8; 32]>>,
     tickets: TicketCache,
-    claims: crate::claim_queue::ClaimQueues,
+    claims: crate::batch::Batcher<crate::store::ClaimInput, crate::store::ClaimOutcome>,
+    joins: crate::batch::Batcher<crate::store::JoinInput, crate::store::TakeOutcome>,
 }
 
 impl AppState {
@@ -54,6 +55,8 @@ impl AppState {
         metrics: Metrics,
         tickets: TicketCacheConfig,
     ) -> Self {
+        let claims = crate::batch::claims(store.clone(), issuer.clone(), clock.clone());
+        let joins = crate::batch::joins(store.clone());
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -65,19 +68,28 @@ impl AppState {
                 counters: Mutex::default(),
                 identities: Mutex::default(),
                 tickets: TicketCache::new(tickets),
-                claims: crate::claim_queue::ClaimQueues::default(),
+                claims,
+                joins,
             }),
         }
     }
 
-    /// Carries out an explicit claim together with the others waiting (see
-    /// [`crate::claim_queue`]).
+    /// Carries out an explicit claim together with the others waiting (see [`crate::batch`]).
     pub async fn claim(
         &self,
         input: crate::store::ClaimInput,
     ) -> Result<crate::store::ClaimOutcome, crate::store::StoreError> {
-        let i = &self.inner;
-        i.claims.claim(&i.store, &i.issuer, &i.clock, input).await
+        let id = input.campaign_id.clone();
+        self.inner.claims.submit(&id, input).await
+    }
+
+    /// Takes a place in line together with the other joins waiting (see [`crate::batch`]).
+    pub async fn join(
+        &self,
+        input: crate::store::JoinInput,
+    ) -> Result<crate::store::TakeOutcome, crate::store::StoreError> {
+        let id = input.campaign_id.clone();
+        self.inner.joins.submit(&id, input).await
     }
 
     pub fn store(&self) -> &Store {

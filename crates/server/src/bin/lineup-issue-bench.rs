@@ -177,17 +177,17 @@ async fn main() -> Result<()> {
         });
     }
     // The server's clock is the real one (the campaign opens in two hours): claims need their
-    // own, moved past opening, so they run through a queue of the bench's with that clock.
-    let queues = lineup_server::claim_queue::ClaimQueues::default();
+    // own, moved past opening, so they run through a claim batcher of the bench's with that clock.
+    let batcher = Arc::new(lineup_server::batch::claims(
+        store.clone(),
+        issuer.clone(),
+        clock.clone(),
+    ));
     let claims = Instant::now();
     let mut tasks = Vec::new();
-    let shared = Arc::new((queues, store.clone(), issuer.clone(), clock.clone()));
     for input in inputs {
-        let shared = shared.clone();
-        tasks.push(tokio::spawn(async move {
-            let (q, store, issuer, clock) = &*shared;
-            q.claim(store, issuer, clock, input).await
-        }));
+        let (batcher, id) = (batcher.clone(), id.clone());
+        tasks.push(tokio::spawn(async move { batcher.submit(&id, input).await }));
     }
     let mut claimed = 0u64;
     for t in tasks {

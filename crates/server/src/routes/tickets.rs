@@ -122,11 +122,14 @@ pub async fn take(
     if auto_key.is_some() {
         state.forget_ticket(&id, &identity);
     }
-    let (code, t) = match state
-        .store()
-        .take_ticket(&id, &identity, auto_key.as_deref(), now)
-        .await?
-    {
+    // Joins waiting together share one write transaction (crate::batch).
+    let join = crate::store::JoinInput {
+        campaign_id: id.clone(),
+        identity,
+        auto_issue: auto_key,
+        now,
+    };
+    let (code, t) = match state.join(join).await? {
         TakeOutcome::Created(t) => (StatusCode::CREATED, t),
         TakeOutcome::Existing(t) => (StatusCode::OK, t),
         TakeOutcome::UnknownCampaign => {

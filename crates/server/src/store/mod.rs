@@ -177,6 +177,16 @@ pub enum TakeOutcome {
     UnknownCampaign,
 }
 
+/// What a join (taking a place in line) asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinInput {
+    pub campaign_id: CampaignId,
+    pub identity: IdentityKey,
+    /// The idempotency key of an opt-in to server-side issuance.
+    pub auto_issue: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
 /// What a claim asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimInput {
@@ -352,6 +362,25 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<TakeOutcome, StoreError> {
         dispatch!(self, s => s.take_ticket(id, identity, auto_issue, now).await)
+    }
+
+    /// Several joins at once, answered in order, each as [`Store::take_ticket`] would. On SQLite
+    /// they share one write transaction (group commit); on PostgreSQL they run one after another
+    /// (a pre-queue join there is already a single statement).
+    pub async fn take_tickets(&self, inputs: &[JoinInput]) -> Result<Vec<TakeOutcome>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.take_tickets(inputs).await,
+            Store::Postgres(s) => {
+                let mut out = Vec::with_capacity(inputs.len());
+                for j in inputs {
+                    out.push(
+                        s.take_ticket(&j.campaign_id, &j.identity, j.auto_issue.as_deref(), j.now)
+                            .await?,
+                    );
+                }
+                Ok(out)
+            }
+        }
     }
 
     /// Issues, in one transaction, the vouchers of up to `max` opted-in tickets whose admission

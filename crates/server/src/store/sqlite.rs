@@ -4,8 +4,8 @@
 //! `SQLITE_BUSY`; reads use a separate pool and never block on writers (WAL).
 
 use super::{
-    CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, RedeemOutcome,
-    RedeemTarget, RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
+    CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, JoinInput,
+    RedeemOutcome, RedeemTarget, RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
 };
 use crate::clock::Clock;
 use crate::config::CampaignSpec;
@@ -226,88 +226,45 @@ impl SqliteStore {
         auto_issue: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TakeOutcome, StoreError> {
+        let input = JoinInput {
+            campaign_id: id.clone(),
+            identity: *identity,
+            auto_issue: auto_issue.map(str::to_owned),
+            now,
+        };
+        let mut out = self.take_tickets(std::slice::from_ref(&input)).await?;
+        out.pop()
+            .ok_or_else(|| StoreError::Corrupt("a batch of one join answered nothing".into()))
+    }
+
+    /// Several joins in one write transaction (group commit); answers in the order of `inputs`,
+    /// each as [`Self::take_ticket`] alone would.
+    pub async fn take_tickets(&self, inputs: &[JoinInput]) -> Result<Vec<TakeOutcome>, StoreError> {
+        let mut out: Vec<Option<TakeOutcome>> = vec![None; inputs.len()];
         // Fast path: a held ticket whose place is settled (and opt-in as asked) needs no write.
         {
             let mut conn = self.reader.acquire().await?;
-            if let Some(t) = load_ticket(&mut conn, id, identity).await?
-                && (t.position.is_some() || !draw_due(&mut conn, id, now).await?)
-                && (auto_issue.is_none() || !issuance::may_opt_in(&t))
-            {
-                return Ok(TakeOutcome::Existing(t));
+            for (k, j) in inputs.iter().enumerate() {
+                if let Some(t) = load_ticket(&mut conn, &j.campaign_id, &j.identity).await?
+                    && (t.position.is_some() || !draw_due(&mut conn, &j.campaign_id, j.now).await?)
+                    && (j.auto_issue.is_none() || !issuance::may_opt_in(&t))
+                {
+                    out[k] = Some(TakeOutcome::Existing(t));
+                }
             }
         }
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(c) = load_campaign(&mut tx, id).await? else {
-            return Ok(TakeOutcome::UnknownCampaign);
-        };
-        if now >= c.spec.draw_at {
-            ensure_draw_in(&mut tx, id, now).await?;
-        }
-        if let Some(t) = load_ticket(&mut tx, id, identity).await? {
-            let t = match auto_issue {
-                Some(key) if issuance::may_opt_in(&t) => {
-                    sqlx::query("UPDATE tickets SET auto_issue = 1, auto_key = ? WHERE id = ?")
-                        .bind(key)
-                        .bind(&t.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    load_ticket(&mut tx, id, identity)
-                        .await?
-                        .ok_or_else(|| StoreError::Corrupt("ticket vanished".into()))?
+        if out.iter().any(Option::is_none) {
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+            for (k, j) in inputs.iter().enumerate() {
+                if out[k].is_none() {
+                    out[k] = Some(take_in(&mut tx, j).await?);
                 }
-                _ => t,
-            };
+            }
             tx.commit().await?;
-            return Ok(TakeOutcome::Existing(t));
         }
-        let row = sqlx::query(
-            "UPDATE campaigns SET next_seq = next_seq + 1,
-                next_position = next_position + (CASE WHEN drawn_at IS NULL THEN 0 ELSE 1 END)
-             WHERE id = ? RETURNING next_seq - 1 AS seq, drawn_at, next_position - 1 AS position, reach",
-        )
-        .bind(id.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        let seq: i64 = row.try_get("seq")?;
-        let drawn: Option<i64> = row.try_get("drawn_at")?;
-        let reach = u(row.try_get("reach")?);
-        let ticket_id = uuid::Uuid::new_v4().to_string();
-        let (in_draw, check, position, admit_at, admit_until) = if drawn.is_some() {
-            let p = u(row.try_get("position")?);
-            let (a, until) = if p <= reach {
-                let a = schedule::admit_at_for(&c.spec, p, now);
-                (Some(ms(a)), Some(ms(a + c.spec.admission_window())))
-            } else {
-                (None, None)
-            };
-            (false, None, Some(i(p)), a, until)
-        } else {
-            let check = schedule::prequeue_check_at(&c.spec, c.draw_seed, identity);
-            (true, Some(ms(check)), None, None, None)
-        };
-        sqlx::query(
-            "INSERT INTO tickets (id, campaign_id, identity, seq, joined_at, in_draw, prequeue_check_at,
-                position, admit_at, admit_until, auto_issue, auto_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&ticket_id)
-        .bind(id.as_str())
-        .bind(&identity.0[..])
-        .bind(seq)
-        .bind(ms(now))
-        .bind(in_draw)
-        .bind(check)
-        .bind(position)
-        .bind(admit_at)
-        .bind(admit_until)
-        .bind(auto_issue.is_some())
-        .bind(auto_issue)
-        .execute(&mut *tx)
-        .await?;
-        let t = load_ticket(&mut tx, id, identity)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("ticket vanished".into()))?;
-        tx.commit().await?;
-        Ok(TakeOutcome::Created(t))
+        out.into_iter()
+            .map(|o| o.ok_or_else(|| StoreError::Corrupt("a join of the batch was not answered".into())))
+            .collect()
     }
 
     pub async fn ticket_status_row(
@@ -1152,6 +1109,80 @@ async fn hand_on(
             .await?;
     }
     Ok(())
+}
+
+/// One join inside a write transaction (see [`SqliteStore::take_tickets`]).
+async fn take_in(conn: &mut SqliteConnection, j: &JoinInput) -> Result<TakeOutcome, StoreError> {
+    let (id, identity, auto_issue, now) = (&j.campaign_id, &j.identity, j.auto_issue.as_deref(), j.now);
+    let Some(c) = load_campaign(conn, id).await? else {
+        return Ok(TakeOutcome::UnknownCampaign);
+    };
+    if now >= c.spec.draw_at {
+        ensure_draw_in(conn, id, now).await?;
+    }
+    if let Some(t) = load_ticket(conn, id, identity).await? {
+        let t = match auto_issue {
+            Some(key) if issuance::may_opt_in(&t) => {
+                sqlx::query("UPDATE tickets SET auto_issue = 1, auto_key = ? WHERE id = ?")
+                    .bind(key)
+                    .bind(&t.id)
+                    .execute(&mut *conn)
+                    .await?;
+                load_ticket(conn, id, identity)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("ticket vanished".into()))?
+            }
+            _ => t,
+        };
+        return Ok(TakeOutcome::Existing(t));
+    }
+    let row = sqlx::query(
+        "UPDATE campaigns SET next_seq = next_seq + 1,
+                next_position = next_position + (CASE WHEN drawn_at IS NULL THEN 0 ELSE 1 END)
+             WHERE id = ? RETURNING next_seq - 1 AS seq, drawn_at, next_position - 1 AS position, reach",
+    )
+    .bind(id.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    let seq: i64 = row.try_get("seq")?;
+    let drawn: Option<i64> = row.try_get("drawn_at")?;
+    let reach = u(row.try_get("reach")?);
+    let ticket_id = uuid::Uuid::new_v4().to_string();
+    let (in_draw, check, position, admit_at, admit_until) = if drawn.is_some() {
+        let p = u(row.try_get("position")?);
+        let (a, until) = if p <= reach {
+            let a = schedule::admit_at_for(&c.spec, p, now);
+            (Some(ms(a)), Some(ms(a + c.spec.admission_window())))
+        } else {
+            (None, None)
+        };
+        (false, None, Some(i(p)), a, until)
+    } else {
+        let check = schedule::prequeue_check_at(&c.spec, c.draw_seed, identity);
+        (true, Some(ms(check)), None, None, None)
+    };
+    sqlx::query(
+        "INSERT INTO tickets (id, campaign_id, identity, seq, joined_at, in_draw, prequeue_check_at,
+                position, admit_at, admit_until, auto_issue, auto_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&ticket_id)
+    .bind(id.as_str())
+    .bind(&identity.0[..])
+    .bind(seq)
+    .bind(ms(now))
+    .bind(in_draw)
+    .bind(check)
+    .bind(position)
+    .bind(admit_at)
+    .bind(admit_until)
+    .bind(auto_issue.is_some())
+    .bind(auto_issue)
+    .execute(&mut *conn)
+    .await?;
+    let t = load_ticket(conn, id, identity)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("ticket vanished".into()))?;
+    Ok(TakeOutcome::Created(t))
 }
 
 /// Reserves `input`'s idempotency key, or says what the request gets without running the claim
