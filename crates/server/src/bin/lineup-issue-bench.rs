@@ -163,7 +163,7 @@ async fn main() -> Result<()> {
     clock.advance(std::time::Duration::from_secs(2 * 3600 + 5));
     let issuer = server.state.issuer().clone();
     let winners = winners_by_position(&store, &id, args.tickets, args.explicit).await?;
-    // Through the server's claim path: concurrent claims share transactions (claim_queue).
+    // Through the server's claim path: concurrent claims share transactions (batch.rs).
     let mut inputs = Vec::new();
     for (k, key) in winners.iter().enumerate() {
         let t = store.ticket_status_row(&id, key).await?.context("ticket vanished")?;

@@ -79,7 +79,7 @@ pub async fn claim(
         request_hash: sha2::Sha256::digest(&canonical).into(),
     };
     // The claim is carried out by the campaign's claim worker together with the others waiting
-    // (crate::claim_queue): if this request times out or the client goes away, it still
+    // (crate::batch): if this request times out or the client goes away, it still
     // finishes and a retry with the same key gets its result. The store reads the clock itself,
     // under the write lock: the time this request arrived may be before `admit_until` while
     // the claim runs after it.
