@@ -12,6 +12,7 @@ pub mod extract;
 pub mod http;
 pub mod issuance;
 pub mod issuer;
+pub mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -83,6 +84,8 @@ pub struct ServerConfig {
     /// Ticket rows cached for `GET .../tickets/me`: the TTL bounds how stale a status may be
     /// after a write through another instance.
     pub ticket_cache: ticket_cache::TicketCacheConfig,
+    /// Open connections at most and the deadline for a request's headers.
+    pub connections: listen::ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -101,6 +104,7 @@ impl ServerConfig {
             clock: Clock::system(),
             pg_pool: store::postgres::PgPoolConfig::default(),
             ticket_cache: ticket_cache::TicketCacheConfig::default(),
+            connections: listen::ConnectionLimits::default(),
         }
     }
 }
@@ -242,14 +246,14 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         addr: config.addr,
         source,
     })?;
+    let connections = config.connections;
     let (stop, stopped) = watch::channel(false);
     let mut stop_server = stopped.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop_server.wait_for(|s| *s).await;
-            })
-            .await
+        listen::serve(listener, router, connections, async move {
+            let _ = stop_server.wait_for(|s| *s).await;
+        })
+        .await
     });
     let issuer = tokio::spawn(issuance::run(state.clone(), stopped.clone()));
     let ticker = tokio::spawn(tick_loop(state.clone(), config.tick, stopped));

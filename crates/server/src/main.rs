@@ -44,6 +44,13 @@ struct Args {
     /// Requests handled at once; more are shed with 503 + Retry-After.
     #[arg(long, env = "LINEUP_MAX_CONCURRENCY", default_value_t = 512)]
     max_concurrency: usize,
+    /// Open connections at most; past it a connection gets 503 at once and is closed.
+    #[arg(long, env = "LINEUP_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// How long a client has to send a request's headers (also: how long a kept-alive
+    /// connection may sit idle), in milliseconds.
+    #[arg(long, env = "LINEUP_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    header_read_timeout_ms: u64,
     /// Longest time a request may take, in milliseconds.
     #[arg(long, env = "LINEUP_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     request_timeout_ms: u64,
@@ -103,6 +110,8 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     config.max_concurrency = args.max_concurrency;
+    config.connections.max_connections = args.max_connections;
+    config.connections.header_read_timeout = Duration::from_millis(args.header_read_timeout_ms.max(1));
     config.request_timeout = Duration::from_millis(args.request_timeout_ms);
     config.pg_pool = lineup_server::store::postgres::PgPoolConfig {
         max_connections: args.db_max_connections,

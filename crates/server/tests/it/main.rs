@@ -3,6 +3,7 @@
 mod auto_issue;
 mod common;
 mod concurrency;
+mod connections;
 mod crash;
 mod errors;
 mod late_claim;

@@ -1,0 +1,152 @@
+//! The HTTP server's connections, with the limits `axum::serve` does not set: a deadline for a
+//! request's headers (a client sending them a byte at a time, or a kept-alive connection that
+//! sends nothing, is closed when it passes), and a cap on open connections. Past the cap a new
+//! connection gets a fixed 503 problem+json written straight to the socket and is closed, before
+//! any parsing, signature check or database read: idle or slow connections cannot grow past the
+//! cap, and each one counts against it.
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Connection-level limits (`ServerConfig::connections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Open connections at most; more are refused at once with 503.
+    pub max_connections: usize,
+    /// How long a client has to send a request's headers, on a new connection and between
+    /// requests on a kept-alive one.
+    pub header_read_timeout: Duration,
+    /// How long a graceful shutdown waits for requests in progress.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The answer to a connection past the cap (no request is read).
+const REFUSAL: &str = "HTTP/1.1 503 Service Unavailable\r\n\
+Content-Type: application/problem+json\r\n\
+Retry-After: 1\r\n\
+Cache-Control: no-store\r\n\
+Connection: close\r\n\
+Content-Length: 172\r\n\
+\r\n\
+{\"type\":\"https://lineup.dev/problems/overloaded\",\"title\":\"The server is busy; retry after the time given\",\"status\":503,\"detail\":\"Too many connections.\",\"code\":\"overloaded\"}";
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets requests in progress end
+/// (at most `limits.shutdown_grace`).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.header_read_timeout)
+        .keep_alive_timeout(limits.header_read_timeout);
+    // Tells connections still waiting for their first byte that the server is stopping.
+    let (stopping, stop_seen) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a moment instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(REFUSAL.as_bytes())).await;
+                let _ = stream.shutdown().await;
+            });
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        // hyper's header deadline starts with the first byte; a connection that never sends one
+        // gets the same deadline here.
+        let deadline = limits.header_read_timeout;
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let mut stop_seen = stop_seen.clone();
+        tokio::spawn(async move {
+            // `peek` waits for a byte (tokio's readiness starts out optimistic, so `readable`
+            // would not); 0 bytes is the client closing.
+            let mut first = [0u8; 1];
+            let first_byte = tokio::select! {
+                r = tokio::time::timeout(deadline, stream.peek(&mut first)) => matches!(r, Ok(Ok(1..))),
+                _ = stop_seen.wait_for(|s| *s) => false,
+            };
+            if !first_byte {
+                drop(permit);
+                return;
+            }
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let _ = watcher.watch(conn).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = stopping.send(true);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_is_well_formed() {
+        let (head, body) = REFUSAL.split_once("\r\n\r\n").unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(len, body.len());
+        let p: lineup_protocol::Problem = serde_json::from_str(body).unwrap();
+        assert_eq!(p.code, lineup_protocol::ProblemCode::Overloaded);
+    }
+}
