@@ -83,6 +83,7 @@ problem_codes! {
     AutoIssueKeyRequired = 400, "Opting in to server-side issuance needs an Idempotency-Key header", Invalid;
     InvalidVoucher = 422, "The voucher is not valid", Final;
     PayloadTooLarge = 413, "The request body is too large", Invalid;
+    BodyTimeout = 408, "The request body did not arrive in time", Retry;
     HeadersTooLarge = 431, "The request's header fields are too large", Invalid;
     UnsupportedMediaType = 415, "The request body must be application/json", Invalid;
     RateLimited = 429, "Too many requests from this identity", Retry;

@@ -23,6 +23,46 @@ pub struct Limits {
     pub max_concurrency: usize,
     /// Longest time a `/v1` request may take.
     pub request_timeout: Duration,
+    /// How long a request's body may take to arrive. Bodies are read before a request takes one
+    /// of the `max_concurrency` slots, so slow uploads hold connections (capped on their own),
+    /// not the API.
+    pub body_timeout: Duration,
+}
+
+/// Reads the whole body (at most [`crate::extract::BODY_LIMIT`] bytes, within `deadline`) before
+/// the request goes further, so that a body sent a byte at a time never holds a concurrency slot
+/// while signatures are checked and the database is read.
+async fn buffer_body(deadline: Duration, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let limit = crate::extract::BODY_LIMIT;
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        ApiError::new(
+            ProblemCode::PayloadTooLarge,
+            format!("The request body is larger than {limit} bytes."),
+        )
+        .into_response()
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return too_large(),
+        Err(_) => {
+            return ApiError::new(
+                ProblemCode::BodyTimeout,
+                format!("The request body did not arrive within {} ms.", deadline.as_millis()),
+            )
+            .into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 /// Largest total size of a request's header fields (every name and value, in bytes), on every
@@ -105,6 +145,7 @@ fn api(state: AppState) -> Router {
 /// checks and scrapes answer during a surge.
 pub fn router(state: AppState, limits: Limits) -> Router {
     let metrics = state.metrics().clone();
+    let body_timeout = limits.body_timeout;
     let guarded = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(move |err: BoxError| {
             let metrics = metrics.clone();
@@ -120,6 +161,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/openapi.json", get(routes::ops::openapi))
         .fallback_service(guarded)
         .method_not_allowed_fallback(routes::ops::method_not_allowed)
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            buffer_body(body_timeout, req, next)
+        }))
         .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

@@ -76,6 +76,9 @@ pub struct ServerConfig {
     /// Requests handled at once under `/v1`; the excess gets 503 `overloaded`.
     pub max_concurrency: usize,
     pub request_timeout: Duration,
+    /// How long a request's body may take to arrive (read before the request takes a
+    /// concurrency slot); past it, 408 `body_timeout`.
+    pub body_timeout: Duration,
     /// How often the background task performs due draws and releases expired admissions.
     pub tick: Duration,
     pub clock: Clock,
@@ -100,6 +103,7 @@ impl ServerConfig {
             campaigns: Vec::new(),
             max_concurrency: 512,
             request_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(5),
             tick: Duration::from_millis(200),
             clock: Clock::system(),
             pg_pool: store::postgres::PgPoolConfig::default(),
@@ -177,6 +181,7 @@ pub fn app(state: AppState) -> axum::Router {
         http::Limits {
             max_concurrency: 512,
             request_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(5),
         },
     )
 }
@@ -234,6 +239,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         http::Limits {
             max_concurrency: config.max_concurrency,
             request_timeout: config.request_timeout,
+            body_timeout: config.body_timeout,
         },
     );
     let listener = tokio::net::TcpListener::bind(config.addr)

@@ -51,6 +51,9 @@ struct Args {
     /// connection may sit idle), in milliseconds.
     #[arg(long, env = "LINEUP_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     header_read_timeout_ms: u64,
+    /// How long a request's body may take to arrive, in milliseconds (then 408).
+    #[arg(long, env = "LINEUP_BODY_TIMEOUT_MS", default_value_t = 5_000)]
+    body_timeout_ms: u64,
     /// Longest time a request may take, in milliseconds.
     #[arg(long, env = "LINEUP_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     request_timeout_ms: u64,
@@ -110,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     config.max_concurrency = args.max_concurrency;
+    config.body_timeout = Duration::from_millis(args.body_timeout_ms.max(1));
     config.connections.max_connections = args.max_connections;
     config.connections.header_read_timeout = Duration::from_millis(args.header_read_timeout_ms.max(1));
     config.request_timeout = Duration::from_millis(args.request_timeout_ms);

@@ -78,3 +78,39 @@ async fn slow_idle_and_surplus_connections_are_closed() {
     drop(held);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_do_not_hold_the_api() {
+    // Two requests at once under /v1, bodies due within 600 ms.
+    let app = spawn_app_with(Backend::Sqlite, demo(10, 10, 60), |c| {
+        c.max_concurrency = 2;
+        c.body_timeout = Duration::from_millis(600);
+    })
+    .await;
+    let addr = app.running().addr;
+    // Three uploads that declare 100 bytes and send one.
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            b"POST /v1/identities HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The API answers meanwhile: the uploads wait for their bodies outside its two slots.
+    for _ in 0..3 {
+        let r = app.get("/v1/campaigns/demo").await;
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+    }
+    // Each upload ends with 408 problem+json at its deadline.
+    for s in &mut slow {
+        let (text, waited) = read_all(s, Duration::from_secs(5)).await;
+        assert!(waited < Duration::from_secs(2), "answered after {waited:?}");
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("\"code\":\"body_timeout\""), "{text}");
+    }
+    app.stop().await;
+}
