@@ -49,7 +49,7 @@ struct Args {
     max_connections: usize,
     /// How long a client has to send a request's headers (also: how long a kept-alive
     /// connection may sit idle), in milliseconds.
-    #[arg(long, env = "LINEUP_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "LINEUP_HEADER_READ_TIMEOUT_MS", default_value_t = 30_000)]
     header_read_timeout_ms: u64,
     /// How long a request's body may take to arrive, in milliseconds (then 408).
     #[arg(long, env = "LINEUP_BODY_TIMEOUT_MS", default_value_t = 5_000)]

@@ -79,7 +79,11 @@ pub async fn spawn_app_with(backend: Backend, demo: DemoOptions, tweak: impl FnO
     TestApp {
         running: Some(running),
         config,
-        http: reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap(),
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
         url,
         staff,
         _dir: dir,

@@ -398,7 +398,11 @@ async fn three_instances_issue_exactly_once() {
     assert!(servers.iter().all(|s| s.public_key == servers[0].public_key));
 
     let client = Arc::new(Client {
-        http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
         clock: clock.clone(),
     });
     let path_tickets = format!("/v1/campaigns/{id}/tickets");
