@@ -18,6 +18,7 @@ use crate::schedule;
 use crate::store::TicketRow;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 /// Drawn positions a counters read looks ahead for the next admission that may expire.
 pub const RELEASE_LOOKAHEAD: u64 = 256;
@@ -149,6 +150,12 @@ impl LazyDraw {
         self.draw.map_or(0, |d| d.len().min(self.supply))
     }
 
+    /// The drawn positions in `positions`, keyed by the join sequence number of the ticket at
+    /// each (how stores look tickets up, and turn what they find back into positions).
+    pub fn by_seq(&self, positions: std::ops::RangeInclusive<u64>) -> HashMap<u64, u64> {
+        positions.filter_map(|p| self.seq_at(p).map(|q| (q, p))).collect()
+    }
+
     /// The join sequence number (1-based, as stored) of the ticket at `position`, when that
     /// position belongs to the draw.
     pub fn seq_at(&self, position: u64) -> Option<u64> {
@@ -178,6 +185,11 @@ impl LazyDraw {
         let a = schedule::admit_at_by_rate(self.opens_at, self.admission_rate_per_s, position);
         (a, a + self.admission_window)
     }
+}
+
+/// The keys of a [`LazyDraw::by_seq`] map as stored (`i64`).
+pub fn seqs(by_seq: &HashMap<u64, u64>) -> Vec<i64> {
+    by_seq.keys().map(|&q| i64::try_from(q).unwrap_or(i64::MAX)).collect()
 }
 
 #[cfg(test)]

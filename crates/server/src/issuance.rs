@@ -17,7 +17,6 @@ use crate::state::AppState;
 use crate::store::{CampaignRow, Store, StoreError, TicketRow, VoucherRow};
 use chrono::{DateTime, Duration, Utc};
 use lineup_protocol::{CampaignId, IdentityKey};
-use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 use tokio::sync::watch;
 
@@ -121,10 +120,8 @@ pub(crate) async fn plan_from(
         None => (marks.issue_cursor, marks.issued, marks.serials),
     };
     let upto = lazy.admitted_by(now).min(cursor + max as u64);
-    let by_seq: HashMap<u64, u64> = (cursor + 1..=upto)
-        .filter_map(|p| lazy.seq_at(p).map(|q| (q, p)))
-        .collect();
-    let seqs: Vec<i64> = by_seq.keys().map(|&q| i64::try_from(q).unwrap_or(i64::MAX)).collect();
+    let by_seq = lazy.by_seq(cursor + 1..=upto);
+    let seqs = crate::draw::seqs(&by_seq);
     let mut due = Vec::new();
     if !seqs.is_empty() {
         for (ticket_id, identity, seq) in reads.drawn_due(id, &seqs).await? {

@@ -49,6 +49,24 @@ pub fn admit_at_for(spec: &CampaignSpec, position: u64, joined_at: DateTime<Utc>
     }
 }
 
+/// The admission of a ticket that a voucher going back to the line at `from` reaches: from
+/// then (never before it joined), for the admission window; a ticket that was itself given back
+/// gets an empty window, so the next sweep passes the voucher on at once.
+pub fn handed_on(
+    spec: &CampaignSpec,
+    from: DateTime<Utc>,
+    joined_at: DateTime<Utc>,
+    given_back: bool,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let at = std::cmp::max(from, joined_at);
+    let window = if given_back {
+        Duration::zero()
+    } else {
+        spec.admission_window()
+    };
+    (at, at + window)
+}
+
 /// How many positions the schedule has admitted by `now` (ignoring returned vouchers).
 fn admitted_by_schedule(spec: &CampaignSpec, now: DateTime<Utc>) -> u64 {
     if now < spec.opens_at {

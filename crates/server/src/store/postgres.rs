@@ -809,40 +809,11 @@ impl PgStore {
     ) -> Result<IssueBatch, StoreError> {
         let id = &plan.spec.id;
         let mut tx = self.pool.begin().await?;
-        let mut serials = Vec::with_capacity(vouchers.len());
-        let mut identities = Vec::with_capacity(vouchers.len());
-        let mut ticket_ids = Vec::with_capacity(vouchers.len());
-        let mut tokens = Vec::with_capacity(vouchers.len());
-        let mut codes = Vec::with_capacity(vouchers.len());
-        for v in &vouchers {
-            serials.push(i(v.serial));
-            identities.push(v.identity.0.to_vec());
-            ticket_ids.push(v.ticket_id.clone());
-            tokens.push(v.token.clone());
-            codes.push(v.code.compact());
-        }
+        let serials: Vec<i64> = vouchers.iter().map(|v| i(v.serial)).collect();
+        let ticket_ids: Vec<&str> = vouchers.iter().map(|v| v.ticket_id.as_str()).collect();
         let written: Result<bool, sqlx::Error> = async {
             if !vouchers.is_empty() {
-                sqlx::query(
-                    "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-                        issued_at, expires_at)
-                     SELECT $1, u.serial, u.identity, u.ticket_id, u.token, u.code, $7, $8, $9, $10, $11
-                     FROM UNNEST($2::int8[], $3::bytea[], $4::text[], $5::text[], $6::text[])
-                        AS u(serial, identity, ticket_id, token, code)",
-                )
-                .bind(id.as_str())
-                .bind(&serials)
-                .bind(&identities)
-                .bind(&ticket_ids)
-                .bind(&tokens)
-                .bind(&codes)
-                .bind(i64::from(vouchers.first().map_or(0, |v| v.kid)))
-                .bind(i64::from(plan.spec.amount))
-                .bind(plan.spec.currency_str())
-                .bind(ms(plan.now))
-                .bind(ms(plan.spec.voucher_expires_at))
-                .execute(&mut *tx)
-                .await?;
+                insert_vouchers(&mut tx, &vouchers).await?;
                 let updated = sqlx::query(
                     "UPDATE tickets t SET claimed_serial = u.serial
                      FROM UNNEST($1::text[], $2::int8[]) AS u(id, serial)
@@ -1068,6 +1039,38 @@ async fn counters(conn: &mut PgConnection, id: &CampaignId) -> Result<Option<Cam
     }))
 }
 
+/// Drawn tickets at `positions` that may still let their voucher go back to the line (no
+/// voucher, not expired, and not issued by the server unless given back): (position, ticket
+/// id), in admission order. The release sweep expires them; the counters' lookahead reads
+/// the first one's deadline.
+async fn open_admissions(
+    conn: &mut PgConnection,
+    id: &CampaignId,
+    lazy: &LazyDraw,
+    positions: std::ops::RangeInclusive<u64>,
+) -> Result<Vec<(u64, String)>, StoreError> {
+    let by_seq = lazy.by_seq(positions);
+    let seqs = crate::draw::seqs(&by_seq);
+    let rows = sqlx::query(
+        "SELECT t.id, t.seq FROM UNNEST($2::int8[]) AS s(seq)
+         JOIN tickets t ON t.campaign_id = $1 AND t.seq = s.seq
+         WHERE t.claimed_serial IS NULL AND t.expired_at IS NULL
+            AND (NOT t.auto_issue OR t.returned_at IS NOT NULL)",
+    )
+    .bind(id.as_str())
+    .bind(&seqs)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut open = Vec::with_capacity(rows.len());
+    for r in &rows {
+        if let Some(&p) = by_seq.get(&u(r.try_get("seq")?)) {
+            open.push((p, r.try_get::<String, _>("id")?));
+        }
+    }
+    open.sort();
+    Ok(open)
+}
+
 /// The admission deadline of the first drawn position after `swept` whose ticket may still let
 /// its voucher go back (see the SQLite backend).
 async fn next_lazy_release(
@@ -1080,24 +1083,10 @@ async fn next_lazy_release(
     if swept >= end {
         return Ok(None);
     }
-    let by_seq: std::collections::HashMap<u64, u64> = (swept + 1..=end)
-        .filter_map(|p| lazy.seq_at(p).map(|q| (q, p)))
-        .collect();
-    let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
-    let rows = sqlx::query(
-        "SELECT t.seq FROM UNNEST($2::int8[]) AS s(seq) JOIN tickets t ON t.campaign_id = $1 AND t.seq = s.seq
-         WHERE t.claimed_serial IS NULL AND t.expired_at IS NULL AND (NOT t.auto_issue OR t.returned_at IS NOT NULL)",
-    )
-    .bind(id.as_str())
-    .bind(&seqs)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut first = None;
-    for r in &rows {
-        if let Some(&p) = by_seq.get(&u(r.try_get("seq")?)) {
-            first = Some(first.map_or(p, |f: u64| f.min(p)));
-        }
-    }
+    let first = open_admissions(conn, id, lazy, swept + 1..=end)
+        .await?
+        .first()
+        .map(|(p, _)| *p);
     Ok(match first {
         Some(p) => Some(lazy.window_of(p).1),
         None if end < lazy.scheduled_positions() => Some(lazy.window_of(end + 1).1),
@@ -1306,28 +1295,7 @@ async fn release_expired_in(conn: &mut PgConnection, locked: &Locked, now: DateT
         let mut from = marks.swept + 1;
         while from <= target {
             let to = target.min(from + 999);
-            let by_seq: std::collections::HashMap<u64, u64> =
-                (from..=to).filter_map(|p| lazy.seq_at(p).map(|q| (q, p))).collect();
-            let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
-            let rows = sqlx::query(
-                "SELECT t.id, t.seq FROM UNNEST($2::int8[]) AS s(seq)
-                 JOIN tickets t ON t.campaign_id = $1 AND t.seq = s.seq
-                 WHERE t.claimed_serial IS NULL AND t.expired_at IS NULL
-                    AND (NOT t.auto_issue OR t.returned_at IS NOT NULL)",
-            )
-            .bind(id.as_str())
-            .bind(&seqs)
-            .fetch_all(&mut *conn)
-            .await?;
-            let mut gone = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let seq = u(r.try_get("seq")?);
-                if let Some(&p) = by_seq.get(&seq) {
-                    gone.push((p, r.try_get::<String, _>("id")?));
-                }
-            }
-            gone.sort();
-            for (p, ticket_id) in gone {
+            for (p, ticket_id) in open_admissions(conn, id, &lazy, from..=to).await? {
                 let until = lazy.window_of(p).1;
                 sqlx::query("UPDATE tickets SET expired_at = $1 WHERE id = $2")
                     .bind(ms(until))
@@ -1415,16 +1383,11 @@ async fn hand_on(
         }
     };
     if let Some(next) = next {
-        let joined = at(next.try_get("joined_at")?)?;
-        let a = std::cmp::max(from, joined);
-        let window = if next.try_get::<Option<i64>, _>("returned_at")?.is_some() {
-            chrono::Duration::zero()
-        } else {
-            spec.admission_window()
-        };
+        let given_back = next.try_get::<Option<i64>, _>("returned_at")?.is_some();
+        let (a, until) = schedule::handed_on(spec, from, at(next.try_get("joined_at")?)?, given_back);
         sqlx::query("UPDATE tickets SET admit_at = $1, admit_until = $2 WHERE id = $3")
             .bind(ms(a))
-            .bind(ms(a + window))
+            .bind(ms(until))
             .bind(next.try_get::<String, _>("id")?)
             .execute(&mut *conn)
             .await?;
@@ -1525,23 +1488,7 @@ async fn claim_in(
         redeemed_at: None,
         returned_at: None,
     };
-    sqlx::query(
-        "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-            issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(id.as_str())
-    .bind(i(serial))
-    .bind(&input.identity.0[..])
-    .bind(&v.ticket_id)
-    .bind(&v.token)
-    .bind(v.code.compact())
-    .bind(i64::from(v.kid))
-    .bind(i64::from(v.amount))
-    .bind(&v.currency)
-    .bind(ms(now))
-    .bind(ms(v.expires_at))
-    .execute(&mut *conn)
-    .await?;
+    insert_vouchers(conn, std::slice::from_ref(&v)).await?;
     sqlx::query("UPDATE tickets SET claimed_serial = $1 WHERE id = $2 AND claimed_serial IS NULL")
         .bind(i(serial))
         .bind(&v.ticket_id)
@@ -1600,6 +1547,32 @@ pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError
     .execute(&mut conn)
     .await?;
     conn.close().await?;
+    Ok(())
+}
+
+/// Inserts vouchers in one statement (arrays unnested): a batch of the issuer's, or the one
+/// voucher of an explicit claim.
+async fn insert_vouchers(conn: &mut PgConnection, vouchers: &[VoucherRow]) -> Result<(), sqlx::Error> {
+    let col = |f: fn(&VoucherRow) -> i64| vouchers.iter().map(f).collect::<Vec<i64>>();
+    sqlx::query(
+        "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+            issued_at, expires_at)
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bytea[], $4::text[], $5::text[], $6::text[],
+            $7::int8[], $8::int8[], $9::text[], $10::int8[], $11::int8[])",
+    )
+    .bind(vouchers.iter().map(|v| v.campaign_id.as_str()).collect::<Vec<_>>())
+    .bind(col(|v| i(v.serial)))
+    .bind(vouchers.iter().map(|v| v.identity.0.to_vec()).collect::<Vec<_>>())
+    .bind(vouchers.iter().map(|v| v.ticket_id.as_str()).collect::<Vec<_>>())
+    .bind(vouchers.iter().map(|v| v.token.as_str()).collect::<Vec<_>>())
+    .bind(vouchers.iter().map(|v| v.code.compact()).collect::<Vec<_>>())
+    .bind(col(|v| i64::from(v.kid)))
+    .bind(col(|v| i64::from(v.amount)))
+    .bind(vouchers.iter().map(|v| v.currency.as_str()).collect::<Vec<_>>())
+    .bind(col(|v| ms(v.issued_at)))
+    .bind(col(|v| ms(v.expires_at)))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

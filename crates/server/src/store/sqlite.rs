@@ -528,27 +528,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
             for chunk in vouchers.chunks(VALUES_CHUNK) {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
-                    "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-                        issued_at, expires_at) VALUES ",
-                    11,
-                    chunk.len(),
-                )));
-                for v in chunk {
-                    q = q
-                        .bind(id.as_str())
-                        .bind(i(v.serial))
-                        .bind(&v.identity.0[..])
-                        .bind(&v.ticket_id)
-                        .bind(&v.token)
-                        .bind(v.code.compact())
-                        .bind(i64::from(v.kid))
-                        .bind(i64::from(v.amount))
-                        .bind(&v.currency)
-                        .bind(ms(v.issued_at))
-                        .bind(ms(v.expires_at));
-                }
-                q.execute(&mut *tx).await?;
+                insert_vouchers(&mut tx, chunk).await?;
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
                     "INSERT INTO issued_now (ticket_id, serial) VALUES ",
                     2,
@@ -706,6 +686,7 @@ async fn load_campaign(conn: &mut SqliteConnection, id: &CampaignId) -> Result<O
 async fn counters(conn: &mut SqliteConnection, id: &CampaignId) -> Result<Option<CampaignCounters>, StoreError> {
     let row = sqlx::query(
         "SELECT drawn_at, next_seq, issued, reach, redeemed, returned,
+            draw_seed, drawn_count, supply, opens_at, admission_rate_per_s, admission_window_s, swept,
             (SELECT MIN(admit_until) FROM tickets WHERE campaign_id = c.id AND admit_until IS NOT NULL
                 AND claimed_serial IS NULL AND expired_at IS NULL
                 AND (auto_issue = 0 OR returned_at IS NOT NULL)) AS next_release_at
@@ -716,10 +697,8 @@ async fn counters(conn: &mut SqliteConnection, id: &CampaignId) -> Result<Option
     .await?;
     let Some(r) = row else { return Ok(None) };
     let stored = opt_at(r.try_get("next_release_at")?)?;
-    let lazy = match lazy_draw(conn, id).await? {
-        Some((lazy, marks)) => next_lazy_release(conn, id, &lazy, marks.swept).await?,
-        None => None,
-    };
+    // The draw's columns come with the counters (one read; this runs every 100 ms).
+    let lazy = next_lazy_release(conn, id, &lazy_from_row(&r)?, u(r.try_get("swept")?)).await?;
     Ok(Some(CampaignCounters {
         drawn: r.try_get::<Option<i64>, _>("drawn_at")?.is_some(),
         tickets: u(r.try_get::<i64, _>("next_seq")? - 1),
@@ -729,6 +708,36 @@ async fn counters(conn: &mut SqliteConnection, id: &CampaignId) -> Result<Option
         next_release_at: [stored, lazy].into_iter().flatten().min(),
         returned: u(r.try_get("returned")?),
     }))
+}
+
+/// Drawn tickets at `positions` that may still let their voucher go back to the line (no
+/// voucher, not expired, and not issued by the server unless given back): (position, ticket
+/// id), in admission order. The release sweep expires them; the counters' lookahead reads
+/// the first one's deadline.
+async fn open_admissions(
+    conn: &mut SqliteConnection,
+    id: &CampaignId,
+    lazy: &LazyDraw,
+    positions: std::ops::RangeInclusive<u64>,
+) -> Result<Vec<(u64, String)>, StoreError> {
+    let by_seq = lazy.by_seq(positions);
+    let seqs = crate::draw::seqs(&by_seq);
+    let rows = sqlx::query(
+        "SELECT id, seq FROM tickets WHERE campaign_id = ? AND claimed_serial IS NULL AND expired_at IS NULL
+            AND (auto_issue = 0 OR returned_at IS NOT NULL) AND seq IN (SELECT value FROM json_each(?))",
+    )
+    .bind(id.as_str())
+    .bind(serde_json::to_string(&seqs).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut open = Vec::with_capacity(rows.len());
+    for r in &rows {
+        if let Some(&p) = by_seq.get(&u(r.try_get("seq")?)) {
+            open.push((p, r.try_get::<String, _>("id")?));
+        }
+    }
+    open.sort();
+    Ok(open)
 }
 
 /// The admission deadline of the first drawn position after `swept` whose ticket may still let
@@ -745,24 +754,10 @@ async fn next_lazy_release(
     if swept >= end {
         return Ok(None);
     }
-    let by_seq: std::collections::HashMap<u64, u64> = (swept + 1..=end)
-        .filter_map(|p| lazy.seq_at(p).map(|q| (q, p)))
-        .collect();
-    let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
-    let rows = sqlx::query(
-        "SELECT seq FROM tickets WHERE campaign_id = ? AND claimed_serial IS NULL AND expired_at IS NULL
-            AND (auto_issue = 0 OR returned_at IS NOT NULL) AND seq IN (SELECT value FROM json_each(?))",
-    )
-    .bind(id.as_str())
-    .bind(serde_json::to_string(&seqs).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut first = None;
-    for r in &rows {
-        if let Some(&p) = by_seq.get(&u(r.try_get("seq")?)) {
-            first = Some(first.map_or(p, |f: u64| f.min(p)));
-        }
-    }
+    let first = open_admissions(conn, id, lazy, swept + 1..=end)
+        .await?
+        .first()
+        .map(|(p, _)| *p);
     Ok(match first {
         Some(p) => Some(lazy.window_of(p).1),
         None if end < lazy.scheduled_positions() => Some(lazy.window_of(end + 1).1),
@@ -773,6 +768,33 @@ async fn next_lazy_release(
 /// Rows per multi-row `VALUES` statement of a batch (11 values a row stays far below SQLite's
 /// 32,766 bound variables).
 const VALUES_CHUNK: usize = 500;
+
+/// Inserts vouchers (at most [`VALUES_CHUNK`]) in one multi-row statement: a batch of the
+/// issuer's, or the one voucher of an explicit claim.
+async fn insert_vouchers(conn: &mut SqliteConnection, vouchers: &[VoucherRow]) -> Result<(), StoreError> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
+        "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+            issued_at, expires_at) VALUES ",
+        11,
+        vouchers.len(),
+    )));
+    for v in vouchers {
+        q = q
+            .bind(v.campaign_id.as_str())
+            .bind(i(v.serial))
+            .bind(&v.identity.0[..])
+            .bind(&v.ticket_id)
+            .bind(&v.token)
+            .bind(v.code.compact())
+            .bind(i64::from(v.kid))
+            .bind(i64::from(v.amount))
+            .bind(&v.currency)
+            .bind(ms(v.issued_at))
+            .bind(ms(v.expires_at));
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
 
 /// `head` followed by `rows` groups of `cols` placeholders.
 fn values_sql(head: &str, cols: usize, rows: usize) -> String {
@@ -990,26 +1012,7 @@ async fn release_expired_in(
         let mut from = marks.swept + 1;
         while from <= target {
             let to = target.min(from + 999);
-            let by_seq: std::collections::HashMap<u64, u64> =
-                (from..=to).filter_map(|p| lazy.seq_at(p).map(|q| (q, p))).collect();
-            let seqs: Vec<i64> = by_seq.keys().map(|&q| i(q)).collect();
-            let rows = sqlx::query(
-                "SELECT id, seq FROM tickets WHERE campaign_id = ? AND claimed_serial IS NULL AND expired_at IS NULL
-                    AND (auto_issue = 0 OR returned_at IS NOT NULL) AND seq IN (SELECT value FROM json_each(?))",
-            )
-            .bind(id.as_str())
-            .bind(serde_json::to_string(&seqs).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-            .fetch_all(&mut *conn)
-            .await?;
-            let mut gone = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let seq = u(r.try_get("seq")?);
-                if let Some(&p) = by_seq.get(&seq) {
-                    gone.push((p, r.try_get::<String, _>("id")?));
-                }
-            }
-            gone.sort();
-            for (p, ticket_id) in gone {
+            for (p, ticket_id) in open_admissions(conn, id, &lazy, from..=to).await? {
                 let until = lazy.window_of(p).1;
                 sqlx::query("UPDATE tickets SET expired_at = ? WHERE id = ?")
                     .bind(ms(until))
@@ -1094,16 +1097,11 @@ async fn hand_on(
         }
     };
     if let Some(next) = next {
-        let joined = at(next.try_get("joined_at")?)?;
-        let a = std::cmp::max(from, joined);
-        let window = if next.try_get::<Option<i64>, _>("returned_at")?.is_some() {
-            chrono::Duration::zero()
-        } else {
-            spec.admission_window()
-        };
+        let given_back = next.try_get::<Option<i64>, _>("returned_at")?.is_some();
+        let (a, until) = schedule::handed_on(spec, from, at(next.try_get("joined_at")?)?, given_back);
         sqlx::query("UPDATE tickets SET admit_at = ?, admit_until = ? WHERE id = ?")
             .bind(ms(a))
-            .bind(ms(a + window))
+            .bind(ms(until))
             .bind(next.try_get::<String, _>("id")?)
             .execute(&mut *conn)
             .await?;
@@ -1336,23 +1334,7 @@ async fn claim_in(
         redeemed_at: None,
         returned_at: None,
     };
-    sqlx::query(
-        "INSERT INTO vouchers (campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
-            issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id.as_str())
-    .bind(i(serial))
-    .bind(&input.identity.0[..])
-    .bind(&v.ticket_id)
-    .bind(&v.token)
-    .bind(v.code.compact())
-    .bind(i64::from(v.kid))
-    .bind(i64::from(v.amount))
-    .bind(&v.currency)
-    .bind(ms(now))
-    .bind(ms(v.expires_at))
-    .execute(&mut *conn)
-    .await?;
+    insert_vouchers(conn, std::slice::from_ref(&v)).await?;
     sqlx::query("UPDATE tickets SET claimed_serial = ? WHERE id = ? AND claimed_serial IS NULL")
         .bind(i(serial))
         .bind(&v.ticket_id)
