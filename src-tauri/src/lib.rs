@@ -406,6 +406,23 @@ mod tests {
             .phase
     }
 
+    /// Starts a claim task for `id` that never ends by itself; the receiver hears when its
+    /// future is dropped (the task was stopped).
+    fn spawn_endless_claim(state: &AppState, id: &lineup_protocol::CampaignId) -> std::sync::mpsc::Receiver<()> {
+        let (stopped_tx, stopped_rx) = std::sync::mpsc::channel::<()>();
+        struct Dropped(std::sync::mpsc::Sender<()>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        assert!(state.spawn_claim(id, async move {
+            let _d = Dropped(stopped_tx);
+            std::future::pending::<()>().await;
+        }));
+        stopped_rx
+    }
+
     fn register(app: &TestApp) {
         app.invoke("register", json!({"contact": "e2e@lineup.test", "consent": true}))
             .unwrap();
@@ -433,17 +450,7 @@ mod tests {
         save_record(&app, Phase::WaitingOpen, false, false);
         let state = app.state();
         let id: lineup_protocol::CampaignId = "demo".parse().unwrap();
-        let (stopped_tx, stopped_rx) = std::sync::mpsc::channel::<()>();
-        struct Dropped(std::sync::mpsc::Sender<()>);
-        impl Drop for Dropped {
-            fn drop(&mut self) {
-                let _ = self.0.send(());
-            }
-        }
-        assert!(state.spawn_claim(&id, async move {
-            let _d = Dropped(stopped_tx);
-            std::future::pending::<()>().await;
-        }));
+        let stopped_rx = spawn_endless_claim(&state, &id);
         assert!(state.is_running(&id) && state.claim_running());
         let progress = app.events("claim-progress");
         let wallet = app.events("wallet-changed");
@@ -520,17 +527,7 @@ mod tests {
         save_record(&app, Phase::InLine, true, false);
         let state = app.state();
         let id: lineup_protocol::CampaignId = "demo".parse().unwrap();
-        let (stopped_tx, stopped_rx) = std::sync::mpsc::channel::<()>();
-        struct Dropped(std::sync::mpsc::Sender<()>);
-        impl Drop for Dropped {
-            fn drop(&mut self) {
-                let _ = self.0.send(());
-            }
-        }
-        assert!(state.spawn_claim(&id, async move {
-            let _d = Dropped(stopped_tx);
-            std::future::pending::<()>().await;
-        }));
+        let stopped_rx = spawn_endless_claim(&state, &id);
         tauri::async_runtime::block_on(crate::claims::reanchor(&state, Some(600_000)));
         assert_ne!(
             stopped_rx.recv_timeout(std::time::Duration::from_secs(5)),
