@@ -146,7 +146,13 @@ impl RawRequest {
         let signed =
             SignedHeader::parse(value).map_err(|e| ApiError::new(ProblemCode::Unauthenticated, e.to_string()))?;
         match signed.verify(self.method.as_str(), &self.path_and_query, &self.body, now.timestamp()) {
-            Ok(key) => Ok(key),
+            Ok(key) => match state.limits().check_identity(&key.0) {
+                crate::limit::Verdict::Limited { retry_after_s, headers } => {
+                    state.metrics().rate_limited(crate::limit::Policy::Identity);
+                    Err(ApiError::rate_limited(retry_after_s, headers))
+                }
+                _ => Ok(key),
+            },
             Err(AuthError::Stale { ts, server_ts }) => Err(ApiError::new(
                 ProblemCode::StaleSignature,
                 format!(

@@ -7,6 +7,7 @@
 //! Instants are kept as Unix milliseconds (`i64`) in every backend; the domain types below use
 //! `DateTime<Utc>`.
 
+mod gate;
 pub mod postgres;
 pub mod sqlite;
 
@@ -478,6 +479,16 @@ impl Store {
                 Ok(out)
             }
         }
+    }
+
+    /// The request digest an idempotency key was first used with, if it is known.
+    pub async fn idempotency_request_hash(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.idempotency_request_hash(id, identity, key).await)
     }
 
     /// Every voucher held by `identity`, across campaigns.

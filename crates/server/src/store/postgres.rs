@@ -540,23 +540,6 @@ impl PgStore {
         if let Some(done) = self.reserve_key(input, now).await? {
             return Ok(done);
         }
-        // Most claims in a surge are refused (not admitted yet, sold out): say so from a plain
-        // read, without queueing for the campaign's lock. Only a ticket that may be admitted
-        // takes the locked path, which decides again from what it reads under the lock.
-        match self.refusal_without_lock(input, now).await {
-            Ok(Some(refusal)) => {
-                let mut conn = self.pool.acquire().await?;
-                forget_key(&mut conn, input).await?;
-                return Ok(ClaimOutcome::Refused(refusal));
-            }
-            Ok(None) => {}
-            Err(e) => {
-                if let Ok(mut conn) = self.pool.acquire().await {
-                    let _ = forget_key(&mut conn, input).await;
-                }
-                return Err(e);
-            }
-        }
         // Phase 2: the claim itself and the key's result, in one transaction under the
         // campaign's lock.
         let result = retrying!("claim", async {
@@ -596,39 +579,6 @@ impl PgStore {
             }
         }
         result
-    }
-
-    /// The refusal a claim gets for sure, read without a lock; `None` when the ticket may be
-    /// admitted or holds a voucher, or when a draw or release is pending (the locked path does
-    /// those). A stale read only delays a refusal's `check_at`: issued counts never go down, and
-    /// a ticket leaves the waitlist only through a release, which sends it the locked way.
-    async fn refusal_without_lock(
-        &self,
-        input: &ClaimInput,
-        now: DateTime<Utc>,
-    ) -> Result<Option<ClaimRefusal>, StoreError> {
-        let id = &input.campaign_id;
-        let Some(c) = self.campaign(id).await? else {
-            return Ok(None);
-        };
-        if self.draw_pending(id, now).await? {
-            return Ok(None);
-        }
-        let mut conn = self.pool.acquire().await?;
-        if release_due(&mut conn, id, now).await? {
-            return Ok(None);
-        }
-        let Some(ticket) = load_ticket(&mut conn, id, &input.identity).await? else {
-            return Ok(Some(ClaimRefusal::NoTicket));
-        };
-        if ticket.id != input.ticket_id {
-            return Ok(Some(ClaimRefusal::NoTicket));
-        }
-        let Some(counts) = counters(&mut conn, id).await? else {
-            return Ok(None);
-        };
-        let view = schedule::ticket_view(&c.spec, &ticket, &counts, now);
-        Ok(super::refusal_for(&view, now))
     }
 
     /// Reserves `input`'s key, or says what the request gets without running the claim.
@@ -700,6 +650,22 @@ impl PgStore {
             }
         }
         Ok(Some(ClaimOutcome::InFlight))
+    }
+
+    pub async fn idempotency_request_hash(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar::<_, Vec<u8>>(
+            "SELECT request_hash FROM idempotency_keys WHERE campaign_id = $1 AND identity = $2 AND key = $3",
+        )
+        .bind(id.as_str())
+        .bind(&identity.0[..])
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {

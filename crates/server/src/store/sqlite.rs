@@ -295,10 +295,8 @@ impl SqliteStore {
         // The arrival time serves the keys' bookkeeping and the early refusals, which only get
         // firmer as time passes; whether an admission still holds is decided in phase 2.
         let now = clock.now();
-        let mut out: Vec<Option<ClaimOutcome>> = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            out.push(self.refuse_early(input, now).await?.map(ClaimOutcome::Refused));
-        }
+        // Refusals that a read can give were given before the batch (`Store::claim_precheck`).
+        let mut out: Vec<Option<ClaimOutcome>> = vec![None; inputs.len()];
         // Phase 1: reserve the idempotency keys in one committed transaction, so a concurrent
         // request with the same key sees it in flight.
         let mut proceed = Vec::new();
@@ -372,30 +370,20 @@ impl SqliteStore {
             .collect()
     }
 
-    /// Refuses a claim from a read alone when the ticket's state already says no (not admitted,
-    /// expired, sold out, closed) and no draw or release is due that could change it: most
-    /// claimants in a surge are refused without taking the single write connection.
-    async fn refuse_early(&self, input: &ClaimInput, now: DateTime<Utc>) -> Result<Option<ClaimRefusal>, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        let id = &input.campaign_id;
-        let Some(c) = load_campaign(&mut conn, id).await? else {
-            return Ok(None);
-        };
-        let Some(t) = load_ticket(&mut conn, id, &input.identity).await? else {
-            return Ok(None);
-        };
-        if t.id != input.ticket_id || t.voucher.is_some() {
-            return Ok(None);
-        }
-        let Some(k) = counters(&mut conn, id).await? else {
-            return Ok(None);
-        };
-        let draw_due = !k.drawn && now >= c.spec.draw_at;
-        let release_due = k.next_release_at.is_some_and(|r| r <= now);
-        if draw_due || release_due {
-            return Ok(None);
-        }
-        Ok(super::refusal_for(&schedule::ticket_view(&c.spec, &t, &k, now), now))
+    pub async fn idempotency_request_hash(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar::<_, Vec<u8>>(
+            "SELECT request_hash FROM idempotency_keys WHERE campaign_id = ? AND identity = ? AND key = ?",
+        )
+        .bind(id.as_str())
+        .bind(&identity.0[..])
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await?)
     }
 
     pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {

@@ -382,6 +382,7 @@ async fn three_instances_issue_exactly_once() {
     let config = |_: usize| {
         let mut c = ServerConfig::new(data.path());
         c.db = db.location();
+        c.rate_limits.per_address = None;
         c.campaigns = vec![campaign.clone()];
         c.clock = clock.clone();
         c.max_concurrency = 4096;
