@@ -321,6 +321,12 @@ fn seed() -> Result<u64, ServerError> {
 /// How often the background tick refreshes what `/metrics` shows from the database.
 pub const GAUGES_EVERY: Duration = Duration::from_secs(1);
 
+/// How long an idempotency key is remembered after its first use (published in docs/protocol.md).
+pub const IDEMPOTENCY_KEY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// How often expired idempotency keys are swept.
+pub const EXPIRE_KEYS_EVERY: Duration = Duration::from_secs(60);
+
 /// How often the rate limiters forget clients back to a full budget.
 pub const FORGET_IDLE_EVERY: Duration = Duration::from_secs(5);
 
@@ -332,6 +338,8 @@ async fn tick_loop(state: AppState, every: Duration, mut stopped: watch::Receive
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut gauges_at = std::time::Instant::now();
     let mut trimmed_at = std::time::Instant::now();
+    // The first sweep runs at the first tick: keys that expired while the server was down go at once.
+    let mut swept_at: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -353,6 +361,15 @@ async fn tick_loop(state: AppState, every: Duration, mut stopped: watch::Receive
         if gauges_at.elapsed() >= GAUGES_EVERY {
             gauges_at = std::time::Instant::now();
             refresh_gauges(&state, &campaigns, now).await;
+        }
+        if swept_at.is_none_or(|t| t.elapsed() >= EXPIRE_KEYS_EVERY) {
+            swept_at = Some(std::time::Instant::now());
+            let before = now - chrono::Duration::from_std(IDEMPOTENCY_KEY_TTL).unwrap_or(chrono::Duration::MAX);
+            match state.store().expire_idempotency_keys(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(keys = n, "expired idempotency keys forgotten"),
+                Err(e) => tracing::warn!(error = %e, "cannot expire idempotency keys"),
+            }
         }
         if trimmed_at.elapsed() >= FORGET_IDLE_EVERY {
             trimmed_at = std::time::Instant::now();

@@ -491,6 +491,25 @@ impl Store {
         dispatch!(self, s => s.idempotency_request_hash(id, identity, key).await)
     }
 
+    /// Forgets idempotency keys first used before `before` (those in flight too: by then their
+    /// request is long over). Returns how many went. A retry with a forgotten key is answered as
+    /// a new request would be, which for a voucher holder is the voucher it holds.
+    pub async fn expire_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cutoff = before.timestamp_millis();
+        Ok(match self {
+            Store::Sqlite(s) => sqlx::query("DELETE FROM idempotency_keys WHERE started_at < ?")
+                .bind(cutoff)
+                .execute(s.writer())
+                .await?
+                .rows_affected(),
+            Store::Postgres(s) => sqlx::query("DELETE FROM idempotency_keys WHERE started_at < $1")
+                .bind(cutoff)
+                .execute(s.pool())
+                .await?
+                .rows_affected(),
+        })
+    }
+
     /// Every voucher held by `identity`, across campaigns.
     pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
         dispatch!(self, s => s.vouchers_of(identity).await)

@@ -652,6 +652,11 @@ impl PgStore {
         Ok(Some(ClaimOutcome::InFlight))
     }
 
+    /// The pool (for statements shared across backends in `store/`).
+    pub(crate) fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+
     pub async fn idempotency_request_hash(
         &self,
         id: &CampaignId,

@@ -370,6 +370,11 @@ impl SqliteStore {
             .collect()
     }
 
+    /// The single-writer pool (for statements shared across backends in `store/`).
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     pub async fn idempotency_request_hash(
         &self,
         id: &CampaignId,
