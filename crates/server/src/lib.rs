@@ -179,6 +179,9 @@ impl Running {
         }
         let _ = self.ticker.await;
         let _ = self.issuer.await;
+        if let Err(e) = self.state.store().leave().await {
+            tracing::warn!(error = %e, "cannot remove this instance's heartbeat");
+        }
         self.state.store().close().await;
     }
 }
@@ -204,6 +207,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
     })?;
     let issuer = issuer::Issuer::load_or_create(&config.data_dir)?;
     let store = Store::open_with(&config.db, &config.pg_pool).await?;
+    store.heartbeat(config.clock.now()).await?;
     let now = config.clock.now();
     for c in &config.campaigns {
         store.ensure_campaign(&c.spec, c.staff_token_hash, seed()?).await?;
@@ -360,6 +364,9 @@ async fn tick_loop(state: AppState, every: Duration, mut stopped: watch::Receive
         }
         if gauges_at.elapsed() >= GAUGES_EVERY {
             gauges_at = std::time::Instant::now();
+            if let Err(e) = state.store().heartbeat(now).await {
+                tracing::warn!(error = %e, "cannot record this instance's heartbeat");
+            }
             refresh_gauges(&state, &campaigns, now).await;
         }
         if swept_at.is_none_or(|t| t.elapsed() >= EXPIRE_KEYS_EVERY) {

@@ -193,8 +193,15 @@ pub async fn give_back(
     let id = campaign_id(&id)?;
     let c = state.campaign(&id).await?;
     let now = state.now();
-    state.forget_ticket(&id, &identity);
-    let t = match state.store().give_back(&id, &identity, now).await? {
+    // Nothing to give back (no ticket, already given back, already used) is answered from a read.
+    let outcome = match state.store().give_back_precheck(&id, &identity).await? {
+        Some(known) => known,
+        None => {
+            state.forget_ticket(&id, &identity);
+            state.store().give_back(&id, &identity, now).await?
+        }
+    };
+    let t = match outcome {
         GiveBackOutcome::Returned(t) => *t,
         GiveBackOutcome::AlreadyRedeemed => {
             return Err(ApiError::new(

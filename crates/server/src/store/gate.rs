@@ -8,9 +8,33 @@
 //! read could be overtaken (a draw or a release is due), the request goes the write way, which
 //! decides again under its lock.
 
-use super::{ClaimInput, ClaimOutcome, ClaimRefusal, Store, StoreError};
+use super::{ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, RegisterOutcome, Store, StoreError};
 use crate::schedule;
 use chrono::{DateTime, Utc};
+use lineup_protocol::{CampaignId, IdentityKey};
+
+/// An identity row that shares a registration's key or contact digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    pub public_key: Vec<u8>,
+    pub contact_digest: Vec<u8>,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// What a registration of `key` with `digest` gets given the rows that share either, or `None`
+/// when there are none (a new registration). Shared by the read gate and both stores' writes.
+pub fn registration_outcome(rows: &[Registered], key: &IdentityKey, digest: &[u8; 32]) -> Option<RegisterOutcome> {
+    let first = rows.first()?;
+    Some(
+        if rows.len() == 1 && first.public_key == key.0 && first.contact_digest == digest[..] {
+            RegisterOutcome::Existing {
+                registered_at: first.registered_at,
+            }
+        } else {
+            RegisterOutcome::ContactTaken
+        },
+    )
+}
 
 impl Store {
     /// What a claim gets without writing, or `None` when it must take the write path (it may be
@@ -54,5 +78,38 @@ impl Store {
         }
         let view = schedule::ticket_view(&c.spec, &ticket, &k, now);
         Ok(super::refusal_for(&view, now).map(ClaimOutcome::Refused))
+    }
+
+    /// What a registration gets from a read: a repeat of a registration already made (200), or
+    /// a contact or key already taken (409); `None` for a new one, which must write.
+    pub async fn register_precheck(
+        &self,
+        key: &IdentityKey,
+        digest: &[u8; 32],
+    ) -> Result<Option<RegisterOutcome>, StoreError> {
+        let rows = self.registrations_matching(key, digest).await?;
+        Ok(registration_outcome(&rows, key, digest))
+    }
+
+    /// What a give-back gets from a read: no ticket, a voucher already used, or a place already
+    /// given back (the call is idempotent); `None` when something is to be given back.
+    pub async fn give_back_precheck(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+    ) -> Result<Option<GiveBackOutcome>, StoreError> {
+        if self.campaign(id).await?.is_none() {
+            return Ok(Some(GiveBackOutcome::UnknownCampaign));
+        }
+        let Some(t) = self.ticket_status_row(id, identity).await? else {
+            return Ok(Some(GiveBackOutcome::NoTicket));
+        };
+        if t.voucher.as_ref().is_some_and(|v| v.redeemed_at.is_some()) {
+            return Ok(Some(GiveBackOutcome::AlreadyRedeemed));
+        }
+        if t.returned_at.is_some() {
+            return Ok(Some(GiveBackOutcome::Returned(Box::new(t))));
+        }
+        Ok(None)
     }
 }

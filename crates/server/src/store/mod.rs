@@ -8,6 +8,8 @@
 //! `DateTime<Utc>`.
 
 mod gate;
+pub mod inflight;
+pub use gate::{Registered, registration_outcome};
 pub mod postgres;
 pub mod sqlite;
 
@@ -479,6 +481,15 @@ impl Store {
                 Ok(out)
             }
         }
+    }
+
+    /// Identities holding `key` or the contact `digest` (none, one, or two).
+    pub async fn registrations_matching(
+        &self,
+        key: &IdentityKey,
+        digest: &[u8; 32],
+    ) -> Result<Vec<Registered>, StoreError> {
+        dispatch!(self, s => s.registrations_matching(key, digest).await)
     }
 
     /// The request digest an idempotency key was first used with, if it is known.

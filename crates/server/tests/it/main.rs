@@ -6,6 +6,7 @@ mod concurrency;
 mod connections;
 mod crash;
 mod errors;
+mod inflight;
 mod late_claim;
 mod lifecycle;
 mod limits;
