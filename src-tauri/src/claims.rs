@@ -218,6 +218,7 @@ async fn give_back_held(state: &AppState, id: &CampaignId) -> CmdResult<Progress
     state.record_progress(&p);
     state.shell.emit_json(EVENT_CLAIM_PROGRESS, to_json(&p));
     state.shell.tray(summarise(&state.all_progress()));
+    crate::reminders::sync(state);
     tracing::info!(campaign = %id, voucher = p.voucher.is_some(), "given back");
     Ok(p)
 }
@@ -339,6 +340,7 @@ fn on_progress(state: &AppState, server_url: &str, p: &Progress) {
             settings.hide_code_on_lock_screen,
         ));
     }
+    crate::reminders::sync(state);
 }
 
 /// Asks for notification permission the first time a claim is armed, if it was never asked.

@@ -19,7 +19,8 @@ pub enum TrayState {
     Ended,
 }
 
-/// The status line for a state.
+/// The status line for a state (the desktop tray's; a phone has no tray).
+#[cfg(desktop)]
 pub fn status_text(state: TrayState, language: Language) -> String {
     match (state, language) {
         (TrayState::Idle, Language::Ko) => "대기 중인 신청 없음".into(),
@@ -79,6 +80,7 @@ pub fn summarise<'a>(claims: impl IntoIterator<Item = &'a Progress>) -> TrayStat
 mod tests {
     use super::*;
 
+    #[cfg(desktop)]
     #[test]
     fn status_text_names_the_state_in_both_languages() {
         assert_eq!(

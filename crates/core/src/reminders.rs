@@ -12,7 +12,7 @@
 use crate::engine::{Phase, Progress};
 use chrono::{DateTime, Utc};
 use lineup_protocol::CampaignId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a scheduled notification announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -135,6 +135,22 @@ pub fn plan(current: &[Scheduled], wanted: &[Scheduled]) -> Vec<Op> {
         }
     }
     ops
+}
+
+/// The identifiers the claims of these campaigns may have scheduled. [`plan`] is given only the
+/// pending notifications within this scope, so a notification of a campaign this run has not
+/// heard of yet (an app started offline, before it could re-read its claims) is left alone
+/// rather than cancelled as unwanted.
+pub fn scope<'a>(campaigns: impl IntoIterator<Item = &'a CampaignId>) -> BTreeSet<i32> {
+    campaigns
+        .into_iter()
+        .flat_map(|c| {
+            [
+                reminder_id(c, Kind::ResultDue),
+                reminder_id(c, Kind::VoucherDue { auto_issue: true }),
+            ]
+        })
+        .collect()
 }
 
 /// What is scheduled after `ops` are applied to `current`, in identifier order (for a caller
@@ -393,6 +409,17 @@ mod tests {
         assert_eq!(unique.len(), 4);
         // Pinned: changing the hash would orphan notifications scheduled by an older version.
         assert_eq!(id("demo", Kind::ResultDue), FNV_DEMO_RESULT);
+    }
+
+    #[test]
+    fn pending_notifications_of_campaigns_out_of_scope_are_left_alone() {
+        let (_, s) = step(&[], &[pre_queue("a", 600), pre_queue("b", 700)], true, t0());
+        // This run knows only `b` so far (it ended): `a`'s reminder is not its to cancel.
+        let in_scope = scope([&"b".parse().unwrap()]);
+        let current: Vec<Scheduled> = s.iter().filter(|x| in_scope.contains(&x.id)).cloned().collect();
+        let ops = plan(&current, &[]);
+        assert_eq!(ops, vec![Op::Cancel(id("b", Kind::ResultDue))]);
+        assert!(in_scope.contains(&id("b", VOUCHER)) && !in_scope.contains(&id("a", Kind::ResultDue)));
     }
 
     /// FNV-1a 32 of "demo:result_due", top bit cleared.
