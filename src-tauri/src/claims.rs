@@ -260,6 +260,8 @@ pub async fn reanchor(state: &AppState, slept_ms: Option<u64>) {
 
 /// Watches for the machine waking from sleep (desktop: no event tells the app) by comparing
 /// the monotonic and the wall clock every few seconds ([`lineup_core::wake::SleepDetector`]).
+/// A phone is told by the window's `Resumed` event instead.
+#[cfg(desktop)]
 pub async fn watch_for_wakeups(state: AppState) {
     let clock = lineup_core::clock::MonotonicClock::new();
     let mut detector = lineup_core::wake::SleepDetector::default();

@@ -1,6 +1,7 @@
 //! Where the running claims stand, in one line for the tray (desktop) and its tooltip. Pure, so
 //! it is shared by every platform and tested without a window system.
 
+#[cfg(desktop)]
 use crate::settings::Language;
 use lineup_core::engine::{Phase, Progress};
 
