@@ -85,8 +85,9 @@ log "lineup-server --demo on $LINEUP_E2E_SERVER"
 mkdir -p "$work/server"
 # Opens soon enough for a short run, late enough that the app is seen waiting in line first.
 # A second campaign for the claim made with `hide_code_on_lock_screen` on, after the demo's
-# voucher (about a minute in): it joins before or just after this draw, so the result comes as
-# a notification of its own before the voucher is issued at opening.
+# voucher (half a minute in or later): joining after its draw, the ticket gets its place and
+# fate in the join response (the result notification) and the server issues the voucher at
+# its admission, which is never earlier than the join (the voucher notification after it).
 utc() { date -u -d "$1" +%Y-%m-%dT%H:%M:%SZ; }
 export LINEUP_E2E_HIDDEN_CAMPAIGN=hidden LINEUP_E2E_HIDDEN_TITLE="E2E 숨김 할인권"
 cat >"$work/campaigns.toml" <<TOML
@@ -99,8 +100,8 @@ amount = 6000
 currency = "KRW"
 supply = 10
 prequeue_opens_at = "$(utc 'now')"
-draw_at = "$(utc "now + ${LINEUP_E2E_HIDDEN_DRAW_IN:-75} seconds")"
-opens_at = "$(utc "now + ${LINEUP_E2E_HIDDEN_OPEN_IN:-95} seconds")"
+draw_at = "$(utc "now + ${LINEUP_E2E_HIDDEN_DRAW_IN:-20} seconds")"
+opens_at = "$(utc "now + ${LINEUP_E2E_HIDDEN_OPEN_IN:-30} seconds")"
 closes_at = "$(utc 'now + 2 hours')"
 voucher_expires_at = "$(utc 'now + 30 days')"
 admission_rate_per_s = 10
