@@ -92,18 +92,31 @@ pub fn wanted(claims: &[Progress], notifications_on: bool, now: DateTime<Utc>) -
             let (kind, at) = match p.phase {
                 // Before the draw: one check at the ticket's `check_at`, when the result is known.
                 Phase::PreQueue => (Kind::ResultDue, p.next_check_at?),
-                // A winner not yet holding its voucher: due at its admission.
-                Phase::InLine if p.voucher.is_none() => (
-                    Kind::VoucherDue {
-                        auto_issue: p.auto_issue,
-                    },
-                    p.admit_at?,
-                ),
+                // A winner not yet holding its voucher: due at its admission, or, when the
+                // server issues it then, a second later, when the protocol says it is committed
+                // (`check_at = admit_at + 1 s`).
+                Phase::InLine if p.voucher.is_none() => {
+                    let admit_at = p.admit_at?;
+                    let at = if p.auto_issue {
+                        admit_at + chrono::Duration::seconds(1)
+                    } else {
+                        admit_at
+                    };
+                    (
+                        Kind::VoucherDue {
+                            auto_issue: p.auto_issue,
+                        },
+                        at,
+                    )
+                }
                 // Everything else has nothing due at a known instant: still joining (no
                 // `check_at` yet), admitted or claiming now (the app is at work), waitlisted
                 // (no one knows when a voucher comes back), or over.
                 _ => return None,
             };
+            // Systems schedule to the second; rounding up keeps the notification from coming
+            // before its moment, and what is read back from the system compares equal.
+            let at = ceil_to_second(at);
             (at > now).then(|| Due {
                 campaign_id: p.campaign_id.clone(),
                 kind,
@@ -113,6 +126,16 @@ pub fn wanted(claims: &[Progress], notifications_on: bool, now: DateTime<Utc>) -
         .collect();
     out.sort_by(|a, b| (&a.campaign_id, a.kind).cmp(&(&b.campaign_id, b.kind)));
     out
+}
+
+fn ceil_to_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    let whole = t.timestamp();
+    let whole = if t.timestamp_subsec_nanos() > 0 {
+        whole + 1
+    } else {
+        whole
+    };
+    DateTime::from_timestamp(whole, 0).unwrap_or(t)
 }
 
 /// The operations that turn `current` (what the system has pending, as last scheduled) into
@@ -285,13 +308,17 @@ mod tests {
         assert_eq!(ops.len(), 2, "{ops:?}");
         assert_eq!(ops[0], Op::Cancel(id("demo", Kind::ResultDue)));
         let Op::Schedule(v) = &ops[1] else { panic!("{ops:?}") };
-        assert_eq!((v.id, v.at), (id("demo", VOUCHER), t0() + Duration::seconds(900)));
+        assert_eq!(
+            (v.id, v.at),
+            (id("demo", VOUCHER), t0() + Duration::seconds(901)),
+            "a second after the issuance instant, when the voucher is committed"
+        );
 
         // The server moved the admission (a late re-read after a wake-up): replaced, same id.
         let (ops, s) = step(&s, &[in_line("demo", 960, true)], true, t0() + Duration::seconds(700));
         assert_eq!(ops.len(), 1, "{ops:?}");
         let Op::Replace(v) = &ops[0] else { panic!("{ops:?}") };
-        assert_eq!((v.id, v.at), (id("demo", VOUCHER), t0() + Duration::seconds(960)));
+        assert_eq!((v.id, v.at), (id("demo", VOUCHER), t0() + Duration::seconds(961)));
 
         // Holding the voucher: nothing left to announce.
         let mut held = progress("demo", Phase::Holding);
@@ -372,6 +399,7 @@ mod tests {
         let w = wanted(&[in_line("demo", 900, false)], true, t0());
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].kind, Kind::VoucherDue { auto_issue: false });
+        assert_eq!(w[0].at, t0() + Duration::seconds(900), "the turn starts at admit_at");
         assert_eq!(
             w[0].id(),
             id("demo", VOUCHER),
@@ -409,6 +437,16 @@ mod tests {
         assert_eq!(unique.len(), 4);
         // Pinned: changing the hash would orphan notifications scheduled by an older version.
         assert_eq!(id("demo", Kind::ResultDue), FNV_DEMO_RESULT);
+    }
+
+    #[test]
+    fn instants_are_rounded_up_to_the_second_the_system_keeps() {
+        let mut p = pre_queue("demo", 600);
+        p.next_check_at = Some(t0() + Duration::milliseconds(600_250));
+        let w = wanted(&[p.clone()], true, t0());
+        assert_eq!(w[0].at, t0() + Duration::seconds(601));
+        p.next_check_at = Some(t0() + Duration::seconds(600));
+        assert_eq!(wanted(&[p], true, t0())[0].at, t0() + Duration::seconds(600));
     }
 
     #[test]
