@@ -3,12 +3,13 @@
 //!   panics at the first HTTPS request with "Expect rustls-platform-verifier to be
 //!   initialized" unless it was given the JVM and a Context.
 //! - android-native-keyring-store (the identity key) reads the context from the `ndk-context`
-//!   crate, which tao fills in its `onCreate` before the activity's webview exists.
+//!   crate, which tao fills in its `onCreate`, before the activity's webview exists.
 //!
 //! Both are ready once the main activity exists, so the setup hook asks the main webview to run
-//! [`init_on_ui_thread`] on the activity's thread (Tauri's public JNI door:
-//! `PlatformWebview::jni_handle().exec`) and holds back whatever may reach the network or the
-//! keystore before the UI does (resuming unfinished claims) until that has run.
+//! [`init_verifier`] on the activity's thread (Tauri's public JNI door:
+//! `PlatformWebview::jni_handle().exec`, which hands over the JNI env and the activity) and
+//! holds back whatever may reach the network or the keystore before the UI does (resuming
+//! unfinished claims) until that has run.
 
 use tauri::{Manager, Runtime};
 use tokio::sync::oneshot;
@@ -17,13 +18,22 @@ use tokio::sync::oneshot;
 /// (or is dropped when it could not be asked).
 pub fn init<R: Runtime>(app: &tauri::AppHandle<R>) -> oneshot::Receiver<()> {
     let (tx, rx) = oneshot::channel();
-    let Some(window) = app.webview_windows().into_values().next() else {
+    let window = app
+        .get_webview_window("main")
+        .or_else(|| app.webview_windows().into_values().next());
+    let Some(window) = window else {
         tracing::error!("no webview window to reach the Android context through");
         return rx;
     };
     let asked = window.with_webview(move |webview| {
-        webview.jni_handle().exec(move |_env, _activity, _webview| {
-            match init_on_ui_thread() {
+        webview.jni_handle().exec(move |env, activity, _webview| {
+            // Tauri's JNI types come from another version of the `jni` crate than the
+            // verifier's: the raw pointers are the common ground.
+            let result = match env.get_java_vm() {
+                Ok(vm) => init_verifier(vm.get_java_vm_pointer().cast(), activity.as_raw().cast()),
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
                 Ok(()) => tracing::info!("Android context handed to the certificate verifier"),
                 Err(e) => tracing::error!(error = %e, "cannot initialise the certificate verifier: HTTPS will fail"),
             }
@@ -36,17 +46,27 @@ pub fn init<R: Runtime>(app: &tauri::AppHandle<R>) -> oneshot::Receiver<()> {
     rx
 }
 
-/// Gives rustls-platform-verifier the JVM and the application Context that tao recorded in
-/// `ndk-context` (its jni version differs from Tauri's, so the raw pointers are the common
-/// ground). Runs on a thread the JVM knows (the activity's); idempotent.
-fn init_on_ui_thread() -> Result<(), jni::errors::Error> {
-    let ctx = ndk_context::android_context();
-    // SAFETY: tao's onCreate stored a valid JavaVM pointer and a global reference to the
-    // application Context in ndk-context; both live as long as the process.
-    let vm = unsafe { jni::JavaVM::from_raw(ctx.vm().cast()) };
+/// Gives rustls-platform-verifier the JVM and the application Context (not the activity,
+/// which may be destroyed and recreated). Idempotent: the verifier keeps the first.
+fn init_verifier(vm: *mut jni::sys::JavaVM, activity: jni::sys::jobject) -> Result<(), String> {
+    use jni::objects::JObject;
+    use jni::{jni_sig, jni_str};
+    // SAFETY: the pointer comes from the JNI env of the thread this runs on, so it is the
+    // process's live JavaVM.
+    let vm = unsafe { jni::JavaVM::from_raw(vm) };
     vm.attach_current_thread(|env| -> Result<(), jni::errors::Error> {
-        // SAFETY: a global reference (see above), valid on any attached thread.
-        let context = unsafe { jni::objects::JObject::from_raw(env, ctx.context().cast()) };
+        // SAFETY: a local reference of this thread's current JNI frame (the activity handed to
+        // the `exec` closure), alive until that closure returns, which is after this call.
+        let activity = unsafe { JObject::from_raw(env, activity) };
+        let context = env
+            .call_method(
+                &activity,
+                jni_str!("getApplicationContext"),
+                jni_sig!("()Landroid/content/Context;"),
+                &[],
+            )?
+            .l()?;
         rustls_platform_verifier::android::init_with_env(env, context)
     })
+    .map_err(|e| e.to_string())
 }
