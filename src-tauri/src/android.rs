@@ -9,21 +9,41 @@
 //! [`init_verifier`] on the activity's thread (Tauri's public JNI door:
 //! `PlatformWebview::jni_handle().exec`, which hands over the JNI env and the activity) and
 //! holds back whatever may reach the network or the keystore before the UI does (resuming
-//! unfinished claims) until that has run.
+//! unfinished claims at start and on `Resumed`, which Android also sends at start) until that
+//! has run ([`ready`]).
 
+use std::sync::OnceLock;
+use std::time::Duration;
 use tauri::{Manager, Runtime};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
-/// Asks the activity's thread to initialise the verifier; the receiver hears when it is done
-/// (or is dropped when it could not be asked).
-pub fn init<R: Runtime>(app: &tauri::AppHandle<R>) -> oneshot::Receiver<()> {
-    let (tx, rx) = oneshot::channel();
+/// Whether the verifier was initialised (or could not be: then waiting longer will not help).
+fn gate() -> &'static watch::Sender<bool> {
+    static GATE: OnceLock<watch::Sender<bool>> = OnceLock::new();
+    GATE.get_or_init(|| watch::channel(false).0)
+}
+
+/// Waits until [`init`] has run on the activity's thread, at most 30 s (then goes on with a
+/// warning: plain HTTP still works, and a stuck start must not keep every claim waiting).
+pub async fn ready() {
+    let mut done = gate().subscribe();
+    if tokio::time::timeout(Duration::from_secs(30), done.wait_for(|d| *d))
+        .await
+        .is_err()
+    {
+        tracing::warn!("the Android context was not ready after 30 s; going on without it");
+    }
+}
+
+/// Asks the activity's thread to initialise the verifier; [`ready`] returns once it has.
+pub fn init<R: Runtime>(app: &tauri::AppHandle<R>) {
     let window = app
         .get_webview_window("main")
         .or_else(|| app.webview_windows().into_values().next());
     let Some(window) = window else {
         tracing::error!("no webview window to reach the Android context through");
-        return rx;
+        gate().send_replace(true);
+        return;
     };
     let asked = window.with_webview(move |webview| {
         webview.jni_handle().exec(move |env, activity, _webview| {
@@ -37,13 +57,13 @@ pub fn init<R: Runtime>(app: &tauri::AppHandle<R>) -> oneshot::Receiver<()> {
                 Ok(()) => tracing::info!("Android context handed to the certificate verifier"),
                 Err(e) => tracing::error!(error = %e, "cannot initialise the certificate verifier: HTTPS will fail"),
             }
-            let _ = tx.send(());
+            gate().send_replace(true);
         });
     });
     if let Err(e) = asked {
         tracing::error!(error = %e, "cannot reach the Android context");
+        gate().send_replace(true);
     }
-    rx
 }
 
 /// Gives rustls-platform-verifier the JVM and the application Context (not the activity,

@@ -59,15 +59,10 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, config: Config, secrets: 
             let watcher = state.clone();
             // Android: HTTPS and the keystore need the app's JNI context first (android.rs).
             #[cfg(target_os = "android")]
-            let platform_ready = android::init(app.handle());
+            android::init(app.handle());
             tauri::async_runtime::spawn(async move {
                 #[cfg(target_os = "android")]
-                if tokio::time::timeout(std::time::Duration::from_secs(30), platform_ready)
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!("the Android context was not ready after 30 s; resuming claims anyway");
-                }
+                android::ready().await;
                 claims::resume_unfinished(&state).await;
                 // Also cancels what an earlier run scheduled for claims that ended since.
                 reminders::sync(&state);
@@ -131,7 +126,11 @@ fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &tauri::WindowE
         && let Some(state) = window.try_state::<AppState>()
     {
         let state = state.inner().clone();
-        tauri::async_runtime::spawn(async move { claims::reanchor(&state, None).await });
+        tauri::async_runtime::spawn(async move {
+            #[cfg(target_os = "android")]
+            android::ready().await;
+            claims::reanchor(&state, None).await
+        });
     }
 }
 
