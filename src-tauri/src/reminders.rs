@@ -194,7 +194,8 @@ mod tests {
         let app = crate::tests::test_app("http://127.0.0.1:9");
         let state = app.state();
         let now = chrono::Utc::now();
-        let check_at = now + chrono::Duration::minutes(10);
+        // A whole second: the schedule keeps whole seconds (rounded up).
+        let check_at = chrono::DateTime::from_timestamp(now.timestamp() + 600, 0).unwrap();
         state.record_progress(&in_pre_queue(check_at));
         let (w, scope) = wanted_now(&state, now);
         assert_eq!(w.len(), 1, "{w:?}");
