@@ -31,6 +31,19 @@ APP_BUILD_PACKAGES=(build-essential pkg-config libssl-dev libdbus-1-dev libwebki
 TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus dbus-x11 dunst libnotify-bin gnome-keyring keyutils
     fontconfig fonts-nanum chromium postgresql zbar-tools)
 
+# Packages for the phone type-checks (scripts/mobile-check.sh): a clang that targets Android and
+# arm64 C headers for aws-lc-sys's build script; llvm-ar comes with llvm.
+MOBILE_CHECK_PACKAGES=(clang llvm libc6-dev-arm64-cross)
+
+# ensure_rust_target TRIPLE...: the Rust standard library for each target (rustup).
+ensure_rust_target() {
+    local installed
+    installed=$(rustup target list --installed 2>/dev/null || true)
+    for t in "$@"; do
+        grep -qx "$t" <<<"$installed" || { say "installing rustup target $t"; rustup target add "$t"; }
+    done
+}
+
 # ensure_rust: cargo must exist; rustfmt and clippy must be installed.
 ensure_rust() {
     command -v cargo >/dev/null || { echo "cargo is not installed: install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
