@@ -94,6 +94,10 @@ pub struct ServerConfig {
     pub rate_limits: limit::RateLimitConfig,
     /// Serve `/metrics` on this address only (not on `addr`); `None`: on `addr`.
     pub metrics_addr: Option<SocketAddr>,
+    /// The origins clients reach this server at, which signed requests must name; empty: the
+    /// origin of each request's own `Host` (enough on loopback; a server reachable under
+    /// several names, or behind a proxy, should list them).
+    pub public_origins: Vec<lineup_protocol::auth::Origin>,
 }
 
 impl ServerConfig {
@@ -116,6 +120,7 @@ impl ServerConfig {
             connections: listen::ConnectionLimits::default(),
             rate_limits: limit::RateLimitConfig::default(),
             metrics_addr: None,
+            public_origins: Vec::new(),
         }
     }
 }
@@ -248,6 +253,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         metrics::Metrics::new(),
         config.ticket_cache,
         &config.rate_limits,
+        config.public_origins.clone(),
     );
     let router = http::router(
         state.clone(),

@@ -95,6 +95,12 @@ struct Args {
     /// the proxy's address budget.
     #[arg(long = "trusted-proxy", env = "LINEUP_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<lineup_server::limit::IpPrefix>,
+    /// The origin clients reach this server at (e.g. https://lineup.example; repeat, or
+    /// comma-separated in the variable): signed requests must name one. Without any, a request's
+    /// own Host header gives the origin, which a forwarding server can set: list the origins on
+    /// any server reachable beyond loopback.
+    #[arg(long = "public-origin", env = "LINEUP_PUBLIC_ORIGINS", value_delimiter = ',')]
+    public_origins: Vec<lineup_protocol::auth::Origin>,
     /// Serve /metrics on this address only (e.g. 127.0.0.1:9090) instead of on --addr.
     #[arg(long, env = "LINEUP_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -153,6 +159,12 @@ async fn main() -> anyhow::Result<()> {
         trusted_proxies: args.trusted_proxies.clone(),
     };
     config.metrics_addr = args.metrics_addr;
+    if args.public_origins.is_empty() && !args.addr.ip().is_loopback() {
+        tracing::warn!(
+            "no --public-origin: signatures are checked against each request's own Host; list the origins clients use"
+        );
+    }
+    config.public_origins = args.public_origins.clone();
     let running = lineup_server::spawn(config).await.context("starting the server")?;
     println!("Lineup server listening on {}", running.url);
     if let Some(at) = running.metrics_addr {

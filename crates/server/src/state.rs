@@ -12,6 +12,7 @@ use crate::problem::ApiError;
 use crate::store::{CampaignCounters, CampaignRow, Store, TicketRow};
 use crate::ticket_cache::{TicketCache, TicketCacheConfig};
 use chrono::{DateTime, Utc};
+use lineup_protocol::auth::Origin;
 use lineup_protocol::{CampaignId, IdentityKey, ProblemCode};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,9 @@ struct Inner {
     identities: Mutex<KnownKeys>,
     tickets: TicketCache,
     limits: RateLimits,
+    /// The origins clients reach this server at (`--public-origin`); empty: the request's own
+    /// `Host`, over http or https.
+    origins: Vec<Origin>,
     claims: crate::batch::Batcher<crate::store::ClaimInput, crate::store::ClaimOutcome>,
     joins: crate::batch::Batcher<crate::store::JoinInput, crate::store::TakeOutcome>,
 }
@@ -57,7 +61,15 @@ impl AppState {
         metrics: Metrics,
         tickets: TicketCacheConfig,
     ) -> Self {
-        Self::with_options(store, issuer, clock, metrics, tickets, &RateLimitConfig::default())
+        Self::with_options(
+            store,
+            issuer,
+            clock,
+            metrics,
+            tickets,
+            &RateLimitConfig::default(),
+            Vec::new(),
+        )
     }
 
     /// [`AppState::with_ticket_cache`] with the rate limits `limits`.
@@ -68,6 +80,7 @@ impl AppState {
         metrics: Metrics,
         tickets: TicketCacheConfig,
         limits: &RateLimitConfig,
+        origins: Vec<Origin>,
     ) -> Self {
         let claims = crate::batch::claims(store.clone(), issuer.clone(), clock.clone());
         let joins = crate::batch::joins(store.clone());
@@ -83,6 +96,7 @@ impl AppState {
                 identities: Mutex::new(KnownKeys::new(KNOWN_KEYS)),
                 tickets: TicketCache::new(tickets),
                 limits: RateLimits::new(limits),
+                origins,
                 claims,
                 joins,
             }),
@@ -121,6 +135,19 @@ impl AppState {
 
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    /// The origins a request's signature may name: the configured ones, or else those of the
+    /// authority the request was sent to (its `Host`).
+    pub fn origins_for(&self, authority: Option<&str>) -> Vec<Origin> {
+        if !self.inner.origins.is_empty() {
+            return self.inner.origins.clone();
+        }
+        authority
+            .into_iter()
+            .flat_map(|a| ["https", "http"].map(|scheme| Origin::from_parts(scheme, a)))
+            .filter_map(Result::ok)
+            .collect()
     }
 
     pub fn limits(&self) -> &RateLimits {

@@ -1600,6 +1600,33 @@ impl PlanReads for Reads<'_> {
     }
 }
 
+/// Identities holding `key` or the contact `digest`.
+async fn registrations_in<'e, E>(
+    ex: E,
+    key: &IdentityKey,
+    digest: &[u8; 32],
+) -> Result<Vec<super::Registered>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    let rows = sqlx::query(
+        "SELECT public_key, contact_digest, registered_at FROM identities WHERE public_key = $1 OR contact_digest = $2",
+    )
+    .bind(&key.0[..])
+    .bind(&digest[..])
+    .fetch_all(ex)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(super::Registered {
+                public_key: r.try_get("public_key")?,
+                contact_digest: r.try_get("contact_digest")?,
+                registered_at: at(r.try_get("registered_at")?)?,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1627,31 +1654,4 @@ mod tests {
         assert!(!retryable(&StoreError::Corrupt("x".into())));
         assert!(!retryable(&StoreError::Db(sqlx::Error::RowNotFound)));
     }
-}
-
-/// Identities holding `key` or the contact `digest`.
-async fn registrations_in<'e, E>(
-    ex: E,
-    key: &IdentityKey,
-    digest: &[u8; 32],
-) -> Result<Vec<super::Registered>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
-{
-    let rows = sqlx::query(
-        "SELECT public_key, contact_digest, registered_at FROM identities WHERE public_key = $1 OR contact_digest = $2",
-    )
-    .bind(&key.0[..])
-    .bind(&digest[..])
-    .fetch_all(ex)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(super::Registered {
-                public_key: r.try_get("public_key")?,
-                contact_digest: r.try_get("contact_digest")?,
-                registered_at: at(r.try_get("registered_at")?)?,
-            })
-        })
-        .collect()
 }

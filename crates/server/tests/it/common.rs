@@ -128,6 +128,11 @@ impl TestApp {
         }
     }
 
+    /// The origin requests to this server are signed for.
+    pub fn origin(&self) -> lineup_protocol::auth::Origin {
+        self.url.parse().expect("the test server's URL is an origin")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(format!("{}{path}", self.url)).send().await.unwrap()
     }
@@ -155,7 +160,7 @@ impl TestApp {
         ts: i64,
         headers: &[(&str, &str)],
     ) -> reqwest::Response {
-        let auth = sign_request(&who.key, method.as_str(), path, ts, &bytes);
+        let auth = sign_request(&who.key, &self.origin(), method.as_str(), path, ts, &bytes);
         let mut rb = self
             .http
             .request(method, format!("{}{path}", self.url))

@@ -75,7 +75,7 @@ async fn signed(
     let ts = chrono::Utc::now().timestamp();
     let mut rb = http.request(method.clone(), format!("{url}{path}")).header(
         "Authorization",
-        sign_request(&who.key, method.as_str(), path, ts, &bytes),
+        sign_request(&who.key, &url.parse().unwrap(), method.as_str(), path, ts, &bytes),
     );
     if !bytes.is_empty() {
         rb = rb.header("Content-Type", "application/json");

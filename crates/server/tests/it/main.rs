@@ -10,6 +10,7 @@ mod inflight;
 mod late_claim;
 mod lifecycle;
 mod limits;
+mod origin;
 mod postgres;
 mod restart;
 mod status_cache;

@@ -335,8 +335,14 @@ impl Client {
     ) -> (StatusCode, serde_json::Value) {
         for _ in 0..200 {
             let bytes = body.clone().unwrap_or_default();
-            let auth =
-                lineup_protocol::auth::sign_request(who, method.as_str(), path, self.clock.now().timestamp(), &bytes);
+            let auth = lineup_protocol::auth::sign_request(
+                who,
+                &lineup_protocol::auth::Origin::parse(base).unwrap(),
+                method.as_str(),
+                path,
+                self.clock.now().timestamp(),
+                &bytes,
+            );
             let mut req = self
                 .http
                 .request(method.clone(), format!("{base}{path}"))

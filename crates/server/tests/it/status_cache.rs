@@ -259,8 +259,14 @@ impl Remote {
         idem: Option<&str>,
     ) -> (StatusCode, Value) {
         let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
-        let auth =
-            lineup_protocol::auth::sign_request(&who.key, method.as_str(), path, self.clock.now().timestamp(), &bytes);
+        let auth = lineup_protocol::auth::sign_request(
+            &who.key,
+            &lineup_protocol::auth::Origin::parse(&self.url).unwrap(),
+            method.as_str(),
+            path,
+            self.clock.now().timestamp(),
+            &bytes,
+        );
         let mut rb = self
             .http
             .request(method, format!("{}{path}", self.url))
