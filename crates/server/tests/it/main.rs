@@ -8,6 +8,7 @@ mod crash;
 mod errors;
 mod late_claim;
 mod lifecycle;
+mod openapi;
 mod postgres;
 mod restart;
 mod status_cache;
