@@ -6,7 +6,10 @@ at 401.
 - Every other request is signed with an Ed25519 identity made here and registered before the run
   (`POST /v1/identities`), over the exact bytes sent: method, path and query, timestamp and the
   SHA-256 of the body (see crates/protocol/src/auth.rs and docs/protocol.md).
-- The identity takes a place in the demo campaign first, so its ticket routes answer 200.
+- The identity takes a place in the demo campaign first and, once admitted, claims its voucher,
+  so its ticket routes answer 200 and a claim replays a real voucher, which the OpenAPI links
+  take to the box office (200, then 409). Giving a place back is signed by a second identity
+  with a place of its own, or the first would void its voucher before any test redeems it.
 - Voucher codes are generated with their real check symbol (format `voucher-code`): a regular
   expression cannot say that, and a code with a wrong check symbol is rightly refused (400).
 - `{"auto_issue": true}` on `POST .../tickets` needs an `Idempotency-Key` header: a rule across
@@ -53,6 +56,7 @@ class Identity:
 
 
 IDENTITY = Identity()
+GIVER = Identity()
 
 
 def body_bytes(body) -> bytes:
@@ -69,31 +73,72 @@ class LineupAuth(requests.auth.AuthBase):
     """Signs the prepared request: its body and URL are final here, so the signature covers
     exactly what goes on the wire."""
 
+    def __init__(self, identity: Identity = IDENTITY) -> None:
+        self.identity = identity
+
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         if r.path_url.split("?", 1)[0] == "/v1/redemptions":
             r.headers["Authorization"] = f"Bearer {STAFF_TOKEN}"
         else:
-            r.headers["Authorization"] = IDENTITY.authorization(r.method, r.path_url, body_bytes(r.body))
+            path = r.path_url.split("?", 1)[0]
+            who = GIVER if path.endswith("/tickets/me/return") else self.identity
+            r.headers["Authorization"] = who.authorization(r.method, r.path_url, body_bytes(r.body))
         return r
 
 
-def signed(method: str, path: str, json_body=None) -> requests.Response:
-    req = requests.Request(method, BASE_URL + path, json=json_body, auth=LineupAuth())
+def signed(method: str, path: str, json_body=None, headers=None, who: Identity = IDENTITY) -> requests.Response:
+    req = requests.Request(method, BASE_URL + path, json=json_body, headers=headers, auth=LineupAuth(who))
     with requests.Session() as s:
         return s.send(req.prepare(), timeout=10)
 
 
-def setup() -> None:
-    r = signed("POST", "/v1/identities", {"contact": f"openapi-{uuid.uuid4().hex[:12]}@example.com", "consent": True})
+def signed_with_key(method: str, path: str, json_body) -> requests.Response:
+    return signed(method, path, json_body, {"Idempotency-Key": str(uuid.uuid4())})
+
+
+def join(who: Identity) -> dict:
+    contact = f"openapi-{uuid.uuid4().hex[:12]}@example.com"
+    r = signed("POST", "/v1/identities", {"contact": contact, "consent": True}, who=who)
     if r.status_code not in (200, 201):
-        raise SystemExit(f"hooks.py: registering the test identity failed: {r.status_code} {r.text}")
-    r = signed("POST", f"/v1/campaigns/{CAMPAIGN}/tickets")
+        raise SystemExit(f"hooks.py: registering a test identity failed: {r.status_code} {r.text}")
+    r = signed("POST", f"/v1/campaigns/{CAMPAIGN}/tickets", who=who)
     if r.status_code not in (200, 201):
         raise SystemExit(f"hooks.py: taking a place in {CAMPAIGN} failed: {r.status_code} {r.text}")
+    return r.json()
+
+
+def setup() -> None:
+    join(GIVER)
+    ticket = join(IDENTITY)
+    deadline = time.monotonic() + 30
+    while ticket["state"] != "admitted":
+        if ticket["state"] not in ("pre_queue", "in_line") or time.monotonic() > deadline:
+            raise SystemExit(f"hooks.py: the test identity was not admitted: {ticket}")
+        time.sleep(min(ticket.get("check_at", {}).get("in_ms", 200), 2000) / 1000 + 0.05)
+        ticket = signed("GET", f"/v1/campaigns/{CAMPAIGN}/tickets/me").json()
+    r = signed_with_key("POST", f"/v1/campaigns/{CAMPAIGN}/claim", {"ticket_id": ticket["ticket_id"]})
+    if r.status_code != 201:
+        raise SystemExit(f"hooks.py: the test identity's claim failed: {r.status_code} {r.text}")
 
 
 setup()
-schemathesis.auth.set_from_requests(LineupAuth())
+
+
+@schemathesis.auth(refresh_interval=None)
+class Credentials:
+    """Signs every case (see LineupAuth), except a negative case generated without an
+    `Authorization` header: that one is meant to go unsigned (and be refused with 401)."""
+
+    def get(self, case, ctx):
+        return LineupAuth()
+
+    def set(self, case, data, ctx):
+        meta = case.meta
+        negative = meta is not None and meta.generation.mode.is_negative
+        if negative and not any(name.lower() == "authorization" for name in (case.headers or {})):
+            return
+        # How schemathesis's own requests-auth provider attaches one (`auth.set_from_requests`).
+        case._auth = data
 
 # The voucher code: 11 symbols and a weighted mod-31 check symbol (crates/protocol/src/code.rs).
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

@@ -10,6 +10,7 @@ use crate::routes;
 use lineup_protocol::problem::PROBLEM_CONTENT_TYPE;
 use lineup_protocol::{CampaignId, IDEMPOTENCY_KEY_HEADER};
 use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::response::{Response, ResponseBuilder};
@@ -225,6 +226,9 @@ fn complete(path: &str, method: HttpMethod, versioned: bool, op: &mut Operation)
             }
         }
     }
+    if path == "/v1/campaigns/{id}/claim" {
+        box_office_links(&mut op.responses.responses);
+    }
     // Both campaign reads are conditional (routes::campaigns::cached).
     if method == HttpMethod::Get && path.starts_with("/v1/campaigns") && !path.contains("/tickets") {
         op.parameters.get_or_insert_with(Vec::new).push(
@@ -245,6 +249,29 @@ fn complete(path: &str, method: HttpMethod, versioned: bool, op: &mut Operation)
         responses
             .entry("304".into())
             .or_insert(RefOr::T(ResponseBuilder::new().description("not modified").build()));
+    }
+}
+
+/// A claimed voucher can be taken to the box office by its code or its token (OpenAPI links, so
+/// a stateful test redeems real vouchers, not only forged ones).
+fn box_office_links(responses: &mut std::collections::BTreeMap<String, RefOr<Response>>) {
+    for status in ["200", "201"] {
+        if let Some(RefOr::T(r)) = responses.get_mut(status) {
+            for (name, given, other) in [
+                ("redeem_by_code", "code", "token"),
+                ("redeem_by_token", "token", "code"),
+            ] {
+                let link = LinkBuilder::new()
+                    .operation_id("redeem")
+                    .request_body(Some(serde_json::json!({
+                        given: format!("$response.body#/{given}"),
+                        other: null,
+                    })))
+                    .description(format!("redeem the voucher by its {given}"))
+                    .build();
+                r.links.insert(name.into(), RefOr::T(link));
+            }
+        }
     }
 }
 
