@@ -122,6 +122,9 @@ async fn the_document_describes_the_server() {
         let required: Vec<&Value> = redeem.iter().map(|alt| &alt["required"]).collect();
         assert_eq!(required, [&serde_json::json!(["token"]), &serde_json::json!(["code"])]);
         assert_eq!(schema(&doc, "Position")["minimum"], 1);
+        let links = &doc["paths"]["/v1/campaigns/{id}/claim"]["post"]["responses"]["201"]["links"];
+        assert_eq!(links["redeem_by_code"]["operationId"], "redeem");
+        assert_eq!(links["redeem_by_code"]["requestBody"]["code"], "$response.body#/code");
 
         // The Idempotency-Key parameter carries its format, and the server reads it the same way.
         for path in ["/v1/campaigns/{id}/claim", "/v1/campaigns/{id}/tickets"] {
