@@ -143,8 +143,34 @@ fn with_retry_after(mut r: Response, description: &str) -> Response {
 }
 
 fn complete(path: &str, method: HttpMethod, versioned: bool, op: &mut Operation) {
-    let responses = &mut op.responses.responses;
-    // Errors are problem documents, never plain JSON.
+    problem_bodies(&mut op.responses.responses);
+    layer_answers(versioned, op.request_body.is_some(), &mut op.responses.responses);
+    if let Some(RefOr::T(body)) = op.request_body.as_mut() {
+        optional_ticket_body(path, &method, body);
+    }
+    for p in op.parameters.iter_mut().flatten() {
+        if let RefOr::T(p) = p {
+            if p.parameter_in == ParameterIn::Header && p.name.eq_ignore_ascii_case(IDEMPOTENCY_KEY_HEADER) {
+                p.schema = Some(Ref::from_schema_name("IdempotencyKey").into());
+            }
+            if p.parameter_in == ParameterIn::Path && p.name == "id" {
+                p.schema = Some(Ref::from_schema_name(CampaignId::name()).into());
+            }
+        }
+    }
+    if path == "/v1/campaigns/{id}/claim" {
+        box_office_links(&mut op.responses.responses);
+    }
+    // Both campaign reads are conditional (routes::campaigns::cached).
+    if method == HttpMethod::Get && path.starts_with("/v1/campaigns") && !path.contains("/tickets") {
+        conditional_read(op);
+    }
+}
+
+type Responses = std::collections::BTreeMap<String, RefOr<Response>>;
+
+/// Errors are problem documents, never plain JSON; a 409 may say when to come back.
+fn problem_bodies(responses: &mut Responses) {
     for r in responses.values_mut() {
         if let RefOr::T(r) = r
             && let Some(content) = r.content.shift_remove("application/json")
@@ -165,10 +191,13 @@ fn complete(path: &str, method: HttpMethod, versioned: bool, op: &mut Operation)
             integer_header("seconds until check_at (not_admitted, too_early) or a retry (request_in_flight)"),
         );
     }
+}
+
+/// What the protective layers (crate::http::router) and the body reader (crate::extract) answer.
+fn layer_answers(versioned: bool, reads_body: bool, responses: &mut Responses) {
     let mut add = |status: &str, r: Response| {
         responses.entry(status.into()).or_insert(RefOr::T(r));
     };
-    // The protective layers answer on every route (crate::http::router).
     add(
         "431",
         problem(&format!(
@@ -205,7 +234,7 @@ fn complete(path: &str, method: HttpMethod, versioned: bool, op: &mut Operation)
             ),
         );
     }
-    if let Some(RefOr::T(body)) = op.request_body.as_mut() {
+    if reads_body {
         add(
             "415",
             problem("unsupported_media_type: a body sent with a Content-Type other than application/json"),
@@ -214,47 +243,34 @@ fn complete(path: &str, method: HttpMethod, versioned: bool, op: &mut Operation)
             "400",
             problem("malformed_json: the body is not a JSON object of this shape; invalid_input: a refused value"),
         );
-        optional_ticket_body(path, &method, body);
     }
-    for p in op.parameters.iter_mut().flatten() {
-        if let RefOr::T(p) = p {
-            if p.parameter_in == ParameterIn::Header && p.name.eq_ignore_ascii_case(IDEMPOTENCY_KEY_HEADER) {
-                p.schema = Some(Ref::from_schema_name("IdempotencyKey").into());
-            }
-            if p.parameter_in == ParameterIn::Path && p.name == "id" {
-                p.schema = Some(Ref::from_schema_name(CampaignId::name()).into());
-            }
-        }
+}
+
+/// `If-None-Match` in, 304 or an `ETag` out.
+fn conditional_read(op: &mut Operation) {
+    op.parameters.get_or_insert_with(Vec::new).push(
+        ParameterBuilder::new()
+            .name("If-None-Match")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some("an ETag from an earlier answer: 304 while it still holds"))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+            .into(),
+    );
+    let responses = &mut op.responses.responses;
+    if let Some(RefOr::T(ok)) = responses.get_mut("200") {
+        ok.headers
+            .insert("ETag".into(), text_header("a strong tag of everything but server_time"));
     }
-    if path == "/v1/campaigns/{id}/claim" {
-        box_office_links(&mut op.responses.responses);
-    }
-    // Both campaign reads are conditional (routes::campaigns::cached).
-    if method == HttpMethod::Get && path.starts_with("/v1/campaigns") && !path.contains("/tickets") {
-        op.parameters.get_or_insert_with(Vec::new).push(
-            ParameterBuilder::new()
-                .name("If-None-Match")
-                .parameter_in(ParameterIn::Header)
-                .required(Required::False)
-                .description(Some("an ETag from an earlier answer: 304 while it still holds"))
-                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                .build()
-                .into(),
-        );
-        let responses = &mut op.responses.responses;
-        if let Some(RefOr::T(ok)) = responses.get_mut("200") {
-            ok.headers
-                .insert("ETag".into(), text_header("a strong tag of everything but server_time"));
-        }
-        responses
-            .entry("304".into())
-            .or_insert(RefOr::T(ResponseBuilder::new().description("not modified").build()));
-    }
+    responses
+        .entry("304".into())
+        .or_insert(RefOr::T(ResponseBuilder::new().description("not modified").build()));
 }
 
 /// A claimed voucher can be taken to the box office by its code or its token (OpenAPI links, so
 /// a stateful test redeems real vouchers, not only forged ones).
-fn box_office_links(responses: &mut std::collections::BTreeMap<String, RefOr<Response>>) {
+fn box_office_links(responses: &mut Responses) {
     for status in ["200", "201"] {
         if let Some(RefOr::T(r)) = responses.get_mut(status) {
             for (name, given, other) in [
