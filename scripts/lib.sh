@@ -70,8 +70,8 @@ without_clippy() {
 # of the file REQUIREMENTS (PyPI), made again whenever that file changes.
 ensure_venv() {
     local dir=$1 req=$2 stamp
-    command -v python3 >/dev/null || ensure_apt python3
-    python3 -c 'import ensurepip' 2>/dev/null || ensure_apt python3-venv
+    # Debian's python3 makes virtual environments only with python3-venv.
+    ensure_apt python3 python3-venv
     stamp=$(sha256sum "$req" | cut -d' ' -f1)
     if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.requirements.sha256" 2>/dev/null)" = "$stamp" ]; then
         return 0
