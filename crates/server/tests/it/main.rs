@@ -11,6 +11,7 @@ mod late_claim;
 mod lifecycle;
 mod limits;
 mod origin;
+mod openapi;
 mod postgres;
 mod restart;
 mod status_cache;
