@@ -159,7 +159,7 @@ async fn the_document_describes_the_server() {
             let bytes = serde_json::to_vec(&body).unwrap();
             let ts = app.now().timestamp();
             let path = "/v1/campaigns/demo/claim";
-            let auth = lineup_protocol::auth::sign_request(&who.key, "POST", path, ts, &bytes);
+            let auth = lineup_protocol::auth::sign_request(&who.key, &app.origin(), "POST", path, ts, &bytes);
             let r = app
                 .http
                 .request(Method::POST, format!("{}{path}", app.url))
