@@ -499,7 +499,28 @@ impl Store {
         identity: &IdentityKey,
         key: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        dispatch!(self, s => s.idempotency_request_hash(id, identity, key).await)
+        Ok(match self {
+            Store::Sqlite(s) => {
+                sqlx::query_scalar::<_, Vec<u8>>(
+                    "SELECT request_hash FROM idempotency_keys WHERE campaign_id = ? AND identity = ? AND key = ?",
+                )
+                .bind(id.as_str())
+                .bind(&identity.0[..])
+                .bind(key)
+                .fetch_optional(s.reader())
+                .await?
+            }
+            Store::Postgres(s) => {
+                sqlx::query_scalar::<_, Vec<u8>>(
+                    "SELECT request_hash FROM idempotency_keys WHERE campaign_id = $1 AND identity = $2 AND key = $3",
+                )
+                .bind(id.as_str())
+                .bind(&identity.0[..])
+                .bind(key)
+                .fetch_optional(s.pool())
+                .await?
+            }
+        })
     }
 
     /// Forgets idempotency keys first used before `before` (those in flight too: by then their

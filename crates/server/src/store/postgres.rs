@@ -662,22 +662,6 @@ impl PgStore {
         registrations_in(&self.pool, key, digest).await
     }
 
-    pub async fn idempotency_request_hash(
-        &self,
-        id: &CampaignId,
-        identity: &IdentityKey,
-        key: &str,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar::<_, Vec<u8>>(
-            "SELECT request_hash FROM idempotency_keys WHERE campaign_id = $1 AND identity = $2 AND key = $3",
-        )
-        .bind(id.as_str())
-        .bind(&identity.0[..])
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
     pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,

@@ -366,6 +366,11 @@ impl SqliteStore {
         &self.instance
     }
 
+    /// The read-only pool (for statements shared across backends in `store/`).
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
     /// The single-writer pool (for statements shared across backends in `store/`).
     pub(crate) fn writer(&self) -> &SqlitePool {
         &self.writer
@@ -377,22 +382,6 @@ impl SqliteStore {
         digest: &[u8; 32],
     ) -> Result<Vec<super::Registered>, StoreError> {
         registrations_in(&self.reader, key, digest).await
-    }
-
-    pub async fn idempotency_request_hash(
-        &self,
-        id: &CampaignId,
-        identity: &IdentityKey,
-        key: &str,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar::<_, Vec<u8>>(
-            "SELECT request_hash FROM idempotency_keys WHERE campaign_id = ? AND identity = ? AND key = ?",
-        )
-        .bind(id.as_str())
-        .bind(&identity.0[..])
-        .bind(key)
-        .fetch_optional(&self.reader)
-        .await?)
     }
 
     pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
