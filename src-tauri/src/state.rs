@@ -11,7 +11,7 @@ use lineup_core::api::{ApiClient, ApiConfig};
 use lineup_core::clock::MonotonicClock;
 use lineup_core::engine::Progress;
 use lineup_core::identity::{Identity, IdentityMeta, KeyringStore, MemoryStore, SecretStore};
-use lineup_core::profile::{Profile, read_json};
+use lineup_core::profile::Profile;
 use lineup_core::wallet::Wallet;
 use lineup_protocol::{Campaign, CampaignId};
 use std::collections::BTreeMap;
@@ -141,7 +141,8 @@ impl Inner {
 
     /// The public identity metadata, without touching the credential store.
     pub fn identity_meta(&self) -> CmdResult<Option<IdentityMeta>> {
-        read_json::<IdentityMeta>(&self.profile.identity_path()).map_err(|e| AppError::internal(e.to_string()))
+        lineup_core::identity::meta_for(&self.profile, &self.server_url())
+            .map_err(|e| AppError::internal(e.to_string()))
     }
 
     /// The identity with its key, made on first use.
@@ -152,14 +153,12 @@ impl Inner {
 
     /// The identity registered with the current server, or `not_registered`.
     pub fn registered_identity(&self) -> CmdResult<Identity> {
-        let registered = self
-            .identity_meta()?
-            .is_some_and(|m| m.registered_at.is_some() && m.server_url == self.server_url());
+        let registered = self.identity_meta()?.is_some_and(|m| m.registered_at.is_some());
         if !registered {
             return Err(AppError::not_registered());
         }
         let store = self.secret_store()?;
-        Identity::load(&self.profile, store.as_ref())
+        Identity::load_for(&self.profile, store.as_ref(), &self.server_url())
             .map_err(keyring_error)?
             .ok_or_else(AppError::not_registered)
     }

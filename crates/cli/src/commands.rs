@@ -76,8 +76,7 @@ fn store_name(s: &lineup_core::identity::KeyringStore) -> String {
 }
 
 fn whoami(ctx: &Ctx) -> Result<ExitCode> {
-    let meta: Option<lineup_core::identity::IdentityMeta> =
-        lineup_core::profile::read_json(&ctx.profile.identity_path())?;
+    let meta = lineup_core::identity::meta_for(&ctx.profile, &ctx.server_url()?)?;
     let Some(meta) = meta else {
         bail!("no identity in this profile: run `lineup register --contact ...`");
     };

@@ -65,7 +65,8 @@ impl Ctx {
     /// The registered identity and a client signing as it.
     pub fn signed_api(&self) -> Result<(Identity, ApiClient)> {
         let store = self.secret_store()?;
-        let id = Identity::load(&self.profile, &store)
+        let url = self.server_url()?;
+        let id = Identity::load_for(&self.profile, &store, &url)
             .context("cannot load the identity")?
             .context("no identity in this profile: run `lineup register --contact ...` first")?;
         if id.meta.registered_at.is_none() {

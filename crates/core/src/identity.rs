@@ -1,5 +1,7 @@
-//! The device identity: an Ed25519 key pair made once on the device and registered with a
-//! server before a drop. The secret lives only in the OS credential store (through
+//! The device identity: an Ed25519 key pair made once on the device for each server it talks to
+//! and registered with that server before a drop. One key per server origin: a key shared
+//! between servers would let them link the person across them, and a server would see requests
+//! it could try elsewhere (signatures also name the server's origin, see `lineup_protocol::auth`). The secret lives only in the OS credential store (through
 //! keyring-core and the platform's store crate); the profile directory keeps public metadata.
 //! The secret is never written to a plain file and never logged.
 
@@ -7,6 +9,7 @@ use crate::profile::{Profile, ProfileError, read_json, write_json};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use keyring_core::{CredentialStore, Entry};
+use lineup_protocol::auth::Origin;
 use lineup_protocol::{Contact, IdentityKey};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -30,6 +33,8 @@ pub enum IdentityError {
     Mismatch(IdentityKey),
     #[error("no identity in this profile; run `register` first")]
     NotCreated,
+    #[error("{0}")]
+    BadServer(String),
     #[error("the system random number generator failed: {0}")]
     Random(String),
     #[error(transparent)]
@@ -268,6 +273,40 @@ pub struct IdentityMeta {
 pub struct Identity {
     pub meta: IdentityMeta,
     key: SigningKey,
+    /// Where its metadata lives in the profile.
+    path: std::path::PathBuf,
+}
+
+/// Where the metadata of the identity for `server_url` lives: `identity.json` for the profile's
+/// first server (a profile made before identities were per server keeps its file), and
+/// `identities/<origin>.json` for each other server.
+pub fn meta_path_for(profile: &Profile, server_url: &str) -> Result<std::path::PathBuf, IdentityError> {
+    let origin = Origin::parse(server_url).map_err(|e| IdentityError::BadServer(e.to_string()))?;
+    let first = profile.identity_path();
+    let first_origin = read_json::<IdentityMeta>(&first)?.map(|m| Origin::parse(&m.server_url));
+    Ok(match first_origin {
+        None => first,
+        Some(Ok(o)) if o == origin => first,
+        Some(_) => {
+            let slug: String = origin
+                .as_str()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            profile.dir().join("identities").join(format!("{slug}.json"))
+        }
+    })
+}
+
+/// The metadata of the identity for `server_url`, without touching the credential store.
+pub fn meta_for(profile: &Profile, server_url: &str) -> Result<Option<IdentityMeta>, IdentityError> {
+    Ok(read_json::<IdentityMeta>(&meta_path_for(profile, server_url)?)?)
 }
 
 impl std::fmt::Debug for Identity {
@@ -287,9 +326,23 @@ impl Identity {
         self.meta.public_key
     }
 
-    /// Loads the profile's identity, `None` when none was created.
+    /// Loads the profile's first identity (the one in `identity.json`), `None` when none was
+    /// created.
     pub fn load(profile: &Profile, store: &dyn SecretStore) -> Result<Option<Identity>, IdentityError> {
-        let Some(meta) = read_json::<IdentityMeta>(&profile.identity_path())? else {
+        Self::load_at(profile.identity_path(), store)
+    }
+
+    /// Loads the identity for the server at `server_url`, `None` when none was created for it.
+    pub fn load_for(
+        profile: &Profile,
+        store: &dyn SecretStore,
+        server_url: &str,
+    ) -> Result<Option<Identity>, IdentityError> {
+        Self::load_at(meta_path_for(profile, server_url)?, store)
+    }
+
+    fn load_at(path: std::path::PathBuf, store: &dyn SecretStore) -> Result<Option<Identity>, IdentityError> {
+        let Some(meta) = read_json::<IdentityMeta>(&path)? else {
             return Ok(None);
         };
         let secret = store
@@ -303,17 +356,18 @@ impl Identity {
         if lineup_protocol::auth::identity_of(&key) != meta.public_key {
             return Err(IdentityError::Mismatch(meta.public_key));
         }
-        Ok(Some(Identity { meta, key }))
+        Ok(Some(Identity { meta, key, path }))
     }
 
-    /// Loads the identity, or makes a new one for `server_url` (secret first, then metadata,
-    /// so metadata never points at a secret that was not stored).
+    /// Loads the identity for `server_url`, or makes a new one for it (secret first, then
+    /// metadata, so metadata never points at a secret that was not stored).
     pub fn load_or_create(
         profile: &Profile,
         store: &dyn SecretStore,
         server_url: &str,
     ) -> Result<Identity, IdentityError> {
-        if let Some(id) = Identity::load(profile, store)? {
+        let path = meta_path_for(profile, server_url)?;
+        if let Some(id) = Identity::load_at(path.clone(), store)? {
             return Ok(id);
         }
         let mut seed = [0u8; 32];
@@ -329,20 +383,20 @@ impl Identity {
             registered_at: None,
             created_at: Utc::now(),
         };
-        write_json(&profile.identity_path(), &meta)?;
-        Ok(Identity { meta, key })
+        write_json(&path, &meta)?;
+        Ok(Identity { meta, key, path })
     }
 
     /// Records a successful registration in the metadata.
     pub fn mark_registered(
         &mut self,
-        profile: &Profile,
+        _profile: &Profile,
         contact: &Contact,
         at: DateTime<Utc>,
     ) -> Result<(), IdentityError> {
         self.meta.contact_hint = Some(contact_hint(contact));
         self.meta.registered_at = Some(at);
-        write_json(&profile.identity_path(), &self.meta)?;
+        write_json(&self.path, &self.meta)?;
         Ok(())
     }
 }
@@ -383,6 +437,57 @@ mod tests {
         let b64 = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret);
         assert!(!String::from_utf8_lossy(&on_disk).contains(&b64));
         assert!(!format!("{a:?}").contains(&b64));
+    }
+
+    #[test]
+    fn each_server_gets_its_own_key() {
+        let d = tempfile::tempdir().unwrap();
+        let profile = Profile::open(d.path()).unwrap();
+        let store = MemoryStore::new();
+        let first = Identity::load_or_create(&profile, &store, "https://a.example").unwrap();
+        let other = Identity::load_or_create(&profile, &store, "https://b.example:8443/").unwrap();
+        assert_ne!(first.public_key(), other.public_key());
+        // The same server, however its URL is spelled, gets the same key back.
+        let again = Identity::load_or_create(&profile, &store, "HTTPS://A.example:443/x").unwrap();
+        assert_eq!(again.public_key(), first.public_key());
+        let back = Identity::load_for(&profile, &store, "https://b.example:8443")
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.public_key(), other.public_key());
+        assert!(
+            Identity::load_for(&profile, &store, "https://c.example")
+                .unwrap()
+                .is_none()
+        );
+        // The first server's identity stays where profiles always kept it.
+        assert_eq!(
+            Identity::load(&profile, &store).unwrap().unwrap().public_key(),
+            first.public_key()
+        );
+        // Registering one marks only that one.
+        let mut b = Identity::load_for(&profile, &store, "https://b.example:8443")
+            .unwrap()
+            .unwrap();
+        b.mark_registered(&profile, &"kim@example.com".parse().unwrap(), Utc::now())
+            .unwrap();
+        assert!(
+            meta_for(&profile, "https://b.example:8443")
+                .unwrap()
+                .unwrap()
+                .registered_at
+                .is_some()
+        );
+        assert!(
+            meta_for(&profile, "https://a.example")
+                .unwrap()
+                .unwrap()
+                .registered_at
+                .is_none()
+        );
+        assert!(matches!(
+            Identity::load_for(&profile, &store, "lineup.example"),
+            Err(IdentityError::BadServer(_))
+        ));
     }
 
     #[test]

@@ -83,7 +83,9 @@ async fn forward(State(ctx): State<Ctx>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
     let mut out = ctx.http.request(parts.method.clone(), format!("{target}{path}"));
-    for name in [header::AUTHORIZATION, header::CONTENT_TYPE] {
+    // Host too, as a reverse proxy in front of the server keeps it: clients sign requests for
+    // the origin they reach (the proxy's), and the server checks signatures against its Host.
+    for name in [header::AUTHORIZATION, header::CONTENT_TYPE, header::HOST] {
         if let Some(v) = parts.headers.get(&name) {
             out = out.header(name, v);
         }
