@@ -10,6 +10,7 @@ pub mod auth;
 pub mod code;
 pub mod ids;
 pub mod problem;
+pub mod push;
 pub mod time;
 pub mod voucher;
 

@@ -16,6 +16,7 @@ pub mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod push;
 pub mod routes;
 pub mod schedule;
 pub mod state;
@@ -89,6 +90,8 @@ pub struct ServerConfig {
     pub ticket_cache: ticket_cache::TicketCacheConfig,
     /// Open connections at most and the deadline for a request's headers.
     pub connections: listen::ConnectionLimits,
+    /// Web Push (see [`push`]).
+    pub push: push::PushConfig,
 }
 
 impl ServerConfig {
@@ -109,6 +112,7 @@ impl ServerConfig {
             pg_pool: store::postgres::PgPoolConfig::default(),
             ticket_cache: ticket_cache::TicketCacheConfig::default(),
             connections: listen::ConnectionLimits::default(),
+            push: push::PushConfig::default(),
         }
     }
 }
@@ -127,6 +131,10 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Push(#[from] push::webpush::WebPushError),
+    #[error("cannot build the push client: {0}")]
+    PushClient(String),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -151,6 +159,7 @@ pub struct Running {
     server: JoinHandle<std::io::Result<()>>,
     ticker: JoinHandle<()>,
     issuer: JoinHandle<()>,
+    push: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -170,6 +179,9 @@ impl Running {
         }
         let _ = self.ticker.await;
         let _ = self.issuer.await;
+        if let Some(p) = self.push {
+            let _ = p.await;
+        }
         self.state.store().close().await;
     }
 }
@@ -261,6 +273,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         })
         .await
     });
+    let push = spawn_push(&config, &state, stopped.clone())?;
     let issuer = tokio::spawn(issuance::run(state.clone(), stopped.clone()));
     let ticker = tokio::spawn(tick_loop(state.clone(), config.tick, stopped));
     Ok(Running {
@@ -274,7 +287,37 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         server,
         ticker,
         issuer,
+        push,
     })
+}
+
+/// Sets up Web Push on `state` (the VAPID key is made on first start, next to the issuer key)
+/// and starts its tasks unless sending is disabled.
+fn spawn_push(
+    config: &ServerConfig,
+    state: &AppState,
+    stopped: watch::Receiver<bool>,
+) -> Result<Option<JoinHandle<()>>, ServerError> {
+    let vapid = push::webpush::VapidKey::load_or_create(&config.data_dir)?;
+    let hub = std::sync::Arc::new(push::PushHub::new(config.push.clone(), vapid));
+    state.set_push(hub.clone());
+    if !config.push.enabled {
+        return Ok(None);
+    }
+    let sender = push::sender::WebPushSender::new(
+        hub.vapid.clone(),
+        config.push.contact.clone(),
+        config.push.timeout,
+        config.push.allow_private_endpoints,
+        config.clock.clone(),
+    )
+    .map_err(|e| ServerError::PushClient(e.to_string()))?;
+    Ok(Some(tokio::spawn(push::worker::run(
+        state.clone(),
+        hub,
+        std::sync::Arc::new(sender),
+        stopped,
+    ))))
 }
 
 fn seed() -> Result<u64, ServerError> {

@@ -22,6 +22,9 @@ use utoipa::{Modify, OpenApi};
         routes::claim::claim,
         routes::vouchers::list,
         routes::redemptions::redeem,
+        routes::push::vapid,
+        routes::push::subscribe,
+        routes::push::unsubscribe,
     ),
     components(schemas(lineup_protocol::Problem, lineup_protocol::ProblemCode)),
     modifiers(&Security)

@@ -8,6 +8,7 @@
 //! `DateTime<Utc>`.
 
 pub mod postgres;
+pub mod push;
 pub mod sqlite;
 
 use crate::clock::Clock;

@@ -170,6 +170,11 @@ struct Locked {
 }
 
 impl PgStore {
+    /// The pool, for the stores' side modules (see `store::push`).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Connects, and runs the migrations (versioned; sqlx holds an advisory lock while it runs
     /// them, so instances starting together apply each migration once).
     pub async fn open(url: &str, cfg: &PgPoolConfig) -> Result<Self, StoreError> {
