@@ -128,7 +128,12 @@ pub fn build(
 /// Until when the push is worth delivering (its TTL), given the payload.
 pub fn useful_until(p: &PushPayload, spec: &CampaignSpec) -> Option<DateTime<Utc>> {
     match p.kind {
-        PushKind::DrawResult => Some(p.admit_at.unwrap_or(spec.opens_at).max(spec.opens_at)),
+        // A place within the supply: news until its admission window ends; a waitlisted one
+        // until the campaign closes (a returned voucher may still reach it).
+        PushKind::DrawResult => Some(match p.admit_at {
+            Some(a) if p.won == Some(true) => a + spec.admission_window(),
+            _ => spec.closes_at,
+        }),
         PushKind::HandedOn => p.admit_at.map(|a| a + spec.admission_window()),
         PushKind::Voucher => Some(spec.voucher_expires_at),
     }
@@ -223,6 +228,7 @@ mod tests {
         let lost = build(PushKind::DrawResult, &s, &ticket(13), true, PushLocale::Ko).unwrap();
         assert_eq!((lost.won, lost.position), (Some(false), Some(13)));
         assert!(lost.body_en.contains("number 3 on the waitlist"), "{}", lost.body_en);
-        assert_eq!(useful_until(&lost, &s), Some(s.opens_at));
+        assert_eq!(useful_until(&lost, &s), Some(s.closes_at));
+        assert_eq!(useful_until(&won, &s), Some(s.opens_at + s.admission_window()));
     }
 }

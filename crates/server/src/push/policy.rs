@@ -158,8 +158,12 @@ mod tests {
             assert!((1000..2000).contains(&first), "{first}");
             let third = d(3, None, salt).unwrap();
             assert!((4000..8000).contains(&third), "{third}");
-            let late = d(7, None, salt).unwrap();
-            assert!((300_000..600_000).contains(&late), "{late}");
+            let seventh = d(7, None, salt).unwrap();
+            assert!((64_000..128_000).contains(&seventh), "{seventh}");
+            // Capped at max_delay (10 min) however many attempts a patient policy allows.
+            let patient = RetryPolicy { max_attempts: 40, ..p };
+            let late = retry_at(&patient, 30, None, now, far, salt).unwrap() - now;
+            assert!((300_000..600_000).contains(&late.num_milliseconds()), "{late}");
         }
         // Jitter differs between rows, and is the same for the same row.
         assert_ne!(d(1, None, 1), d(1, None, 2));

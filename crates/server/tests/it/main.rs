@@ -9,5 +9,6 @@ mod errors;
 mod late_claim;
 mod lifecycle;
 mod postgres;
+mod push;
 mod restart;
 mod status_cache;
