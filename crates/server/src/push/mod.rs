@@ -86,6 +86,8 @@ pub struct PushStats {
     pub gone: AtomicU64,
     pub retried: AtomicU64,
     pub given_up: AtomicU64,
+    /// Push requests open now.
+    pub in_flight: AtomicU64,
 }
 
 impl PushHub {

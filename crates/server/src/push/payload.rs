@@ -82,7 +82,7 @@ pub fn build(
             }
         }
         PushKind::HandedOn => {
-            if ticket.returned_at.is_some() || ticket.voucher.is_some() {
+            if ticket.returned_at.is_some() || ticket.voucher.as_ref().is_some_and(|v| v.returned_at.is_some()) {
                 return Err(Stale::Moot);
             }
             let admit_at = ticket.admit_at.ok_or(Stale::Moot)?;
@@ -90,17 +90,23 @@ pub fn build(
             p.position = ticket.position;
             p.admit_at = Some(admit_at);
             p.title = "차례가 왔어요".into();
-            p.body = format!(
-                "반환된 {} 한 장이 회원님께 왔어요. {} (KST)까지 받으세요.",
-                spec.title,
-                kst(until)
-            );
             p.title_en = "Your turn came".into();
-            p.body_en = format!(
-                "A returned {} reached you. Claim it by {} UTC.",
-                spec.title_en,
-                until.format("%H:%M")
-            );
+            if ticket.voucher.is_some() || ticket.auto_issue {
+                // Opted in: the server issues it (a voucher push with the code follows).
+                p.body = format!("반환된 {} 한 장이 회원님께 왔어요. 자동으로 발급돼요.", spec.title);
+                p.body_en = format!("A returned {} reached you; it is issued to you.", spec.title_en);
+            } else {
+                p.body = format!(
+                    "반환된 {} 한 장이 회원님께 왔어요. {} (KST)까지 받으세요.",
+                    spec.title,
+                    kst(until)
+                );
+                p.body_en = format!(
+                    "A returned {} reached you. Claim it by {} UTC.",
+                    spec.title_en,
+                    until.format("%H:%M")
+                );
+            }
         }
         PushKind::Voucher => {
             let v = ticket.voucher.as_ref().ok_or(Stale::Moot)?;

@@ -18,6 +18,7 @@ use crate::state::AppState;
 use crate::store::push::{Finish, OutboxItem};
 use chrono::Duration;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 /// How long a leased outbox row stays with this sender before another may take it (longer than
@@ -121,8 +122,10 @@ async fn send_loop(
                 return;
             };
             let (state, hub, sender, done) = (state.clone(), hub.clone(), sender.clone(), done.clone());
+            hub.stats.in_flight.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 let finish = attempt(&state, &hub.config, sender.as_ref(), &item).await;
+                hub.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
                 let _ = done.send((item.id, item.subscription.id, finish)).await;
                 drop(permit);
             });
