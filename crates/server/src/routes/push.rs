@@ -93,12 +93,8 @@ pub async fn subscribe(State(state): State<AppState>, req: RawRequest) -> Result
     };
     let max = hub.config.max_subscriptions;
     match state.store().push_subscribe(&sub, now, max).await? {
-        SubscribeOutcome::Stored { created_at, count } => {
-            let status = if created_at.timestamp_millis() == now.timestamp_millis() {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
+        SubscribeOutcome::Stored { created_at, count, new } => {
+            let status = if new { StatusCode::CREATED } else { StatusCode::OK };
             Ok(super::private(
                 (
                     status,

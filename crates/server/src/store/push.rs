@@ -31,7 +31,12 @@ pub struct NewSubscription {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscribeOutcome {
     /// Stored (new, or updated by endpoint); `count` subscriptions the identity holds now.
-    Stored { created_at: DateTime<Utc>, count: u32 },
+    Stored {
+        created_at: DateTime<Utc>,
+        count: u32,
+        /// The endpoint was not registered before.
+        new: bool,
+    },
     /// The identity already holds `count` other subscriptions, the most allowed.
     TooMany { count: u32 },
 }
@@ -201,6 +206,10 @@ impl Store {
             if others >= max {
                 return Ok(SubscribeOutcome::TooMany { count: others });
             }
+            let existed: Option<i64> = sqlx::query_scalar("SELECT id FROM push_subscriptions WHERE endpoint = $1")
+                .bind(&sub.endpoint)
+                .fetch_optional(&mut *tx)
+                .await?;
             // An endpoint moving to another identity takes nothing of the old one's along.
             sqlx::query(
                 "DELETE FROM push_outbox WHERE subscription_id IN
@@ -232,6 +241,7 @@ impl Store {
             Ok(SubscribeOutcome::Stored {
                 created_at: at(created)?,
                 count: others + 1,
+                new: existed.is_none(),
             })
         })
     }
