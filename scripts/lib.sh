@@ -46,6 +46,23 @@ ensure_node() {
     fi
 }
 
+# Python packages of the Web Push receiver (tests/push/receiver.py), from PyPI.
+PUSH_PY_PACKAGES=("http-ece>=1.2,<2" "cryptography>=42")
+
+# ensure_push_venv: a Python venv with PUSH_PY_PACKAGES at $LINEUP_PUSH_VENV (default
+# ~/.cache/lineup/push-venv, outside the repository), made once; exports LINEUP_PUSH_PYTHON,
+# which the server's push test runs the receiver with.
+ensure_push_venv() {
+    local venv="${LINEUP_PUSH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/lineup/push-venv}"
+    if ! "$venv/bin/python" -c 'import http_ece, cryptography' 2>/dev/null; then
+        ensure_apt python3 python3-venv
+        say "making the Web Push receiver's Python venv at $venv: ${PUSH_PY_PACKAGES[*]}"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check "${PUSH_PY_PACKAGES[@]}"
+    fi
+    export LINEUP_PUSH_PYTHON="$venv/bin/python"
+}
+
 # have_display: a desktop session to show the app in.
 have_display() {
     [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]

@@ -5,7 +5,8 @@
 --   tickets by join seq, vouchers by serial, handed-on places by reach), so a restart derives
 --   the rest and nothing twice.
 -- push_outbox: one notification for one subscription; sent when not_before has passed (a
---   sender leases a row by moving not_before ahead); done_at set once delivered or given up.
+--   sender leases a row by moving not_before ahead), vouchers and handed-on places before draw
+--   results; done_at set once delivered or given up.
 CREATE TABLE push_subscriptions (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     identity    BLOB NOT NULL REFERENCES identities (public_key),
@@ -34,9 +35,10 @@ CREATE TABLE push_outbox (
     about           INTEGER NOT NULL,          -- join seq, serial or position the message is about
     created_at      INTEGER NOT NULL,
     not_before      INTEGER NOT NULL,
+    priority        INTEGER NOT NULL,          -- 0 voucher and handed-on, 1 draw result
     attempts        INTEGER NOT NULL DEFAULT 0,
     done_at         INTEGER,
     outcome         TEXT,
     UNIQUE (subscription_id, campaign_id, kind, about)
 );
-CREATE INDEX push_outbox_due ON push_outbox (not_before) WHERE done_at IS NULL;
+CREATE INDEX push_outbox_due ON push_outbox (priority, not_before) WHERE done_at IS NULL;

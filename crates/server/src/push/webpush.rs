@@ -259,4 +259,28 @@ mod tests {
             Err(WebPushError::BadKeyFile(_))
         ));
     }
+
+    /// What one push costs the sender's CPU (a fresh ECDH key pair, the key schedule, AES-GCM,
+    /// one ES256 signature): `cargo test -p lineup-server --lib -- --ignored push_crypto_cost --nocapture`.
+    #[test]
+    #[ignore = "a measurement; run by hand"]
+    fn push_crypto_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = VapidKey::load_or_create(dir.path()).unwrap();
+        let ua = b64("BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4");
+        let payload = [b'x'; 600];
+        let n = 2000u32;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            encrypt(&ua, &[7; 16], &payload).unwrap();
+            k.authorization("https://push.example.org", 1_900_000_000, "mailto:a@example.com")
+                .unwrap();
+        }
+        let per = t.elapsed() / n;
+        println!(
+            "one push: {per:?} of CPU ({:.0} pushes/s on one core)",
+            1.0 / per.as_secs_f64()
+        );
+        assert!(per < std::time::Duration::from_millis(5), "{per:?}");
+    }
 }

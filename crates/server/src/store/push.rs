@@ -159,8 +159,8 @@ where
 macro_rules! insert_outbox {
     ($tx:expr, $sid:expr, $campaign:expr, $kind:expr, $about:expr, $now:expr, $not_before:expr) => {
         sqlx::query(
-            "INSERT INTO push_outbox (subscription_id, campaign_id, kind, about, created_at, not_before)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO push_outbox (subscription_id, campaign_id, kind, about, created_at, not_before, priority)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         )
         .bind($sid)
         .bind($campaign)
@@ -168,10 +168,20 @@ macro_rules! insert_outbox {
         .bind($about)
         .bind(ms($now))
         .bind($not_before)
+        .bind(priority($kind))
         .execute(&mut *$tx)
         .await?
         .rows_affected()
     };
+}
+
+/// Claim order: a voucher or a handed-on place (time-critical, few) before the draw's results
+/// (a burst of every entrant, spread over minutes).
+fn priority(kind: PushKind) -> i64 {
+    match kind {
+        PushKind::Voucher | PushKind::HandedOn => 0,
+        PushKind::DrawResult => 1,
+    }
 }
 
 const SUBSCRIPTION_COLUMNS: &str = "id, identity, endpoint, p256dh, auth, hide_code, locale";
@@ -469,11 +479,11 @@ impl Store {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         const SQLITE: &str = "UPDATE push_outbox SET not_before = $1, attempts = attempts + 1
             WHERE id IN (SELECT id FROM push_outbox WHERE done_at IS NULL AND not_before <= $2
-                         ORDER BY not_before LIMIT $3)
+                         ORDER BY priority, not_before LIMIT $3)
             RETURNING id, subscription_id, campaign_id, kind, about, attempts, created_at";
         const PG: &str = "UPDATE push_outbox SET not_before = $1, attempts = attempts + 1
             WHERE id IN (SELECT id FROM push_outbox WHERE done_at IS NULL AND not_before <= $2
-                         ORDER BY not_before LIMIT $3 FOR UPDATE SKIP LOCKED)
+                         ORDER BY priority, not_before LIMIT $3 FOR UPDATE SKIP LOCKED)
             RETURNING id, subscription_id, campaign_id, kind, about, attempts, created_at";
         let sql = if matches!(self, Store::Postgres(_)) { PG } else { SQLITE };
         on!(self, w, r => {
