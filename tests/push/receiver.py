@@ -160,6 +160,7 @@ def make_handler(state):
             rec = {
                 "name": name,
                 "attempt": attempt,
+                "t": time.time(),
                 "ttl": self.headers.get("TTL"),
                 "urgency": self.headers.get("Urgency"),
                 "content_encoding": self.headers.get("Content-Encoding"),

@@ -440,6 +440,63 @@ async fn pushes(backend: Backend, py: &str) {
     app.stop().await;
 }
 
+/// The draw's burst leaves at the configured rate: 120 devices at 40 pushes/s (burst 4) take
+/// about three seconds, and no second carries more than the rate allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draw_burst_is_paced() {
+    let Some(py) = python() else { return };
+    for backend in backends() {
+        paced(backend, &py).await;
+    }
+}
+
+async fn paced(backend: Backend, py: &str) {
+    let app = spawn_app_with(backend, demo(5, 1000, 60), |c| {
+        push_config(c);
+        c.push.in_flight = 64;
+        c.push.max_subscriptions = 10;
+        c.push.rate_per_s = 40;
+        c.push.burst = 4;
+    })
+    .await;
+    let vapid = app.get("/v1/push/vapid").await.json::<Value>().await.unwrap()["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rx = Receiver::start(py, &vapid).await;
+    for n in 0..12 {
+        let p = Person::new(700 + n);
+        assert_eq!(app.register(&p).await, StatusCode::CREATED);
+        for d in 0..10 {
+            let sub = rx.subscriber(&format!("ok-{n}-{d}")).await;
+            assert_eq!(app.subscribe(&p, &sub, true).await.status(), StatusCode::CREATED);
+        }
+        app.take_opted_in(&p).await;
+    }
+    app.advance(31);
+    let records = rx
+        .wait(20, "120 draw results", |r| {
+            r.iter().filter(|x| x["status"] == 201).count() == 120
+        })
+        .await;
+    let mut times: Vec<f64> = records.iter().map(|r| r["t"].as_f64().unwrap()).collect();
+    times.sort_by(f64::total_cmp);
+    let span = times[119] - times[0];
+    // (120 - 4 saved up) / 40 per second = 2.9 s at the least.
+    assert!(span >= 2.6, "120 pushes in {span:.2} s: not paced");
+    // Any one second holds at most the rate plus the burst (and a little for timing).
+    let busiest = (0..times.len())
+        .map(|i| times[i..].iter().take_while(|&&t| t < times[i] + 1.0).count())
+        .max()
+        .unwrap();
+    assert!(busiest <= 40 + 4 + 2, "{busiest} pushes within one second");
+    eprintln!("120 draw results at 40/s: {span:.2} s from first to last, at most {busiest} in any second");
+    for r in &records {
+        assert_eq!(r["errors"], json!([]), "{r:#}");
+    }
+    app.stop().await;
+}
+
 /// A server that was not sending (or crashed before it sent) derives every missed push from
 /// the stored state once it runs again, and sends each once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
