@@ -88,7 +88,7 @@ pub struct Derived {
 }
 
 /// Tickets, vouchers or positions one derivation step reads at most.
-pub const DERIVE_CHUNK: u64 = 2000;
+pub const DERIVE_CHUNK: u64 = 8000;
 
 macro_rules! on {
     ($store:expr, $w:ident, $r:ident => $body:expr) => {
@@ -317,22 +317,24 @@ impl Store {
         let id = c.spec.id.as_str();
         let supply = i(c.spec.supply);
         on!(self, w, r => {
-            sqlx::query(
-                "INSERT INTO push_cursors (campaign_id, draw_seq, voucher_serial, reach)
-                 VALUES ($1, 0, 0, $2) ON CONFLICT (campaign_id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(supply)
-            .execute(w)
-            .await?;
-            let camp = sqlx::query(
-                "SELECT c.drawn_at, c.drawn_count, c.draw_seed, c.reach, c.serials,
-                        p.draw_seq, p.voucher_serial, p.reach AS reach_cursor
-                 FROM campaigns c JOIN push_cursors p ON p.campaign_id = c.id WHERE c.id = $1",
-            )
-            .bind(id)
-            .fetch_one(r)
-            .await?;
+            const READ: &str = "SELECT c.drawn_at, c.drawn_count, c.draw_seed, c.reach, c.serials,
+                    p.draw_seq, p.voucher_serial, p.reach AS reach_cursor
+                 FROM campaigns c JOIN push_cursors p ON p.campaign_id = c.id WHERE c.id = $1";
+            // Plain reads while nothing happens: the cursor row is written once per campaign.
+            let camp = match sqlx::query(READ).bind(id).fetch_optional(r).await? {
+                Some(row) => row,
+                None => {
+                    sqlx::query(
+                        "INSERT INTO push_cursors (campaign_id, draw_seq, voucher_serial, reach)
+                         VALUES ($1, 0, 0, $2) ON CONFLICT (campaign_id) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(supply)
+                    .execute(w)
+                    .await?;
+                    sqlx::query(READ).bind(id).fetch_one(w).await?
+                }
+            };
             let drawn_at: Option<i64> = camp.try_get("drawn_at")?;
             let drawn: Option<i64> = camp.try_get("drawn_count")?;
             let seed = camp.try_get::<i64, _>("draw_seed")? as u64;
@@ -487,6 +489,16 @@ impl Store {
             RETURNING id, subscription_id, campaign_id, kind, about, attempts, created_at";
         let sql = if matches!(self, Store::Postgres(_)) { PG } else { SQLITE };
         on!(self, w, r => {
+            // A read first: an idle sender does not queue on SQLite's one writer every tick.
+            let due: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM push_outbox WHERE done_at IS NULL AND not_before <= $1 LIMIT 1",
+            )
+            .bind(ms(now))
+            .fetch_optional(r)
+            .await?;
+            if due.is_none() {
+                return Ok(Vec::new());
+            }
             let rows = sqlx::query(sql)
                 .bind(ms(lease_until))
                 .bind(ms(now))
