@@ -116,10 +116,11 @@ impl WebPushSender {
             Err(e) => {
                 return SendOutcome::Retry {
                     after: None,
+                    // The endpoint is a capability URL: it stays out of the logs.
                     reason: if e.is_timeout() {
                         "timed out".into()
                     } else {
-                        format!("request failed: {e}")
+                        format!("request failed: {}", e.without_url())
                     },
                 };
             }
