@@ -123,6 +123,56 @@ impl TokenBucket {
     }
 }
 
+/// Holds the deriver back while a campaign's issuance runs flat out (a backlog drained in
+/// batches at the database's speed): writing outbox rows then would compete with issuance for
+/// the database (SQLite has one writer), and the pushes could not leave faster than the sender's
+/// rate anyway. Steady admissions (below `surge_per_s`) are derived at once; a surge at least
+/// every `max_hold_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SurgeGate {
+    surge_per_s: u64,
+    max_hold_ms: u64,
+    last: Option<(u64, u64)>,
+    surging: bool,
+    held_since: Option<u64>,
+}
+
+impl SurgeGate {
+    pub fn new(surge_per_s: u64, max_hold_ms: u64) -> Self {
+        SurgeGate {
+            surge_per_s,
+            max_hold_ms,
+            last: None,
+            surging: false,
+            held_since: None,
+        }
+    }
+
+    /// Whether to derive now, given the campaign's vouchers out (`issued`) at `now_ms`.
+    pub fn should_derive(&mut self, issued: u64, now_ms: u64) -> bool {
+        let Some((prev, at)) = self.last else {
+            self.last = Some((issued, now_ms));
+            return true;
+        };
+        let dt = now_ms.saturating_sub(at);
+        // Rates over at least 100 ms (issuance wakes the deriver after every batch).
+        if dt >= 100 {
+            self.surging = issued.saturating_sub(prev) * 1000 / dt >= self.surge_per_s;
+            self.last = Some((issued, now_ms));
+        }
+        if !self.surging {
+            self.held_since = None;
+            return true;
+        }
+        let since = *self.held_since.get_or_insert(now_ms);
+        if now_ms.saturating_sub(since) >= self.max_hold_ms {
+            self.held_since = Some(now_ms);
+            return true;
+        }
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +222,32 @@ mod tests {
         assert_eq!(d(p.max_attempts, None, 3), None);
         // Not past the message's TTL.
         assert_eq!(retry_at(&p, 5, None, now, now + Duration::seconds(5), 1), None);
+    }
+
+    #[test]
+    fn surge_gate_holds_during_a_drain_but_not_for_long_nor_for_steady_admissions() {
+        let mut g = SurgeGate::new(5000, 30_000);
+        assert!(g.should_derive(0, 0));
+        // Steady admissions, 1,940 a second: derived every tick.
+        let mut issued = 0;
+        for t in (250..10_000).step_by(250) {
+            issued += 485;
+            assert!(g.should_derive(issued, t), "{t}");
+        }
+        // A drain at 20,000 a second: held...
+        let mut t = 10_000;
+        let mut derived = Vec::new();
+        while t < 70_000 {
+            t += 250;
+            issued += 5000;
+            if g.should_derive(issued, t) {
+                derived.push(t);
+            }
+        }
+        // ...but at least every 30 s.
+        assert_eq!(derived, vec![40_250]);
+        // Over: derived at the next tick.
+        assert!(g.should_derive(issued, t + 250));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!   a transaction per push would compete with issuance's commits).
 
 use super::payload::{self, Stale};
-use super::policy::{TokenBucket, delivery, retry_at};
+use super::policy::{SurgeGate, TokenBucket, delivery, retry_at};
 use super::sender::{PushMessage, PushSender, SendOutcome};
 use super::{PushConfig, PushHub};
 use crate::state::AppState;
@@ -38,7 +38,14 @@ pub async fn run(state: AppState, hub: Arc<PushHub>, sender: Arc<dyn PushSender>
     let _ = finisher.await;
 }
 
+/// Issuance faster than this (vouchers/s) is a backlog being drained: derivation waits.
+const SURGE_PER_S: u64 = 5000;
+/// But never longer than this.
+const MAX_HOLD_MS: u64 = 30_000;
+
 async fn derive_loop(state: AppState, hub: Arc<PushHub>, mut stopped: watch::Receiver<bool>) {
+    let started = tokio::time::Instant::now();
+    let mut gates: std::collections::HashMap<lineup_protocol::CampaignId, SurgeGate> = Default::default();
     loop {
         let campaigns = match state.campaigns().await {
             Ok(c) => c,
@@ -48,7 +55,15 @@ async fn derive_loop(state: AppState, hub: Arc<PushHub>, mut stopped: watch::Rec
             }
         };
         let window = Duration::from_std(hub.config.draw_window).unwrap_or(Duration::seconds(60));
+        let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         for c in campaigns {
+            let issued = state.counters(&c.spec.id).await.map(|k| k.issued).unwrap_or(0);
+            let gate = gates
+                .entry(c.spec.id.clone())
+                .or_insert_with(|| SurgeGate::new(SURGE_PER_S, MAX_HOLD_MS));
+            if !gate.should_derive(issued, now_ms) {
+                continue;
+            }
             // A few chunks per campaign and pass, so one huge draw does not starve the others.
             for _ in 0..16 {
                 match state.store().push_derive(&c, state.now(), window).await {
