@@ -55,17 +55,18 @@ async fn derive_loop(state: AppState, hub: Arc<PushHub>, mut stopped: watch::Rec
             }
         };
         let window = Duration::from_std(hub.config.draw_window).unwrap_or(Duration::seconds(60));
-        let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         for c in campaigns {
-            let issued = state.counters(&c.spec.id).await.map(|k| k.issued).unwrap_or(0);
             let gate = gates
                 .entry(c.spec.id.clone())
                 .or_insert_with(|| SurgeGate::new(SURGE_PER_S, MAX_HOLD_MS));
-            if !gate.should_derive(issued, now_ms) {
-                continue;
-            }
-            // A few chunks per campaign and pass, so one huge draw does not starve the others.
+            // A few chunks per campaign and pass, so one huge draw does not starve the others;
+            // the gate is asked before each (a chunk takes a while when a draw is large).
             for _ in 0..16 {
+                let issued = state.counters(&c.spec.id).await.map(|k| k.issued).unwrap_or(0);
+                let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                if !gate.should_derive(issued, now_ms) {
+                    break;
+                }
                 match state.store().push_derive(&c, state.now(), window).await {
                     Ok(d) => {
                         if d.enqueued > 0 {
