@@ -46,19 +46,21 @@ ensure_node() {
     fi
 }
 
-# Python packages of the Web Push receiver (tests/push/receiver.py), from PyPI.
-PUSH_PY_PACKAGES=("http-ece>=1.2,<2" "cryptography>=42")
-
-# ensure_push_venv: a Python venv with PUSH_PY_PACKAGES at $LINEUP_PUSH_VENV (default
-# ~/.cache/lineup/push-venv, outside the repository), made once; exports LINEUP_PUSH_PYTHON,
-# which the server's push test runs the receiver with.
+# ensure_push_venv: a Python venv at $LINEUP_PUSH_VENV (default ~/.cache/lineup/push-venv,
+# outside the repository) with the pinned packages of tests/push/requirements.txt (PyPI), made
+# again when that file changes; exports LINEUP_PUSH_PYTHON, which the server's push test runs the
+# receiver with.
 ensure_push_venv() {
     local venv="${LINEUP_PUSH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/lineup/push-venv}"
-    if ! "$venv/bin/python" -c 'import http_ece, cryptography' 2>/dev/null; then
+    local req=tests/push/requirements.txt stamp
+    stamp=$(sha256sum "$req" | cut -d' ' -f1)
+    if ! [ -x "$venv/bin/python" ] || [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$stamp" ]; then
         ensure_apt python3 python3-venv
-        say "making the Web Push receiver's Python venv at $venv: ${PUSH_PY_PACKAGES[*]}"
+        say "making the Web Push receiver's Python venv at $venv from $req"
+        rm -rf "$venv"
         python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check "${PUSH_PY_PACKAGES[@]}"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+        echo "$stamp" > "$venv/.requirements.sha256"
     fi
     export LINEUP_PUSH_PYTHON="$venv/bin/python"
 }

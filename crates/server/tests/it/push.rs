@@ -36,7 +36,7 @@ fn python() -> Option<String> {
     assert!(
         ok,
         "no Python with http-ece and cryptography at {py}: run scripts/test (it prepares the venv), or \
-         `python3 -m venv ~/.cache/lineup/push-venv && ~/.cache/lineup/push-venv/bin/pip install http-ece cryptography`, \
+         `python3 -m venv ~/.cache/lineup/push-venv && ~/.cache/lineup/push-venv/bin/pip install -r tests/push/requirements.txt`, \
          or set LINEUP_PUSH_PYTHON; LINEUP_SKIP_PUSH=1 skips this test"
     );
     Some(py)
