@@ -59,6 +59,15 @@ ensure_node() {
     fi
 }
 
+# ensure_push_venv: the Web Push receiver's venv (tests/push/requirements.txt) at
+# $LINEUP_PUSH_VENV (default ~/.cache/lineup/push-venv, outside the repository); exports
+# LINEUP_PUSH_PYTHON, which the server's push test runs the receiver with.
+ensure_push_venv() {
+    local venv="${LINEUP_PUSH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/lineup/push-venv}"
+    ensure_venv "$venv" tests/push/requirements.txt
+    export LINEUP_PUSH_PYTHON="$venv/bin/python"
+}
+
 # have_display: a desktop session to show the app in.
 have_display() {
     [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]

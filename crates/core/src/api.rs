@@ -365,6 +365,47 @@ impl ApiClient {
         self.get(&format!("{API_PREFIX}/vouchers"), true).await
     }
 
+    /// `GET /v1/push/vapid`: the key to subscribe with (`applicationServerKey`).
+    pub async fn push_vapid_key(&self) -> Result<lineup_protocol::push::VapidKey, ApiError> {
+        self.get(&format!("{API_PREFIX}/push/vapid"), false).await
+    }
+
+    /// `POST /v1/push/subscriptions`: registers (or updates, by endpoint) this device's push
+    /// subscription for the identity. Returns the stored subscription and whether it is new.
+    pub async fn push_subscribe(
+        &self,
+        req: &lineup_protocol::push::PushSubscriptionRequest,
+    ) -> Result<(lineup_protocol::push::PushSubscription, bool), ApiError> {
+        let a = self
+            .call::<_, lineup_protocol::push::PushSubscription>(
+                Method::POST,
+                &format!("{API_PREFIX}/push/subscriptions"),
+                Some(req),
+                true,
+                &[],
+            )
+            .await?;
+        Ok((a.body, a.status == StatusCode::CREATED))
+    }
+
+    /// `POST /v1/push/subscriptions/remove`: forgets this device's endpoint; whether it was
+    /// registered to the identity.
+    pub async fn push_unsubscribe(&self, endpoint: &str) -> Result<bool, ApiError> {
+        let body = lineup_protocol::push::PushUnsubscribeRequest {
+            endpoint: endpoint.to_owned(),
+        };
+        let a = self
+            .call::<_, lineup_protocol::push::PushUnsubscribed>(
+                Method::POST,
+                &format!("{API_PREFIX}/push/subscriptions/remove"),
+                Some(&body),
+                true,
+                &[],
+            )
+            .await?;
+        Ok(a.body.removed)
+    }
+
     /// `POST /v1/redemptions` with a staff bearer token (box office).
     pub async fn redeem(&self, staff_token: &str, req: &RedeemRequest) -> Result<Redemption, ApiError> {
         let extra = [(header::AUTHORIZATION.as_str(), format!("Bearer {staff_token}"))];

@@ -66,3 +66,54 @@ async fn a_winner_claims_with_three_requests_and_the_voucher_verifies() {
     assert_eq!(entries[0].voucher.token, v.token);
     server.shutdown().await;
 }
+
+/// The client's push-subscription calls against the real server: the VAPID key, a
+/// registration (new, then updated), the cap's problem code, and removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_subscriptions_register_update_and_remove() {
+    use lineup_protocol::ProblemCode;
+    use lineup_protocol::push::{PushKeys, PushLocale, PushSubscriptionRequest};
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::new(data.path());
+    cfg.push.max_subscriptions = 1;
+    // Subscriptions are accepted; nothing is sent in this test.
+    cfg.push.enabled = false;
+    let server = lineup_server::spawn(cfg).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = Profile::open(dir.path()).unwrap();
+    let id = Identity::load_or_create(&profile, &MemoryStore::new(), &server.url).unwrap();
+    let api = ApiClient::new(&server.url, ApiConfig::default())
+        .unwrap()
+        .with_identity(id.signing_key().clone());
+    api.register("push@example.com".parse().unwrap(), true).await.unwrap();
+    let vapid = api.push_vapid_key().await.unwrap();
+    assert_eq!(vapid.public_key.len(), 87, "65 bytes, unpadded base64url");
+    // RFC 8291 appendix A's subscriber key and auth secret.
+    let req = |endpoint: &str| PushSubscriptionRequest {
+        endpoint: endpoint.into(),
+        keys: PushKeys {
+            p256dh: "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4".into(),
+            auth: "BTBZMqHH6r4Tts7J_aSIgg".into(),
+        },
+        hide_code: true,
+        locale: PushLocale::Ko,
+    };
+    let (sub, created) = api.push_subscribe(&req("https://push.example.org/a")).await.unwrap();
+    assert!(created && sub.hide_code && sub.subscriptions == 1);
+    let (_, created) = api.push_subscribe(&req("https://push.example.org/a")).await.unwrap();
+    assert!(!created, "the same endpoint again is an update");
+    let e = api
+        .push_subscribe(&req("https://push.example.org/b"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ProblemCode::TooManySubscriptions));
+    let e = api.push_subscribe(&req("https://10.0.0.1/b")).await.unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some(ProblemCode::InvalidInput),
+        "a private address is refused"
+    );
+    assert!(api.push_unsubscribe("https://push.example.org/a").await.unwrap());
+    assert!(!api.push_unsubscribe("https://push.example.org/a").await.unwrap());
+    server.shutdown().await;
+}

@@ -12,6 +12,7 @@ pub mod ids;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod problem;
+pub mod push;
 pub mod time;
 pub mod voucher;
 

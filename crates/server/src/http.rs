@@ -142,6 +142,9 @@ pub fn route_label(path: &str) -> &'static str {
         ["v1", "identities"] => "/v1/identities",
         ["v1", "vouchers"] => "/v1/vouchers",
         ["v1", "redemptions"] => "/v1/redemptions",
+        ["v1", "push", "vapid"] => "/v1/push/vapid",
+        ["v1", "push", "subscriptions"] => "/v1/push/subscriptions",
+        ["v1", "push", "subscriptions", "remove"] => "/v1/push/subscriptions/remove",
         _ => "other",
     }
 }
@@ -171,6 +174,9 @@ fn api(state: AppState) -> Router {
         .route("/v1/identities", post(routes::identities::register))
         .route("/v1/vouchers", get(routes::vouchers::list))
         .route("/v1/redemptions", post(routes::redemptions::redeem))
+        .route("/v1/push/vapid", get(routes::push::vapid))
+        .route("/v1/push/subscriptions", post(routes::push::subscribe))
+        .route("/v1/push/subscriptions/remove", post(routes::push::unsubscribe))
         .fallback(routes::ops::not_found)
         .method_not_allowed_fallback(routes::ops::method_not_allowed)
         .with_state(state)

@@ -345,6 +345,10 @@ pub async fn pass(state: &AppState, c: &CampaignRow, now: DateTime<Utc>) -> Resu
         }
         state.invalidate(id);
         state.metrics().issued_by_server(vouchers.len() as u64);
+        // Committed: the push deriver picks these vouchers up from the store now.
+        if let Some(push) = state.push() {
+            push.wake.notify_one();
+        }
         tracing::debug!(campaign = %id, vouchers = vouchers.len(), "issued a batch");
     })
     .await?;

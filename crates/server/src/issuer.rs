@@ -162,7 +162,7 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], IssuerError> {
     Ok(b)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

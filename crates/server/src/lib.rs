@@ -17,6 +17,7 @@ pub mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod push;
 pub mod routes;
 pub mod schedule;
 pub mod state;
@@ -98,6 +99,8 @@ pub struct ServerConfig {
     /// origin of each request's own `Host` (enough on loopback; a server reachable under
     /// several names, or behind a proxy, should list them).
     pub public_origins: Vec<lineup_protocol::auth::Origin>,
+    /// Web Push (see [`push`]).
+    pub push: push::PushConfig,
 }
 
 impl ServerConfig {
@@ -121,6 +124,7 @@ impl ServerConfig {
             rate_limits: limit::RateLimitConfig::default(),
             metrics_addr: None,
             public_origins: Vec::new(),
+            push: push::PushConfig::default(),
         }
     }
 }
@@ -139,6 +143,10 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Push(#[from] push::webpush::WebPushError),
+    #[error("cannot build the push client: {0}")]
+    PushClient(String),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -165,6 +173,7 @@ pub struct Running {
     server: JoinHandle<std::io::Result<()>>,
     ticker: JoinHandle<()>,
     issuer: JoinHandle<()>,
+    push: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -184,6 +193,9 @@ impl Running {
         }
         let _ = self.ticker.await;
         let _ = self.issuer.await;
+        if let Some(p) = self.push {
+            let _ = p.await;
+        }
         if let Err(e) = self.state.store().leave().await {
             tracing::warn!(error = %e, "cannot remove this instance's heartbeat");
         }
@@ -307,6 +319,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         })
         .await
     });
+    let push = spawn_push(&config, &state, stopped.clone())?;
     let issuer = tokio::spawn(issuance::run(state.clone(), stopped.clone()));
     let ticker = tokio::spawn(tick_loop(state.clone(), config.tick, stopped));
     Ok(Running {
@@ -321,7 +334,37 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         server,
         ticker,
         issuer,
+        push,
     })
+}
+
+/// Sets up Web Push on `state` (the VAPID key is made on first start, next to the issuer key)
+/// and starts its tasks unless sending is disabled.
+fn spawn_push(
+    config: &ServerConfig,
+    state: &AppState,
+    stopped: watch::Receiver<bool>,
+) -> Result<Option<JoinHandle<()>>, ServerError> {
+    let vapid = push::webpush::VapidKey::load_or_create(&config.data_dir)?;
+    let hub = std::sync::Arc::new(push::PushHub::new(config.push.clone(), vapid));
+    state.set_push(hub.clone());
+    if !config.push.enabled {
+        return Ok(None);
+    }
+    let sender = push::sender::WebPushSender::new(
+        hub.vapid.clone(),
+        config.push.contact.clone(),
+        config.push.timeout,
+        config.push.allow_private_endpoints,
+        config.clock.clone(),
+    )
+    .map_err(|e| ServerError::PushClient(e.to_string()))?;
+    Ok(Some(tokio::spawn(push::worker::run(
+        state.clone(),
+        hub,
+        std::sync::Arc::new(sender),
+        stopped,
+    ))))
 }
 
 fn seed() -> Result<u64, ServerError> {

@@ -104,6 +104,28 @@ struct Args {
     /// Serve /metrics on this address only (e.g. 127.0.0.1:9090) instead of on --addr.
     #[arg(long, env = "LINEUP_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// Web Push: the VAPID contact push services may reach the operator at (mailto: or https:).
+    #[arg(long, env = "LINEUP_PUSH_CONTACT", default_value = lineup_server::push::DEFAULT_CONTACT)]
+    push_contact: String,
+    /// Web Push: pushes per second at most from this instance (draw bursts are paced by it).
+    #[arg(long, env = "LINEUP_PUSH_RATE", default_value_t = 2000)]
+    push_rate: u32,
+    /// Web Push: seconds over which the draw's results are spread.
+    #[arg(long, env = "LINEUP_PUSH_DRAW_WINDOW", default_value_t = 60)]
+    push_draw_window: u64,
+    /// Web Push: push requests open at once.
+    #[arg(long, env = "LINEUP_PUSH_IN_FLIGHT", default_value_t = 256)]
+    push_in_flight: usize,
+    /// Web Push: subscriptions one identity may hold.
+    #[arg(long, env = "LINEUP_PUSH_MAX_SUBSCRIPTIONS", default_value_t = 10)]
+    push_max_subscriptions: u32,
+    /// Web Push: accept http endpoints and private, loopback and link-local hosts. A push
+    /// endpoint is a URL the server POSTs to: leave this off outside tests.
+    #[arg(long, env = "LINEUP_PUSH_ALLOW_PRIVATE_ENDPOINTS")]
+    push_allow_private_endpoints: bool,
+    /// Web Push: accept subscriptions but send nothing.
+    #[arg(long, env = "LINEUP_PUSH_DISABLED")]
+    push_disabled: bool,
     /// Log as JSON lines.
     #[arg(long, env = "LINEUP_LOG_JSON")]
     log_json: bool,
@@ -165,6 +187,18 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     config.public_origins = args.public_origins.clone();
+    anyhow::ensure!(
+        args.push_contact.starts_with("mailto:") || args.push_contact.starts_with("https://"),
+        "--push-contact must be a mailto: or https:// URI"
+    );
+    config.push.contact = args.push_contact.clone();
+    config.push.rate_per_s = args.push_rate.max(1);
+    config.push.burst = (args.push_rate / 10).max(1);
+    config.push.draw_window = Duration::from_secs(args.push_draw_window.max(1));
+    config.push.in_flight = args.push_in_flight.max(1);
+    config.push.max_subscriptions = args.push_max_subscriptions.max(1);
+    config.push.allow_private_endpoints = args.push_allow_private_endpoints;
+    config.push.enabled = !args.push_disabled;
     let running = lineup_server::spawn(config).await.context("starting the server")?;
     println!("Lineup server listening on {}", running.url);
     if let Some(at) = running.metrics_addr {
@@ -175,6 +209,9 @@ async fn main() -> anyhow::Result<()> {
         println!("Demo staff token: {token}");
     }
     println!("Issuer key id: {} (public key {})", running.kid, running.public_key);
+    if let Some(push) = running.state.push() {
+        println!("Web Push VAPID key: {}", push.vapid.public_key());
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;

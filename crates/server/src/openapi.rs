@@ -40,6 +40,9 @@ Signed requests carry `Authorization: Lineup key=<public key>, ts=<unix seconds>
         routes::claim::claim,
         routes::vouchers::list,
         routes::redemptions::redeem,
+        routes::push::vapid,
+        routes::push::subscribe,
+        routes::push::unsubscribe,
     ),
     components(schemas(lineup_protocol::Problem, lineup_protocol::ProblemCode, CampaignId)),
     modifiers(&Security, &Conventions)

@@ -46,6 +46,7 @@ struct Inner {
     origins: Vec<Origin>,
     claims: crate::batch::Batcher<crate::store::ClaimInput, crate::store::ClaimOutcome>,
     joins: crate::batch::Batcher<crate::store::JoinInput, crate::store::TakeOutcome>,
+    push: std::sync::OnceLock<Arc<crate::push::PushHub>>,
 }
 
 impl AppState {
@@ -99,6 +100,7 @@ impl AppState {
                 origins,
                 claims,
                 joins,
+                push: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -123,6 +125,16 @@ impl AppState {
     ) -> Result<crate::store::TakeOutcome, crate::store::StoreError> {
         let id = input.campaign_id.clone();
         self.inner.joins.submit(&id, input).await
+    }
+
+    /// Web Push, once [`crate::spawn`] set it up (`None`: subscriptions are not served).
+    pub fn push(&self) -> Option<&Arc<crate::push::PushHub>> {
+        self.inner.push.get()
+    }
+
+    /// Sets up Web Push (once; later calls are ignored).
+    pub fn set_push(&self, hub: Arc<crate::push::PushHub>) {
+        let _ = self.inner.push.set(hub);
     }
 
     pub fn store(&self) -> &Store {

@@ -60,6 +60,13 @@ struct Args {
     /// Seconds of /healthz load.
     #[arg(long, default_value_t = 3.0)]
     http_secs: f64,
+    /// Web Push: the first N places' identities hold a push subscription (to a sink in this
+    /// process answering 201), so the server derives and sends pushes while it issues.
+    #[arg(long, default_value_t = 0)]
+    push_subscribers: u64,
+    /// Web Push: the sender's rate (pushes/s).
+    #[arg(long, default_value_t = 2000)]
+    push_rate: u32,
 }
 
 #[tokio::main]
@@ -102,6 +109,8 @@ async fn main() -> Result<()> {
     }];
     // The server's own clock stays at the real time, so its issuer and sweeper never act on
     // the campaign (it opens in two hours): this run drives them at chosen instants.
+    config.push.allow_private_endpoints = true;
+    config.push.rate_per_s = args.push_rate;
     let server = spawn(config).await.context("starting the server")?;
     let store = server.state.store().clone();
 
@@ -110,6 +119,11 @@ async fn main() -> Result<()> {
         .await
         .context("filling the pre-queue")?;
     let fill_s = fill.elapsed().as_secs_f64();
+    let pushed = Arc::new(AtomicU64::new(0));
+    if args.push_subscribers > 0 {
+        let sink = push_sink(pushed.clone()).await?;
+        bulk_subscribe(&db, args.push_subscribers.min(args.tickets), &sink, t0).await?;
+    }
 
     let (healthz_rps, healthz_n) = healthz(server.addr, args.http_conns, args.http_secs).await?;
 
@@ -210,6 +224,7 @@ async fn main() -> Result<()> {
         drained.conflicts
     );
     let batches_s = batches.elapsed().as_secs_f64();
+    let pushed_by_then = pushed.load(Ordering::Relaxed);
 
     let c = store.campaign_counters(&id).await?.context("campaign vanished")?;
     let claim_rate = claimed as f64 / claims_s.max(1e-9);
@@ -235,6 +250,13 @@ async fn main() -> Result<()> {
     );
     println!("explicit claims          {claimed} in {claims_s:.2} s = {claim_rate:.0} vouchers/s");
     println!("server-side batches      {issued} in {batches_s:.2} s = {batch_rate:.0} vouchers/s ({rounds} batches)");
+    if args.push_subscribers > 0 {
+        println!(
+            "push                     {} subscribers; {pushed_by_then} pushes delivered by the end of issuance, outbox rows pending {}",
+            args.push_subscribers,
+            store.push_pending().await?
+        );
+    }
     println!("batches / explicit       {:.1} x", batch_rate / claim_rate.max(1e-9));
     println!("batches / healthz        {:.3}", batch_rate / healthz_rps.max(1e-9));
     ensure!(
@@ -352,6 +374,73 @@ async fn bulk_fill(db: &DbLocation, id: &CampaignId, n: u64, t0: DateTime<Utc>) 
             // As autovacuum would have during a pre-queue of minutes.
             sqlx::query("ANALYZE tickets").execute(&pool).await?;
             sqlx::query("ANALYZE identities").execute(&pool).await?;
+            pool.close().await;
+        }
+    }
+    Ok(())
+}
+
+/// A push service stand-in on loopback that takes every push (201) and counts them; its
+/// endpoint prefix.
+async fn push_sink(count: Arc<AtomicU64>) -> Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/push/{k}",
+        axum::routing::post(move || {
+            let count = count.clone();
+            async move {
+                count.fetch_add(1, Ordering::Relaxed);
+                axum::http::StatusCode::CREATED
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{addr}/push/"))
+}
+
+/// One push subscription for each of the first `n` places' identities (endpoint `sink || k`;
+/// every one with RFC 8291's example subscriber key).
+async fn bulk_subscribe(db: &DbLocation, n: u64, sink: &str, t0: DateTime<Utc>) -> Result<()> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let p256dh =
+        b64.decode("BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4")?;
+    let auth = b64.decode("BTBZMqHH6r4Tts7J_aSIgg")?;
+    let (n, at) = (i64::try_from(n)?, t0.timestamp_millis());
+    match db {
+        DbLocation::Sqlite(path) => {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await?;
+            sqlx::query(
+                "WITH RECURSIVE s(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM s WHERE k < ?)
+                 INSERT INTO push_subscriptions (identity, endpoint, p256dh, auth, hide_code, locale, created_at, updated_at)
+                 SELECT unhex(printf('%064x', k)), ? || k, ?, ?, 1, 'ko', ?, ? FROM s",
+            )
+            .bind(n)
+            .bind(sink)
+            .bind(&p256dh)
+            .bind(&auth)
+            .bind(at)
+            .bind(at)
+            .execute(&pool)
+            .await?;
+            pool.close().await;
+        }
+        DbLocation::Postgres(url) => {
+            let pool = sqlx::PgPool::connect(url).await?;
+            sqlx::query(
+                "INSERT INTO push_subscriptions (identity, endpoint, p256dh, auth, hide_code, locale, created_at, updated_at)
+                 SELECT decode(lpad(to_hex(k), 64, '0'), 'hex'), $2 || k, $3, $4, TRUE, 'ko', $5, $5
+                 FROM generate_series(1, $1::int8) AS k",
+            )
+            .bind(n)
+            .bind(sink)
+            .bind(&p256dh)
+            .bind(&auth)
+            .bind(at)
+            .execute(&pool)
+            .await?;
+            sqlx::query("ANALYZE push_subscriptions").execute(&pool).await?;
             pool.close().await;
         }
     }

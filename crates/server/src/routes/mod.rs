@@ -5,6 +5,7 @@ pub mod campaigns;
 pub mod claim;
 pub mod identities;
 pub mod ops;
+pub mod push;
 pub mod redemptions;
 pub mod tickets;
 pub mod vouchers;

@@ -11,6 +11,7 @@ mod gate;
 pub mod inflight;
 pub use gate::{Registered, registration_outcome};
 pub mod postgres;
+pub mod push;
 pub mod sqlite;
 
 use crate::clock::Clock;

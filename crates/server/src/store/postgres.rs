@@ -169,6 +169,11 @@ struct Locked {
 }
 
 impl PgStore {
+    /// The pool, for the stores' side modules (see `store::push`).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Connects, and runs the migrations (versioned; sqlx holds an advisory lock while it runs
     /// them, so instances starting together apply each migration once).
     pub async fn open(url: &str, cfg: &PgPoolConfig) -> Result<Self, StoreError> {
@@ -647,11 +652,6 @@ impl PgStore {
 
     pub fn instance(&self) -> &str {
         &self.instance
-    }
-
-    /// The pool (for statements shared across backends in `store/`).
-    pub(crate) fn pool(&self) -> &sqlx::PgPool {
-        &self.pool
     }
 
     pub async fn registrations_matching(

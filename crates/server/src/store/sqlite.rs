@@ -64,6 +64,11 @@ fn campaign_id(s: &str) -> Result<CampaignId, StoreError> {
 }
 
 impl SqliteStore {
+    /// The writer and reader pools, for the stores' side modules (see `store::push`).
+    pub(crate) fn pools(&self) -> (&SqlitePool, &SqlitePool) {
+        (&self.writer, &self.reader)
+    }
+
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;

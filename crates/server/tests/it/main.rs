@@ -13,5 +13,6 @@ mod limits;
 mod openapi;
 mod origin;
 mod postgres;
+mod push;
 mod restart;
 mod status_cache;
