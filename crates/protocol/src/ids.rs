@@ -16,6 +16,8 @@ pub enum IdError {
     IdentityKey,
     #[error("contact must be an e-mail address or a phone number")]
     Contact,
+    #[error("a one-time code is 6 digits")]
+    OneTimeCode,
 }
 
 /// A campaign id: short, lowercase, URL-safe (it is also embedded in every voucher token).
@@ -117,76 +119,7 @@ impl fmt::Display for IdentityKey {
     }
 }
 
-/// A contact (e-mail or phone number) in normalised form: e-mail lowercased, phone digits
-/// only with a leading '+' kept. One identity per contact per server.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(try_from = "String", into = "String")]
-pub struct Contact(String);
-
-impl Contact {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// A one-way digest of the contact, which is all a server needs to keep.
-    pub fn digest(&self) -> [u8; 32] {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        h.update(b"lineup-contact-v1");
-        h.update(self.0.as_bytes());
-        h.finalize().into()
-    }
-}
-
-impl FromStr for Contact {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, IdError> {
-        let s = s.trim();
-        if s.len() > 254 {
-            return Err(IdError::Contact);
-        }
-        if let Some((local, domain)) = s.split_once('@') {
-            let ok = !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-                && !domain.contains('@');
-            return if ok {
-                Ok(Contact(s.to_lowercase()))
-            } else {
-                Err(IdError::Contact)
-            };
-        }
-        let plus = s.starts_with('+');
-        let mut digits = String::new();
-        for c in s.chars().skip(usize::from(plus)) {
-            match c {
-                '0'..='9' => digits.push(c),
-                ' ' | '-' | '(' | ')' | '.' => {}
-                _ => return Err(IdError::Contact),
-            }
-        }
-        if !(7..=15).contains(&digits.len()) {
-            return Err(IdError::Contact);
-        }
-        Ok(Contact(if plus { format!("+{digits}") } else { digits }))
-    }
-}
-
-impl TryFrom<String> for Contact {
-    type Error = IdError;
-    fn try_from(s: String) -> Result<Self, IdError> {
-        s.parse()
-    }
-}
-
-impl From<Contact> for String {
-    fn from(c: Contact) -> String {
-        c.0
-    }
-}
+pub use crate::contact::Contact;
 
 /// A 1-based place in a campaign's line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -212,21 +145,6 @@ mod tests {
         assert!("Demo".parse::<CampaignId>().is_err());
         assert!("a/b".parse::<CampaignId>().is_err());
         assert!("x".repeat(33).parse::<CampaignId>().is_err());
-    }
-
-    #[test]
-    fn contacts_normalise() {
-        let a: Contact = " Kim@Example.COM ".parse().unwrap();
-        assert_eq!(a.as_str(), "kim@example.com");
-        let p: Contact = "+82 10-1234-5678".parse().unwrap();
-        assert_eq!(p.as_str(), "+821012345678");
-        let q: Contact = "010 1234 5678".parse().unwrap();
-        assert_eq!(q.as_str(), "01012345678");
-        assert!("nobody".parse::<Contact>().is_err());
-        assert!("a@b".parse::<Contact>().is_err());
-        assert!("123".parse::<Contact>().is_err());
-        assert!("+82 10 abc".parse::<Contact>().is_err());
-        assert_ne!(a.digest(), p.digest());
     }
 
     #[test]
