@@ -16,6 +16,7 @@ pub mod voucher;
 
 pub use api::*;
 pub use code::VoucherCode;
+pub use contact::ContactKind;
 pub use ids::*;
 pub use problem::{Problem, ProblemCode};
 pub use time::When;

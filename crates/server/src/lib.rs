@@ -22,6 +22,7 @@ pub mod schedule;
 pub mod state;
 pub mod store;
 pub mod ticket_cache;
+pub mod verify;
 
 pub use clock::Clock;
 pub use config::{CampaignSpec, ConfiguredCampaign};
@@ -94,6 +95,8 @@ pub struct ServerConfig {
     pub rate_limits: limit::RateLimitConfig,
     /// Serve `/metrics` on this address only (not on `addr`); `None`: on `addr`.
     pub metrics_addr: Option<SocketAddr>,
+    /// Contact verification (off by default: registration at once).
+    pub verify: verify::VerifyConfig,
 }
 
 impl ServerConfig {
@@ -116,6 +119,7 @@ impl ServerConfig {
             connections: listen::ConnectionLimits::default(),
             rate_limits: limit::RateLimitConfig::default(),
             metrics_addr: None,
+            verify: verify::VerifyConfig::default(),
         }
     }
 }
@@ -134,6 +138,8 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Verify(#[from] verify::VerifyError),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -206,6 +212,9 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         source,
     })?;
     let issuer = issuer::Issuer::load_or_create(&config.data_dir)?;
+    // Refused before anything is opened: a demo sender on a public address would hand out codes
+    // to whoever reads the log.
+    let verifier = verify::Verifier::new(config.verify.clone(), config.addr)?;
     let store = Store::open_with(&config.db, &config.pg_pool).await?;
     store.heartbeat(config.clock.now()).await?;
     let now = config.clock.now();
@@ -249,6 +258,8 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         config.ticket_cache,
         &config.rate_limits,
     );
+    announce_verification(&verifier, config.addr, state.store()).await?;
+    state.set_verifier(verifier);
     let router = http::router(
         state.clone(),
         http::Limits {
@@ -316,6 +327,33 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         ticker,
         issuer,
     })
+}
+
+/// Says in the log how registrations are verified, and warns where that is weak.
+async fn announce_verification(
+    verifier: &verify::Verifier,
+    addr: SocketAddr,
+    store: &Store,
+) -> Result<(), ServerError> {
+    match verifier.config().mode {
+        verify::VerifyMode::Off if !addr.ip().is_loopback() => tracing::warn!(
+            %addr,
+            "contacts are NOT verified (--verify-contacts off): anyone can register any contact; configure --smtp-url or --sms-url before serving the public"
+        ),
+        verify::VerifyMode::Off => tracing::info!("contacts are not verified (--verify-contacts off)"),
+        verify::VerifyMode::Log => tracing::warn!(
+            "DEMO — NOT FOR PRODUCTION: one-time codes are printed to this log instead of being sent (--verify-contacts log)"
+        ),
+        mode => tracing::info!(?mode, "contacts are verified with one-time codes"),
+    }
+    let legacy = store.legacy_digests().await?;
+    if legacy > 0 {
+        tracing::warn!(
+            identities = legacy,
+            "identities still stored with the plain contact digest (reversible); each moves to the keyed digest when its contact registers again"
+        );
+    }
+    Ok(())
 }
 
 fn seed() -> Result<u64, ServerError> {

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         routes::campaigns::list,
         routes::campaigns::get,
         routes::identities::register,
+        routes::identities::verify,
         routes::tickets::take,
         routes::tickets::me,
         routes::tickets::give_back,

@@ -371,6 +371,11 @@ impl SqliteStore {
         &self.writer
     }
 
+    /// The read-only pool (for statements shared across backends in `store/`).
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
     pub async fn registrations_matching(
         &self,
         key: &IdentityKey,

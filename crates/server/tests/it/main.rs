@@ -13,3 +13,4 @@ mod limits;
 mod postgres;
 mod restart;
 mod status_cache;
+mod verify;
