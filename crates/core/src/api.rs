@@ -8,7 +8,8 @@ use ed25519_dalek::SigningKey;
 use lineup_protocol::problem::PROBLEM_CONTENT_TYPE;
 use lineup_protocol::{
     API_PREFIX, Campaign, CampaignId, CampaignList, ClaimRequest, Contact, IDEMPOTENCY_KEY_HEADER, KeysResponse,
-    Problem, ProblemCode, RedeemRequest, Redemption, RegisterRequest, Registration, TicketStatus, Voucher, VoucherList,
+    OneTimeCode, Problem, ProblemCode, RedeemRequest, Redemption, RegisterRequest, Registration, TicketStatus,
+    VerificationSent, VerifyRequest, Voucher, VoucherList,
 };
 use reqwest::{Method, StatusCode, header};
 use serde::Serialize;
@@ -138,6 +139,15 @@ impl std::fmt::Debug for ApiClient {
 }
 
 /// A successful answer with the header values the caller may need.
+/// What the first registration step got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegisterStep {
+    /// Registered (the flag: created now, not a repeat).
+    Registered(Registration, bool),
+    /// A one-time code went to the contact; registration waits for it.
+    CodeSent(VerificationSent),
+}
+
 struct Answer<T> {
     body: T,
     status: StatusCode,
@@ -286,7 +296,51 @@ impl ApiClient {
         self.get(&format!("{API_PREFIX}/campaigns/{id}"), false).await
     }
 
-    /// `POST /v1/identities`; the flag says whether the identity was created now.
+    /// `POST /v1/identities`, for either kind of server: registered at once (201/200: the flag
+    /// says whether it was created now), or a one-time code was sent to the contact (202): finish
+    /// with [`ApiClient::verify_code`].
+    pub async fn register_start(&self, contact: Contact, consent: bool) -> Result<RegisterStep, ApiError> {
+        let body = RegisterRequest { contact, consent };
+        let a = self
+            .call::<_, serde_json::Value>(
+                Method::POST,
+                &format!("{API_PREFIX}/identities"),
+                Some(&body),
+                true,
+                &[],
+            )
+            .await?;
+        let undecodable = |e: serde_json::Error| ApiError::Unexpected {
+            status: a.status.as_u16(),
+            snippet: format!("undecodable body: {e}"),
+        };
+        if a.status == StatusCode::ACCEPTED {
+            let sent: VerificationSent = serde_json::from_value(a.body.clone()).map_err(undecodable)?;
+            return Ok(RegisterStep::CodeSent(sent));
+        }
+        let reg: Registration = serde_json::from_value(a.body.clone()).map_err(undecodable)?;
+        Ok(RegisterStep::Registered(reg, a.status == StatusCode::CREATED))
+    }
+
+    /// `POST /v1/identities/verify`: the one-time code the contact received; the flag says
+    /// whether the identity was created now (a repeat answers the registration made).
+    pub async fn verify_code(&self, code: OneTimeCode) -> Result<(Registration, bool), ApiError> {
+        let body = VerifyRequest { code };
+        let a = self
+            .call::<_, Registration>(
+                Method::POST,
+                &format!("{API_PREFIX}/identities/verify"),
+                Some(&body),
+                true,
+                &[],
+            )
+            .await?;
+        Ok((a.body, a.status == StatusCode::CREATED))
+    }
+
+    /// `POST /v1/identities` on a server that registers at once (no code); the flag says whether
+    /// the identity was created now. A server that sends a code makes this an error: use
+    /// [`ApiClient::register_start`].
     pub async fn register(&self, contact: Contact, consent: bool) -> Result<(Registration, bool), ApiError> {
         let body = RegisterRequest { contact, consent };
         let a = self
