@@ -119,7 +119,7 @@ impl fmt::Display for IdentityKey {
     }
 }
 
-pub use crate::contact::Contact;
+pub use crate::contact::{CONTACT_MAX_LEN, CONTACT_PATTERN, Contact};
 
 /// A 1-based place in a campaign's line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
