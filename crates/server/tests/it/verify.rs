@@ -454,3 +454,169 @@ async fn the_demo_sender_refuses_a_public_address() {
     let err = lineup_server::spawn(config).await.err().expect("refused");
     assert!(err.to_string().contains("--smtp-url"), "{err}");
 }
+
+/// SMS through the HTTP sender: a real HTTP receiver (axum on port 0) stands in for the
+/// provider and gets the documented shape; a provider's refusal is 502 `delivery_failed`.
+#[tokio::test]
+async fn an_sms_code_through_the_http_sender_registers() {
+    use axum::http::HeaderMap;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Option<String>, Value)>();
+    let provider = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let refuse = body["to"].as_str().is_some_and(|t| t.ends_with("9999"));
+                let _ = tx.send((auth, body));
+                if refuse {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::ACCEPTED
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, provider).await });
+    let app = spawn_app_with(crate::common::Backend::Sqlite, demo(10, 10, 60), |c| {
+        c.verify = VerifyConfig {
+            mode: VerifyMode::Sms,
+            sms: Some(lineup_server::verify::SmsConfig {
+                url: format!("http://{at}/sms"),
+                api_key: Some("provider-key-123".into()),
+                from: "Lineup".into(),
+            }),
+            ..VerifyConfig::default()
+        };
+    })
+    .await;
+    let park = Person::new(1);
+    let r = app
+        .signed(
+            &park,
+            Method::POST,
+            "/v1/identities",
+            Some(&register_body("010-7777-0001")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let (auth, body) = rx.recv().await.unwrap();
+    assert_eq!(auth.as_deref(), Some("Bearer provider-key-123"));
+    assert_eq!(body["to"], "+821077770001");
+    assert_eq!(body["from"], "Lineup");
+    let text = body["text"].as_str().unwrap();
+    let code = text
+        .strip_prefix("Lineup code: ")
+        .map(|t| t[..6].to_owned())
+        .unwrap_or_else(|| panic!("{text}"));
+    let r = app
+        .signed(
+            &park,
+            Method::POST,
+            "/v1/identities/verify",
+            Some(&json!({"code": code})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // The provider refuses: the person is told to ask again, nothing is registered.
+    let choi = Person::new(2);
+    let r = app
+        .signed(
+            &choi,
+            Method::POST,
+            "/v1/identities",
+            Some(&register_body("010-7777-9999")),
+            &[],
+        )
+        .await;
+    let p = expect_problem(r, ProblemCode::DeliveryFailed).await;
+    assert!(p.retry_after_s.is_some());
+    // E-mail cannot be reached by this server (no SMTP relay).
+    let r = app
+        .signed(
+            &choi,
+            Method::POST,
+            "/v1/identities",
+            Some(&register_body("choi@example.com")),
+            &[],
+        )
+        .await;
+    expect_problem(r, ProblemCode::InvalidInput).await;
+    app.stop().await;
+}
+
+/// Instances on one PostgreSQL with different data directories key contacts and codes alike:
+/// a code asked for on one instance is accepted on the other.
+#[tokio::test]
+async fn instances_on_one_postgres_share_the_contact_secret() {
+    if crate::postgres::admin_url().is_none() {
+        return;
+    }
+    let mut app = spawn_app_with(crate::common::Backend::Postgres, demo(10, 10, 60), log_mode).await;
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut config = app.config.clone();
+    config.data_dir = other_dir.path().to_owned();
+    config.addr = "127.0.0.1:0".parse().unwrap();
+    let b = lineup_server::spawn(config).await.unwrap();
+    let kim = Person::new(1);
+    let r = app
+        .signed(
+            &kim,
+            Method::POST,
+            "/v1/identities",
+            Some(&register_body("010-8888-0001")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let phone: Contact = "+821088880001".parse().unwrap();
+    let code = app.running().state.demo_code(&phone).unwrap();
+    assert_eq!(
+        b.state.demo_code(&phone),
+        None,
+        "the code was sent by the first instance"
+    );
+    let a_url = std::mem::replace(&mut app.url, b.url.clone());
+    let r = app
+        .signed(
+            &kim,
+            Method::POST,
+            "/v1/identities/verify",
+            Some(&json!({"code": code})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED, "the second instance knows the code");
+    // The per-contact limit is shared too: the second instance refuses a second code at once.
+    let lee = Person::new(2);
+    let r = app
+        .signed(
+            &lee,
+            Method::POST,
+            "/v1/identities",
+            Some(&register_body("010-8888-0002")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    app.url = a_url;
+    let r = app
+        .signed(
+            &lee,
+            Method::POST,
+            "/v1/identities",
+            Some(&register_body("01088880002")),
+            &[],
+        )
+        .await;
+    expect_problem(r, ProblemCode::RateLimited).await;
+    b.shutdown().await;
+    app.stop().await;
+}
