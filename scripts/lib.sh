@@ -78,3 +78,20 @@ use_clippy_build() {
 without_clippy() {
     env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS "$@"
 }
+
+# ensure_venv DIR REQUIREMENTS: a Python virtual environment in DIR holding the pinned packages
+# of the file REQUIREMENTS (PyPI), made again whenever that file changes.
+ensure_venv() {
+    local dir=$1 req=$2 stamp
+    # Debian's python3 makes virtual environments only with python3-venv.
+    ensure_apt python3 python3-venv
+    stamp=$(sha256sum "$req" | cut -d' ' -f1)
+    if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.requirements.sha256" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    say "installing Python packages from $req into $dir"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    echo "$stamp" > "$dir/.requirements.sha256"
+}
