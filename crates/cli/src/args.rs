@@ -31,6 +31,10 @@ pub enum Command {
         /// E-mail address or phone number (one identity per contact).
         #[arg(long)]
         contact: String,
+        /// The one-time code the server sent to the contact (second step, on servers that
+        /// verify contacts): `lineup register --contact ... --code 123456`.
+        #[arg(long)]
+        code: Option<String>,
     },
     /// Show this profile's identity.
     Whoami,

@@ -22,7 +22,7 @@ const EXIT_NO_VOUCHER: u8 = 2;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Ctx::new(&cli)?;
     match cli.command {
-        Command::Register { contact } => register(&ctx, &contact).await,
+        Command::Register { contact, code } => register(&ctx, &contact, code.as_deref()).await,
         Command::Whoami => whoami(&ctx),
         Command::Campaigns => campaigns(&ctx).await,
         Command::Claim { campaign, claim_myself } => claim(&ctx, &campaign, !claim_myself).await,
@@ -33,17 +33,45 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn register(ctx: &Ctx, contact: &str) -> Result<ExitCode> {
+async fn register(ctx: &Ctx, contact: &str, code: Option<&str>) -> Result<ExitCode> {
     let contact: Contact = contact.parse().context("invalid --contact")?;
+    let code: Option<lineup_protocol::OneTimeCode> = code
+        .map(|c| c.parse().context("invalid --code (6 digits)"))
+        .transpose()?;
     let url = ctx.server_url()?;
     let store = ctx.secret_store()?;
     let mut id = Identity::load_or_create(&ctx.profile, &store, &url).context("cannot create the identity")?;
     let api = ctx.api()?.with_identity(id.signing_key().clone());
-    // Registering is the person's consent to the terms and to the contact being kept as a digest.
-    let (reg, created) = api
-        .register(contact.clone(), true)
-        .await
-        .context("registration failed")?;
+    let (reg, created) = match code {
+        // Second step: the code proves the contact.
+        Some(code) => api.verify_code(code).await.context("verification failed")?,
+        // Registering is the person's consent to the terms and to the contact being kept as a
+        // digest.
+        None => match api
+            .register_start(contact.clone(), true)
+            .await
+            .context("registration failed")?
+        {
+            lineup_core::api::RegisterStep::Registered(reg, created) => (reg, created),
+            lineup_core::api::RegisterStep::CodeSent(sent) => {
+                if ctx.json {
+                    crate::say!(
+                        "{}",
+                        json!({"status": "verification_sent", "expires_in_s": sent.expires_in_s,
+                               "contact": contact.as_str(), "server_url": url})
+                    );
+                } else {
+                    crate::say!(
+                        "a code was sent to {}: finish within {} minutes with\n  lineup register --contact {} --code CODE",
+                        lineup_core::identity::contact_hint(&contact),
+                        sent.expires_in_s.div_ceil(60),
+                        contact.as_str()
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+        },
+    };
     if id.meta.server_url != url {
         id.meta.server_url = url.clone();
     }

@@ -9,3 +9,5 @@ mod faults;
 mod harness;
 #[path = "it/proxy.rs"]
 mod proxy;
+#[path = "it/verify.rs"]
+mod verify;

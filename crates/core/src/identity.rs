@@ -533,6 +533,7 @@ mod tests {
         let b = Identity::load(&profile, &store).unwrap().unwrap();
         assert_eq!(b.meta.contact_hint.as_deref(), Some("+8210****5678"));
         assert_eq!(contact_hint(&"kim@example.com".parse().unwrap()), "k***@example.com");
-        assert_eq!(contact_hint(&"01012345678".parse().unwrap()), "010****5678");
+        // Korean numbers are kept in E.164 whichever way they were typed.
+        assert_eq!(contact_hint(&"010-1234-5678".parse().unwrap()), "+8210****5678");
     }
 }

@@ -117,3 +117,54 @@ async fn push_subscriptions_register_update_and_remove() {
     assert!(!api.push_unsubscribe("https://push.example.org/a").await.unwrap());
     server.shutdown().await;
 }
+
+/// A server that verifies contacts: the first step says a code was sent (and the one-step
+/// `register` says plainly that it cannot finish); the code registers; a wrong one is refused
+/// with the tries left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_step_registration_with_a_one_time_code() {
+    use lineup_core::api::RegisterStep;
+    use lineup_protocol::ProblemCode;
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::new(data.path());
+    cfg.verify = lineup_server::verify::VerifyConfig::log();
+    let server = lineup_server::spawn(cfg).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = Profile::open(dir.path()).unwrap();
+    let secrets = MemoryStore::new();
+    let id = Identity::load_or_create(&profile, &secrets, &server.url).unwrap();
+    let api = ApiClient::new(&server.url, ApiConfig::default())
+        .unwrap()
+        .with_identity(id.signing_key().clone());
+    let contact: lineup_protocol::Contact = "010-3333-0001".parse().unwrap();
+    match api.register_start(contact.clone(), true).await.unwrap() {
+        RegisterStep::CodeSent(sent) => assert_eq!(sent.expires_in_s, 600),
+        other => panic!("expected a code to be sent, got {other:?}"),
+    }
+    let code = server.state.demo_code(&contact).unwrap();
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let e = api.verify_code(wrong.parse().unwrap()).await.unwrap_err();
+    match e {
+        lineup_core::api::ApiError::Problem { problem, .. } => {
+            assert_eq!(problem.code, ProblemCode::WrongCode);
+            assert_eq!(problem.attempts_left, Some(4));
+        }
+        other => panic!("expected wrong_code, got {other:?}"),
+    }
+    let (reg, created) = api.verify_code(code.parse().unwrap()).await.unwrap();
+    assert!(created);
+    assert_eq!(reg.identity, id.public_key());
+    // The one-step call on this server: registered already (200), and a new key is told why it
+    // cannot finish.
+    let (_, created) = api.register(contact.clone(), true).await.unwrap();
+    assert!(!created);
+    let other = ApiClient::new(&server.url, ApiConfig::default())
+        .unwrap()
+        .with_identity(ed25519_dalek::SigningKey::from_bytes(&[5; 32]));
+    let e = other
+        .register("lee@example.com".parse().unwrap(), true)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("one-time code"), "{e}");
+    server.shutdown().await;
+}

@@ -91,12 +91,85 @@ pub struct RegisterRequest {
     pub consent: bool,
 }
 
-/// Response of `POST /v1/identities`: 201 when created, 200 when already registered.
+/// Response of `POST /v1/identities` (servers that do not verify contacts) and of
+/// `POST /v1/identities/verify`: 201 when created, 200 when already registered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Registration {
     pub identity: IdentityKey,
     pub registered_at: DateTime<Utc>,
+}
+
+/// Response of `POST /v1/identities` (202) on a server that verifies contacts: a one-time code
+/// was sent to the contact (the same answer whether or not the contact is held by someone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerificationSent {
+    /// Always `verification_sent`.
+    pub status: VerificationSentStatus,
+    /// How long the code stays valid.
+    pub expires_in_s: u64,
+    /// Digits in the code.
+    pub code_length: u8,
+    /// Wrong codes accepted before the pending code is void.
+    pub attempts: u32,
+}
+
+/// The one value of [`VerificationSent::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationSentStatus {
+    VerificationSent,
+}
+
+/// `POST /v1/identities/verify` (signed by the key that asked for the code).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub code: OneTimeCode,
+}
+
+/// A one-time code as a person types it: six digits, spaces and `-` ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, example = "123456"))]
+#[serde(try_from = "String", into = "String")]
+pub struct OneTimeCode(String);
+
+/// Digits in a one-time code.
+pub const ONE_TIME_CODE_LEN: usize = 6;
+
+impl OneTimeCode {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for OneTimeCode {
+    type Err = crate::ids::IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if digits.len() == ONE_TIME_CODE_LEN && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(OneTimeCode(digits))
+        } else {
+            Err(crate::ids::IdError::OneTimeCode)
+        }
+    }
+}
+
+impl TryFrom<String> for OneTimeCode {
+    type Error = crate::ids::IdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<OneTimeCode> for String {
+    fn from(c: OneTimeCode) -> String {
+        c.0
+    }
 }
 
 /// State of a ticket (a place in a campaign's line).
@@ -310,6 +383,25 @@ mod tests {
         let back: TicketStatus = serde_json::from_value(v).unwrap();
         assert_eq!(back, t);
         assert!(TicketState::Claimed.is_final() && !TicketState::Waitlisted.is_final());
+    }
+
+    #[test]
+    fn one_time_codes_are_six_digits() {
+        let r: VerifyRequest = serde_json::from_str(r#"{"code":"123 456"}"#).unwrap();
+        assert_eq!(r.code.as_str(), "123456");
+        assert_eq!("012-345".parse::<OneTimeCode>().unwrap().as_str(), "012345");
+        for bad in ["12345", "1234567", "12345a", "", "１２３４５６"] {
+            assert!(bad.parse::<OneTimeCode>().is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<VerifyRequest>(r#"{"code":"123456","contact":"x"}"#).is_err());
+        let sent = VerificationSent {
+            status: VerificationSentStatus::VerificationSent,
+            expires_in_s: 600,
+            code_length: 6,
+            attempts: 5,
+        };
+        let v = serde_json::to_value(&sent).unwrap();
+        assert_eq!(v["status"], "verification_sent");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod code;
+pub mod contact;
 pub mod ids;
 #[cfg(feature = "openapi")]
 pub mod openapi;
@@ -18,6 +19,7 @@ pub mod voucher;
 
 pub use api::*;
 pub use code::VoucherCode;
+pub use contact::ContactKind;
 pub use ids::*;
 pub use problem::{Problem, ProblemCode};
 pub use time::When;

@@ -71,6 +71,9 @@ problem_codes! {
     NoTicket = 404, "This identity has no place in this campaign's line", Invalid;
     MethodNotAllowed = 405, "Method not allowed", Invalid;
     ContactTaken = 409, "This contact is already registered to another identity", Final;
+    WrongCode = 422, "The code is not the one sent", Invalid;
+    NoPendingCode = 410, "No code is pending for this key: none was sent, it expired, or too many wrong codes were tried", Final;
+    DeliveryFailed = 502, "The code could not be sent; retry shortly", Retry;
     TooEarly = 409, "The campaign's line is not open yet", Wait;
     NotAdmitted = 409, "It is not this ticket's turn yet", Wait;
     RequestInFlight = 409, "A request with this Idempotency-Key is still being processed", Retry;
@@ -118,6 +121,9 @@ pub struct Problem {
     /// The server's clock, so a client with a wrong clock can correct itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_time: Option<DateTime<Utc>>,
+    /// For `wrong_code`: codes that may still be tried before the pending one is void.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
 }
 
 impl Problem {
@@ -133,6 +139,7 @@ impl Problem {
             check_at: None,
             first_redeemed_at: None,
             server_time: None,
+            attempts_left: None,
         }
     }
 

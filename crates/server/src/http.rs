@@ -140,6 +140,7 @@ pub fn route_label(path: &str) -> &'static str {
         ["v1", "campaigns", _, "tickets", "me"] => "/v1/campaigns/{id}/tickets/me",
         ["v1", "campaigns", _, "claim"] => "/v1/campaigns/{id}/claim",
         ["v1", "identities"] => "/v1/identities",
+        ["v1", "identities", "verify"] => "/v1/identities/verify",
         ["v1", "vouchers"] => "/v1/vouchers",
         ["v1", "redemptions"] => "/v1/redemptions",
         ["v1", "push", "vapid"] => "/v1/push/vapid",
@@ -172,6 +173,7 @@ fn api(state: AppState) -> Router {
         .route("/v1/campaigns/{id}/tickets/me/return", post(routes::tickets::give_back))
         .route("/v1/campaigns/{id}/claim", post(routes::claim::claim))
         .route("/v1/identities", post(routes::identities::register))
+        .route("/v1/identities/verify", post(routes::identities::verify))
         .route("/v1/vouchers", get(routes::vouchers::list))
         .route("/v1/redemptions", post(routes::redemptions::redeem))
         .route("/v1/push/vapid", get(routes::push::vapid))

@@ -23,6 +23,7 @@ pub mod schedule;
 pub mod state;
 pub mod store;
 pub mod ticket_cache;
+pub mod verify;
 
 pub use clock::Clock;
 pub use config::{CampaignSpec, ConfiguredCampaign};
@@ -101,6 +102,8 @@ pub struct ServerConfig {
     pub public_origins: Vec<lineup_protocol::auth::Origin>,
     /// Web Push (see [`push`]).
     pub push: push::PushConfig,
+    /// Contact verification (off by default: registration at once).
+    pub verify: verify::VerifyConfig,
 }
 
 impl ServerConfig {
@@ -125,6 +128,7 @@ impl ServerConfig {
             metrics_addr: None,
             public_origins: Vec::new(),
             push: push::PushConfig::default(),
+            verify: verify::VerifyConfig::default(),
         }
     }
 }
@@ -147,6 +151,8 @@ pub enum ServerError {
     Push(#[from] push::webpush::WebPushError),
     #[error("cannot build the push client: {0}")]
     PushClient(String),
+    #[error(transparent)]
+    Verify(#[from] verify::VerifyError),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -223,6 +229,9 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         source,
     })?;
     let issuer = issuer::Issuer::load_or_create(&config.data_dir)?;
+    // Refused before anything is opened: a demo sender on a public address would hand out codes
+    // to whoever reads the log.
+    let verifier = verify::Verifier::new(config.verify.clone(), config.addr)?;
     let store = Store::open_with(&config.db, &config.pg_pool).await?;
     store.heartbeat(config.clock.now()).await?;
     let now = config.clock.now();
@@ -267,6 +276,8 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         &config.rate_limits,
         config.public_origins.clone(),
     );
+    announce_verification(&verifier, config.addr, state.store()).await?;
+    state.set_verifier(verifier);
     let router = http::router(
         state.clone(),
         http::Limits {
@@ -365,6 +376,33 @@ fn spawn_push(
         std::sync::Arc::new(sender),
         stopped,
     ))))
+}
+
+/// Says in the log how registrations are verified, and warns where that is weak.
+async fn announce_verification(
+    verifier: &verify::Verifier,
+    addr: SocketAddr,
+    store: &Store,
+) -> Result<(), ServerError> {
+    match verifier.config().mode {
+        verify::VerifyMode::Off if !addr.ip().is_loopback() => tracing::warn!(
+            %addr,
+            "contacts are NOT verified (--verify-contacts off): anyone can register any contact; configure --smtp-url or --sms-url before serving the public"
+        ),
+        verify::VerifyMode::Off => tracing::info!("contacts are not verified (--verify-contacts off)"),
+        verify::VerifyMode::Log => tracing::warn!(
+            "DEMO — NOT FOR PRODUCTION: one-time codes are printed to this log instead of being sent (--verify-contacts log)"
+        ),
+        mode => tracing::info!(?mode, "contacts are verified with one-time codes"),
+    }
+    let legacy = store.legacy_digests().await?;
+    if legacy > 0 {
+        tracing::warn!(
+            identities = legacy,
+            "identities still stored with the plain contact digest (reversible); each moves to the keyed digest when its contact registers again"
+        );
+    }
+    Ok(())
 }
 
 fn seed() -> Result<u64, ServerError> {

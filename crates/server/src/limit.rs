@@ -338,6 +338,11 @@ impl<C: Clock + Clone> RateLimits<C> {
         }
     }
 
+    /// The address budgets are kept for: the client behind trusted proxies (IPv6: its /64).
+    pub fn client_key(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        address_key(client_address(peer, headers, &self.trusted_proxies))
+    }
+
     /// Counts a request signed by `identity` (checked signature).
     pub fn check_identity(&self, identity: &[u8; 32]) -> Verdict {
         match &self.identity {

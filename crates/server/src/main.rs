@@ -126,6 +126,29 @@ struct Args {
     /// Web Push: accept subscriptions but send nothing.
     #[arg(long, env = "LINEUP_PUSH_DISABLED")]
     push_disabled: bool,
+    /// How registrations are verified: off (registered at once; trusts any contact: benchmarks,
+    /// tests and the demo app), log (DEMO — codes printed to the log; loopback only), smtp, sms.
+    /// Default: smtp when --smtp-url is set, else sms when --sms-url is set, else off.
+    #[arg(long, env = "LINEUP_VERIFY_CONTACTS", value_enum)]
+    verify_contacts: Option<lineup_server::verify::VerifyMode>,
+    /// SMTP relay for e-mail codes: smtps://user:pass@host, smtp://host:587?tls=required, smtp://127.0.0.1:25.
+    #[arg(long, env = "LINEUP_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// From address of e-mail codes.
+    #[arg(long, env = "LINEUP_SMTP_FROM", default_value = "Lineup <no-reply@localhost>")]
+    smtp_from: String,
+    /// SMS provider endpoint: POST {"to","from","text"} with Authorization: Bearer <--sms-api-key>.
+    #[arg(long, env = "LINEUP_SMS_URL", hide_env_values = true)]
+    sms_url: Option<String>,
+    /// SMS provider key (sent as a bearer token).
+    #[arg(long, env = "LINEUP_SMS_API_KEY", hide_env_values = true)]
+    sms_api_key: Option<String>,
+    /// SMS sender number or name registered with the provider.
+    #[arg(long, env = "LINEUP_SMS_FROM", default_value = "Lineup")]
+    sms_from: String,
+    /// Codes sent per client address and hour (0: no limit).
+    #[arg(long, env = "LINEUP_VERIFY_SENDS_PER_ADDRESS", default_value_t = 60)]
+    verify_sends_per_address: u32,
     /// Log as JSON lines.
     #[arg(long, env = "LINEUP_LOG_JSON")]
     log_json: bool,
@@ -199,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
     config.push.max_subscriptions = args.push_max_subscriptions.max(1);
     config.push.allow_private_endpoints = args.push_allow_private_endpoints;
     config.push.enabled = !args.push_disabled;
+    config.verify = verify_config(&args);
     let running = lineup_server::spawn(config).await.context("starting the server")?;
     println!("Lineup server listening on {}", running.url);
     if let Some(at) = running.metrics_addr {
@@ -216,6 +240,32 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())
+}
+
+/// Verification from flags: the mode named, else the one the configured sender implies.
+fn verify_config(args: &Args) -> lineup_server::verify::VerifyConfig {
+    use lineup_server::verify::{SmsConfig, SmtpConfig, VerifyConfig, VerifyMode};
+    let mode = args.verify_contacts.unwrap_or(if args.smtp_url.is_some() {
+        VerifyMode::Smtp
+    } else if args.sms_url.is_some() {
+        VerifyMode::Sms
+    } else {
+        VerifyMode::Off
+    });
+    VerifyConfig {
+        mode,
+        per_address_per_hour: std::num::NonZeroU32::new(args.verify_sends_per_address),
+        smtp: args.smtp_url.as_ref().map(|url| SmtpConfig {
+            url: url.clone(),
+            from: args.smtp_from.clone(),
+        }),
+        sms: args.sms_url.as_ref().map(|url| SmsConfig {
+            url: url.clone(),
+            api_key: args.sms_api_key.clone(),
+            from: args.sms_from.clone(),
+        }),
+        ..VerifyConfig::default()
+    }
 }
 
 /// A limit from flags: 0 requests per second is no limit; a burst below the rate is the rate.

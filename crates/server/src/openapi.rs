@@ -34,6 +34,7 @@ Signed requests carry `Authorization: Lineup key=<public key>, ts=<unix seconds>
         routes::campaigns::list,
         routes::campaigns::get,
         routes::identities::register,
+        routes::identities::verify,
         routes::tickets::take,
         routes::tickets::me,
         routes::tickets::give_back,

@@ -47,6 +47,10 @@ struct Inner {
     claims: crate::batch::Batcher<crate::store::ClaimInput, crate::store::ClaimOutcome>,
     joins: crate::batch::Batcher<crate::store::JoinInput, crate::store::TakeOutcome>,
     push: std::sync::OnceLock<Arc<crate::push::PushHub>>,
+    /// Contact verification (`None` until set: off).
+    verifier: std::sync::OnceLock<Arc<crate::verify::Verifier>>,
+    /// The contact secret, read from the database at the first registration.
+    contact_key: tokio::sync::OnceCell<crate::verify::ContactKey>,
 }
 
 impl AppState {
@@ -101,6 +105,8 @@ impl AppState {
                 claims,
                 joins,
                 push: std::sync::OnceLock::new(),
+                verifier: std::sync::OnceLock::new(),
+                contact_key: tokio::sync::OnceCell::new(),
             }),
         }
     }
@@ -139,6 +145,42 @@ impl AppState {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Sets how registrations are verified (once, at start-up; later calls change nothing and
+    /// return false).
+    pub fn set_verifier(&self, v: crate::verify::Verifier) -> bool {
+        self.inner.verifier.set(Arc::new(v)).is_ok()
+    }
+
+    /// How registrations are verified (off unless set).
+    pub fn verifier(&self) -> Arc<crate::verify::Verifier> {
+        self.inner
+            .verifier
+            .get_or_init(|| Arc::new(crate::verify::Verifier::off()))
+            .clone()
+    }
+
+    /// The last one-time code the demo sender (`--verify-contacts log`) printed for `contact`:
+    /// the test seam that completes verification in-process without reading logs.
+    pub fn demo_code(&self, contact: &lineup_protocol::Contact) -> Option<String> {
+        self.verifier().outbox()?.latest(contact)
+    }
+
+    /// The secret keying contact digests, shared by every instance on the database.
+    pub async fn contact_key(&self) -> Result<&crate::verify::ContactKey, ApiError> {
+        self.inner
+            .contact_key
+            .get_or_try_init(|| async {
+                let fresh = crate::issuer::random_bytes::<32>().map_err(ApiError::internal)?;
+                let secret = self
+                    .inner
+                    .store
+                    .shared_secret(crate::verify::digest::SECRET_NAME, fresh)
+                    .await?;
+                Ok::<_, ApiError>(crate::verify::ContactKey::new(secret))
+            })
+            .await
     }
 
     pub fn issuer(&self) -> &Issuer {

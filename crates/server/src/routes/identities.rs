@@ -1,28 +1,57 @@
-//! `POST /v1/identities`: pre-registration, signed by the key being registered. Only the
-//! public key and a digest of the contact are kept.
+//! `POST /v1/identities` and `POST /v1/identities/verify`: registration, signed by the key being
+//! registered. Only the public key and a keyed digest of the contact are kept.
+//!
+//! With verification on, the first call sends a one-time code and answers 202 alike whether or
+//! not the contact is held by someone (no one learns who is registered); the second proves the
+//! contact with the code, and only then is a contact held by another key named (409).
 
 use crate::extract::RawRequest;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::store::RegisterOutcome;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use lineup_protocol::{ProblemCode, RegisterRequest, Registration};
+use chrono::{DateTime, Utc};
+use lineup_protocol::{
+    IdentityKey, ProblemCode, RegisterRequest, Registration, VerificationSent, VerificationSentStatus, VerifyRequest,
+};
+use std::net::{IpAddr, SocketAddr};
+
+/// The client's address as the rate limits see it (`None` for in-process requests).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(
+            |ConnectInfo(peer)| state.limits().client_key(peer.ip(), &parts.headers),
+        )))
+    }
+}
 
 #[utoipa::path(post, path = "/v1/identities", tag = "identities",
     request_body = RegisterRequest,
     security(("lineup_signature" = [])),
     responses(
-        (status = 201, description = "registered", body = Registration),
+        (status = 201, description = "registered (servers that do not verify contacts)", body = Registration),
         (status = 200, description = "this key already holds this contact", body = Registration),
-        (status = 400, description = "malformed body or contact", body = lineup_protocol::Problem),
+        (status = 202, description = "a one-time code was sent to the contact (the same answer whether or not someone holds it)", body = VerificationSent),
+        (status = 400, description = "malformed body or contact, or a kind of contact this server cannot reach", body = lineup_protocol::Problem),
         (status = 401, description = "bad or stale signature", body = lineup_protocol::Problem),
-        (status = 409, description = "contact held by another key", body = lineup_protocol::Problem),
+        (status = 409, description = "this key holds another contact (or, without verification, the contact is held by another key)", body = lineup_protocol::Problem),
         (status = 422, description = "consent missing", body = lineup_protocol::Problem),
+        (status = 429, description = "too many codes to this contact or from this address", body = lineup_protocol::Problem),
+        (status = 502, description = "the code could not be sent", body = lineup_protocol::Problem),
     ))]
-pub async fn register(State(state): State<AppState>, req: RawRequest) -> Result<Response, ApiError> {
+pub async fn register(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    req: RawRequest,
+) -> Result<Response, ApiError> {
     let key = req.signer(&state)?;
     let body: RegisterRequest = req.json()?;
     if !body.consent {
@@ -32,19 +61,149 @@ pub async fn register(State(state): State<AppState>, req: RawRequest) -> Result<
         ));
     }
     let now = state.now();
-    let digest = body.contact.digest();
-    // A repeat, or a contact already held, is answered from a read: only a new registration writes.
+    let ck = state.contact_key().await?;
+    let digest = ck.digest(&body.contact);
+    // A row stored with the plain digest before migration 0009 moves to the keyed one now.
+    state.store().rekey_legacy(&body.contact.digest(), &digest).await?;
+    let verifier = state.verifier();
+    if !verifier.enabled() {
+        // No verification: registered at once. A repeat, or a contact already held, is answered
+        // from a read: only a new registration writes.
+        let outcome = match state.store().register_precheck(&key, &digest).await? {
+            Some(known) => known,
+            None => state.store().register_identity(&key, digest, now).await?,
+        };
+        return registered(key, outcome);
+    }
+    // What this key itself holds may be told (it is the signer's own registration); whether
+    // another key holds the contact is not looked at here, so the answer cannot show it.
+    let rows = state.store().registrations_matching(&key, &digest).await?;
+    if let Some(mine) = rows.iter().find(|r| r.public_key == key.0) {
+        if mine.contact_digest == digest[..] {
+            return registered(
+                key,
+                RegisterOutcome::Existing {
+                    registered_at: mine.registered_at,
+                },
+            );
+        }
+        return Err(ApiError::new(
+            ProblemCode::ContactTaken,
+            "This key is registered with another contact.",
+        ));
+    }
+    if !verifier.reaches(body.contact.kind()) {
+        return Err(ApiError::new(
+            ProblemCode::InvalidInput,
+            "This server cannot send codes to this kind of contact (it verifies e-mail addresses or phone numbers only): use the other kind.",
+        ));
+    }
+    if let Err(wait) = verifier.check_address(addr) {
+        return Err(too_many(wait, "Too many codes were asked for from this address"));
+    }
+    let config = verifier.config();
+    if let Err(wait) = state.store().reserve_send(&digest, &config.per_contact, now).await? {
+        return Err(too_many(wait, "A code was sent to this contact recently"));
+    }
+    let code = fresh_code()?;
+    let ttl = chrono::Duration::from_std(config.code_ttl).unwrap_or(chrono::Duration::minutes(10));
+    state
+        .store()
+        .put_pending(
+            &key,
+            &digest,
+            &ck.code_hash(&key, &code),
+            config.max_attempts,
+            now + ttl,
+            now,
+        )
+        .await?;
+    if let Err(e) = verifier.send(&body.contact, &code).await {
+        tracing::warn!(error = %e, kind = ?body.contact.kind(), "cannot send a one-time code");
+        return Err(ApiError::new(
+            ProblemCode::DeliveryFailed,
+            "The code could not be sent; ask again shortly.",
+        )
+        .retry_after(config.per_contact.min_gap.as_secs().max(1)));
+    }
+    Ok(super::private(
+        (
+            StatusCode::ACCEPTED,
+            Json(VerificationSent {
+                status: VerificationSentStatus::VerificationSent,
+                expires_in_s: config.code_ttl.as_secs(),
+                code_length: lineup_protocol::ONE_TIME_CODE_LEN as u8,
+                attempts: config.max_attempts,
+            }),
+        )
+            .into_response(),
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/identities/verify", tag = "identities",
+    request_body = VerifyRequest,
+    security(("lineup_signature" = [])),
+    responses(
+        (status = 201, description = "the code proved the contact: registered", body = Registration),
+        (status = 200, description = "this key is already registered (a repeat)", body = Registration),
+        (status = 400, description = "malformed body (a code is 6 digits)", body = lineup_protocol::Problem),
+        (status = 401, description = "bad or stale signature", body = lineup_protocol::Problem),
+        (status = 409, description = "the code proved the contact, but another key holds it (recovery: pending, see docs/protocol.md)", body = lineup_protocol::Problem),
+        (status = 410, description = "no code pending for this key (none sent, expired, or too many wrong codes)", body = lineup_protocol::Problem),
+        (status = 422, description = "wrong code; attempts_left says how many more may be tried", body = lineup_protocol::Problem),
+    ))]
+pub async fn verify(State(state): State<AppState>, req: RawRequest) -> Result<Response, ApiError> {
+    let key = req.signer(&state)?;
+    let body: VerifyRequest = req.json()?;
+    let now = state.now();
+    let ck = state.contact_key().await?;
+    let Some(pending) = state.store().take_attempt(&key, now).await? else {
+        // A repeat after a lost answer finds the registration made.
+        if let Some(at) = state.store().registered_at(&key).await? {
+            return registered(key, RegisterOutcome::Existing { registered_at: at });
+        }
+        return Err(ApiError::new(
+            ProblemCode::NoPendingCode,
+            "No code is pending for this key: it expired, too many wrong codes were tried, or none was asked for. Ask for a new one with POST /v1/identities.",
+        ));
+    };
+    if !ck.code_matches(&key, body.code.as_str(), &pending.code_hash) {
+        if pending.attempts_left == 0 {
+            state.store().clear_pending(&key).await?;
+        }
+        let mut e = ApiError::new(
+            ProblemCode::WrongCode,
+            if pending.attempts_left == 0 {
+                "Wrong code, and no tries are left: the code is void. Ask for a new one.".to_owned()
+            } else {
+                format!("Wrong code; {} more may be tried.", pending.attempts_left)
+            },
+        );
+        e.0.attempts_left = Some(pending.attempts_left);
+        return Err(e);
+    }
+    state.store().clear_pending(&key).await?;
+    let digest: [u8; 32] = pending
+        .contact_digest
+        .as_slice()
+        .try_into()
+        .map_err(|_| ApiError::internal("pending contact digest is not 32 bytes"))?;
+    // The code proved the contact: only now may the answer say it is held by another key.
     let outcome = match state.store().register_precheck(&key, &digest).await? {
         Some(known) => known,
         None => state.store().register_identity(&key, digest, now).await?,
     };
-    let (status, registered_at) = match outcome {
+    registered(key, outcome)
+}
+
+fn registered(key: IdentityKey, outcome: RegisterOutcome) -> Result<Response, ApiError> {
+    let (status, registered_at): (StatusCode, DateTime<Utc>) = match outcome {
         RegisterOutcome::Created { registered_at } => (StatusCode::CREATED, registered_at),
         RegisterOutcome::Existing { registered_at } => (StatusCode::OK, registered_at),
         RegisterOutcome::ContactTaken => {
             return Err(ApiError::new(
                 ProblemCode::ContactTaken,
-                "This contact is registered to another identity (or this key to another contact).",
+                "This contact is registered to another identity (or this key to another contact). Moving a contact to a new key (a lost phone) is not offered yet.",
             ));
         }
     };
@@ -58,4 +217,21 @@ pub async fn register(State(state): State<AppState>, req: RawRequest) -> Result<
         )
             .into_response(),
     ))
+}
+
+fn too_many(wait_s: u64, what: &str) -> ApiError {
+    ApiError::new(ProblemCode::RateLimited, format!("{what}; ask again in {wait_s} s.")).retry_after(wait_s)
+}
+
+/// A six-digit code from the operating system's random source, without bias.
+fn fresh_code() -> Result<String, ApiError> {
+    loop {
+        let words: [u8; 16] = crate::issuer::random_bytes().map_err(ApiError::internal)?;
+        let words = words
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        if let Some(code) = crate::verify::policy::code_from_words(words) {
+            return Ok(code);
+        }
+    }
 }

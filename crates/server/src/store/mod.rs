@@ -7,6 +7,7 @@
 //! Instants are kept as Unix milliseconds (`i64`) in every backend; the domain types below use
 //! `DateTime<Utc>`.
 
+pub mod contacts;
 mod gate;
 pub mod inflight;
 pub use gate::{Registered, registration_outcome};

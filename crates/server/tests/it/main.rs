@@ -16,3 +16,4 @@ mod postgres;
 mod push;
 mod restart;
 mod status_cache;
+mod verify;
