@@ -217,7 +217,9 @@ fn layer_answers(versioned: bool, reads_body: bool, responses: &mut Responses) {
     add("408", problem("body_timeout: the request body did not arrive in time"));
     if versioned {
         let mut limited = with_retry_after(
-            problem("rate_limited: too many requests from this identity or address; retry after Retry-After"),
+            problem(
+                "rate_limited: too many requests from this identity or address (on registration: too many one-time codes to this contact or from this address); retry after Retry-After",
+            ),
             "seconds to wait before retrying",
         );
         limited.headers.insert(

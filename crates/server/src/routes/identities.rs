@@ -44,7 +44,6 @@ impl FromRequestParts<AppState> for ClientAddr {
         (status = 401, description = "bad or stale signature", body = lineup_protocol::Problem),
         (status = 409, description = "this key holds another contact (or, without verification, the contact is held by another key)", body = lineup_protocol::Problem),
         (status = 422, description = "consent missing", body = lineup_protocol::Problem),
-        (status = 429, description = "too many codes to this contact or from this address", body = lineup_protocol::Problem),
         (status = 502, description = "the code could not be sent", body = lineup_protocol::Problem),
     ))]
 pub async fn register(
