@@ -134,7 +134,10 @@ pub struct VerifyRequest {
 /// A one-time code as a person types it: six digits, spaces and `-` ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = String, example = "123456"))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(value_type = String, pattern = "^[ -]*(?:[0-9][ -]*){6}$", example = "123456")
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct OneTimeCode(String);
 

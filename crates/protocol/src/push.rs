@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct PushKeys {
     /// The subscriber's P-256 public key, uncompressed (65 bytes), unpadded base64url.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{87}$"))]
     pub p256dh: String,
     /// The 16-byte authentication secret, unpadded base64url.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{22}$"))]
     pub auth: String,
 }
 
@@ -35,6 +37,7 @@ pub enum PushLocale {
 #[serde(deny_unknown_fields)]
 pub struct PushSubscriptionRequest {
     /// The push resource URL the device's push service gave (https).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^https://[!-~]+$"))]
     pub endpoint: String,
     pub keys: PushKeys,
     /// Keep the voucher code out of the visible notification text (it stays inside the
