@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod code;
+pub mod draw;
 pub mod ids;
 pub mod problem;
 pub mod time;
