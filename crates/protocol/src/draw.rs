@@ -495,7 +495,10 @@ mod tests {
         let front_half = (0..2000u64)
             .filter(|&seed| Draw::new(seed, n).position_of(0).unwrap() <= n / 2)
             .count();
-        assert!((850..=1150).contains(&front_half), "first joiner in the front half {front_half} of 2000 times");
+        assert!(
+            (850..=1150).contains(&front_half),
+            "first joiner in the front half {front_half} of 2000 times"
+        );
     }
 
     #[test]
@@ -528,11 +531,17 @@ mod tests {
             assert_eq!(t.root(), mth(&leaves), "n={n}");
             for i in 0..n as u64 {
                 let p = t.proof(i).unwrap();
-                assert!(verify_inclusion(i, n as u64, &leaves[i as usize], &p, &t.root()), "n={n} i={i}");
+                assert!(
+                    verify_inclusion(i, n as u64, &leaves[i as usize], &p, &t.root()),
+                    "n={n} i={i}"
+                );
                 // The wrong index, a wrong leaf, a shortened path all fail.
                 if n > 1 {
                     let j = (i + 1) % n as u64;
-                    assert!(!verify_inclusion(j, n as u64, &leaves[i as usize], &p, &t.root()), "n={n} i={i}");
+                    assert!(
+                        !verify_inclusion(j, n as u64, &leaves[i as usize], &p, &t.root()),
+                        "n={n} i={i}"
+                    );
                     assert!(!verify_inclusion(i, n as u64, &leaf_hash("x"), &p, &t.root()));
                     assert!(!verify_inclusion(i, n as u64, &leaves[i as usize], &p[1..], &t.root()));
                 }
@@ -546,7 +555,10 @@ mod tests {
             .lines()
             .find(|l| l.contains(&format!("`{name}`")))
             .unwrap_or_else(|| panic!("no line naming `{name}` in docs/protocol.md"));
-        let start = line.rfind(": `").unwrap_or_else(|| panic!("no value on the {name} line")) + 3;
+        let start = line
+            .rfind(": `")
+            .unwrap_or_else(|| panic!("no value on the {name} line"))
+            + 3;
         line[start..].trim_end_matches(['`', '.', ' ']).to_owned()
     }
 
@@ -568,7 +580,9 @@ mod tests {
         assert_eq!(hex_line(doc, "vector-root"), to_hex(&t.root()));
         let proof: Vec<String> = t.proof(2).unwrap().iter().map(|h| to_hex(h)).collect();
         assert_eq!(hex_line(doc, "vector-proof"), proof.join(","));
-        let pos: Vec<String> = (0..5).map(|i| Draw::new(7, 5).position_of(i).unwrap().to_string()).collect();
+        let pos: Vec<String> = (0..5)
+            .map(|i| Draw::new(7, 5).position_of(i).unwrap().to_string())
+            .collect();
         assert_eq!(hex_line(doc, "vector-positions"), pos.join(","));
     }
 
@@ -607,31 +621,53 @@ mod tests {
                 path: t.proof(i as u64).unwrap().iter().map(|h| to_hex(h)).collect(),
             };
             assert_eq!(r.verify_proof(&proof).unwrap(), order.position_of[&ids[i]]);
-            let lie = DrawProof { seq: i as u64 % 49 + 2, ..proof };
+            let lie = DrawProof {
+                seq: i as u64 % 49 + 2,
+                ..proof
+            };
             assert!(matches!(r.verify_proof(&lie), Err(DrawVerifyError::BadProof(_))));
         }
         // Two ids swapped: the root no longer matches.
         let mut swapped = ids.clone();
         swapped.swap(3, 4);
-        assert!(matches!(r.verify_list(&swapped), Err(DrawVerifyError::RootMismatch { .. })));
+        assert!(matches!(
+            r.verify_list(&swapped),
+            Err(DrawVerifyError::RootMismatch { .. })
+        ));
         // An id dropped: the count no longer matches.
         let dropped: Vec<String> = ids[1..].to_vec();
-        assert!(matches!(r.verify_list(&dropped), Err(DrawVerifyError::CountMismatch { n: 50, got: 49 })));
+        assert!(matches!(
+            r.verify_list(&dropped),
+            Err(DrawVerifyError::CountMismatch { n: 50, got: 49 })
+        ));
         // An id repeated in place of another.
         let mut dup = ids.clone();
         dup[7] = dup[2].clone();
-        assert!(matches!(r.verify_list(&dup), Err(DrawVerifyError::Duplicate { first: 3, second: 8, .. })));
+        assert!(matches!(
+            r.verify_list(&dup),
+            Err(DrawVerifyError::Duplicate {
+                first: 3,
+                second: 8,
+                ..
+            })
+        ));
         // A seed that is not the committed one.
         let mut other = info.clone();
         other.seed = Some(to_hex(&124u64.to_be_bytes()));
-        assert!(matches!(other.reveal(None), Err(DrawVerifyError::CommitmentMismatch { .. })));
+        assert!(matches!(
+            other.reveal(None),
+            Err(DrawVerifyError::CommitmentMismatch { .. })
+        ));
         // A commitment that changed since the client first saw it.
         assert!(matches!(
             info.reveal(Some(&"00".repeat(32))),
             Err(DrawVerifyError::CommitmentChanged { .. })
         ));
         // Not drawn yet.
-        let early = DrawInfo { drawn: false, ..info.clone() };
+        let early = DrawInfo {
+            drawn: false,
+            ..info.clone()
+        };
         assert!(matches!(early.reveal(None), Err(DrawVerifyError::NotDrawn(_))));
         assert!(check_told_position(5, 6).is_err());
         assert!(check_told_position(5, 5).is_ok());

@@ -96,3 +96,109 @@ impl LazyDraw {
 pub fn seqs(by_seq: &HashMap<u64, u64>) -> Vec<i64> {
     by_seq.keys().map(|&q| i64::try_from(q).unwrap_or(i64::MAX)).collect()
 }
+
+/// A draw whose join order is sealed: its stored row and the Merkle tree of the join order as
+/// stored now (the tree serves per-ticket proofs; if the stored order was changed after the
+/// seal, its root differs from the sealed one and every check against the seal fails).
+#[derive(Debug)]
+pub struct Sealed {
+    pub row: crate::store::draw_record::DrawRow,
+    pub tree: lineup_protocol::draw::JoinTree,
+}
+
+/// Sealed draws by campaign, built once per instance (a sealed draw never changes), and the
+/// lock that keeps one instance from building the same tree twice at once.
+#[derive(Debug, Default)]
+pub struct DrawCache {
+    sealed: std::sync::Mutex<HashMap<lineup_protocol::CampaignId, std::sync::Arc<Sealed>>>,
+    /// Drawn campaigns that cannot be sealed (drawn with stored positions, before draws were
+    /// lazy): not tried again.
+    unsealable: std::sync::Mutex<std::collections::HashSet<lineup_protocol::CampaignId>>,
+    building: tokio::sync::Mutex<()>,
+}
+
+/// Ticket ids read per query while building a tree.
+const SEAL_PAGE: u64 = 50_000;
+
+impl DrawCache {
+    pub fn get(&self, id: &lineup_protocol::CampaignId) -> Option<std::sync::Arc<Sealed>> {
+        self.sealed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    /// Whether sealing `id` in the background is worth starting now (not sealed, not known to
+    /// be unsealable, no tree being built).
+    pub fn wants_seal(&self, id: &lineup_protocol::CampaignId) -> bool {
+        self.get(id).is_none()
+            && !self
+                .unsealable
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(id)
+            && self.building.try_lock().is_ok()
+    }
+
+    /// The sealed draw of a drawn campaign: reads the join order (seq 1..=n), builds its tree
+    /// and seals the root unless it is sealed already (the first seal stands). `None` when the
+    /// campaign is not drawn, or was drawn with stored positions (no `n`).
+    pub async fn seal(
+        &self,
+        store: &crate::store::Store,
+        id: &lineup_protocol::CampaignId,
+    ) -> Result<Option<std::sync::Arc<Sealed>>, crate::store::StoreError> {
+        use crate::store::draw_record;
+        if let Some(s) = self.get(id) {
+            return Ok(Some(s));
+        }
+        let _building = self.building.lock().await;
+        if let Some(s) = self.get(id) {
+            return Ok(Some(s));
+        }
+        let Some(row) = draw_record::draw_row(store, id).await? else {
+            return Ok(None);
+        };
+        let Some(n) = row.n.filter(|_| row.drawn) else {
+            if row.drawn {
+                self.unsealable
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(id.clone());
+            }
+            return Ok(None);
+        };
+        let mut leaves = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        let mut from = 1;
+        while from <= n {
+            let to = n.min(from + SEAL_PAGE - 1);
+            for (_, tid) in draw_record::ticket_ids(store, id, from, to).await? {
+                leaves.push(lineup_protocol::draw::leaf_hash(&tid));
+            }
+            from = to + 1;
+        }
+        let tree = lineup_protocol::draw::JoinTree::from_leaves(leaves);
+        let stored = match row.list_root {
+            Some(r) => Some(r),
+            None => draw_record::seal_list_root(store, id, &tree.root()).await?,
+        };
+        if stored != Some(tree.root()) {
+            tracing::error!(campaign = %id, "the stored join order does not match its sealed Merkle root");
+        } else if row.list_root.is_none() {
+            tracing::info!(campaign = %id, tickets = n, "draw sealed");
+        }
+        let sealed = std::sync::Arc::new(Sealed {
+            row: draw_record::DrawRow {
+                list_root: stored,
+                ..row
+            },
+            tree,
+        });
+        self.sealed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone(), sealed.clone());
+        Ok(Some(sealed))
+    }
+}

@@ -40,6 +40,7 @@ struct Inner {
     tickets: TicketCache,
     claims: crate::batch::Batcher<crate::store::ClaimInput, crate::store::ClaimOutcome>,
     joins: crate::batch::Batcher<crate::store::JoinInput, crate::store::TakeOutcome>,
+    draws: crate::draw::DrawCache,
 }
 
 impl AppState {
@@ -70,6 +71,7 @@ impl AppState {
                 tickets: TicketCache::new(tickets),
                 claims,
                 joins,
+                draws: crate::draw::DrawCache::default(),
             }),
         }
     }
@@ -90,6 +92,11 @@ impl AppState {
     ) -> Result<crate::store::TakeOutcome, crate::store::StoreError> {
         let id = input.campaign_id.clone();
         self.inner.joins.submit(&id, input).await
+    }
+
+    /// Sealed draws (see [`crate::draw::DrawCache`]).
+    pub fn draws(&self) -> &crate::draw::DrawCache {
+        &self.inner.draws
     }
 
     pub fn store(&self) -> &Store {

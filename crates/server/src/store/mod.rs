@@ -7,7 +7,10 @@
 //! Instants are kept as Unix milliseconds (`i64`) in every backend; the domain types below use
 //! `DateTime<Utc>`.
 
+pub mod draw_record;
+pub mod keys;
 pub mod postgres;
+pub mod redemption;
 pub mod sqlite;
 
 use crate::clock::Clock;

@@ -189,6 +189,11 @@ impl PgStore {
         })
     }
 
+    /// The pool, for the small persistence modules beside this one.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

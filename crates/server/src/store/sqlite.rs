@@ -97,6 +97,11 @@ impl SqliteStore {
         Ok(SqliteStore { writer, reader })
     }
 
+    /// The writer and reader pools, for the small persistence modules beside this one.
+    pub(crate) fn pools(&self) -> (&SqlitePool, &SqlitePool) {
+        (&self.writer, &self.reader)
+    }
+
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
