@@ -19,6 +19,7 @@ pub mod private_fs;
 pub mod problem;
 pub mod routes;
 pub mod schedule;
+pub mod staff_guard;
 pub mod state;
 pub mod store;
 pub mod ticket_cache;

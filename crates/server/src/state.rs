@@ -41,6 +41,7 @@ struct Inner {
     claims: crate::batch::Batcher<crate::store::ClaimInput, crate::store::ClaimOutcome>,
     joins: crate::batch::Batcher<crate::store::JoinInput, crate::store::TakeOutcome>,
     draws: crate::draw::DrawCache,
+    staff_guard: crate::staff_guard::StaffGuard,
 }
 
 impl AppState {
@@ -72,6 +73,7 @@ impl AppState {
                 claims,
                 joins,
                 draws: crate::draw::DrawCache::default(),
+                staff_guard: crate::staff_guard::StaffGuard::default(),
             }),
         }
     }
@@ -97,6 +99,11 @@ impl AppState {
     /// Sealed draws (see [`crate::draw::DrawCache`]).
     pub fn draws(&self) -> &crate::draw::DrawCache {
         &self.inner.draws
+    }
+
+    /// Failed staff-token attempts (see [`crate::staff_guard`]).
+    pub fn staff_guard(&self) -> &crate::staff_guard::StaffGuard {
+        &self.inner.staff_guard
     }
 
     pub fn store(&self) -> &Store {
