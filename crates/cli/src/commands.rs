@@ -29,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Wallet { offline } => wallet(&ctx, offline).await,
         Command::Show { voucher } => show(&ctx, &voucher),
         Command::Verify { token } => verify(&ctx, &token).await,
+        Command::VerifyDraw { campaign } => crate::verify_draw::verify_draw(&ctx, &campaign).await,
         Command::Redeem { voucher, staff_token } => redeem(&ctx, &voucher, &staff_token).await,
     }
 }

@@ -286,6 +286,35 @@ impl ApiClient {
         self.get(&format!("{API_PREFIX}/campaigns/{id}"), false).await
     }
 
+    /// `GET /v1/campaigns/{id}/draw`: the seed commitment, and after the draw its reveal.
+    pub async fn draw(&self, id: &CampaignId) -> Result<lineup_protocol::draw::DrawInfo, ApiError> {
+        self.get(&format!("{API_PREFIX}/campaigns/{id}/draw"), false).await
+    }
+
+    /// `GET /v1/campaigns/{id}/draw/tickets?from=..&limit=..`: ticket ids in join order.
+    pub async fn draw_page(
+        &self,
+        id: &CampaignId,
+        from: u64,
+        limit: u64,
+    ) -> Result<lineup_protocol::draw::DrawPage, ApiError> {
+        self.get(
+            &format!("{API_PREFIX}/campaigns/{id}/draw/tickets?from={from}&limit={limit}"),
+            false,
+        )
+        .await
+    }
+
+    /// `GET /v1/campaigns/{id}/draw/proof/{ticket_id}`: one ticket's Merkle proof.
+    pub async fn draw_proof(
+        &self,
+        id: &CampaignId,
+        ticket_id: &str,
+    ) -> Result<lineup_protocol::draw::DrawProof, ApiError> {
+        self.get(&format!("{API_PREFIX}/campaigns/{id}/draw/proof/{ticket_id}"), false)
+            .await
+    }
+
     /// `POST /v1/identities`; the flag says whether the identity was created now.
     pub async fn register(&self, contact: Contact, consent: bool) -> Result<(Registration, bool), ApiError> {
         let body = RegisterRequest { contact, consent };

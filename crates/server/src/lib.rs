@@ -286,6 +286,26 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
     })
 }
 
+/// `lineup-server rotate-key`: makes the next issuer key in `config.data_dir` and pins it in
+/// the database; servers started afterwards sign with it, and every older key keeps verifying.
+/// Returns the new key id and public key.
+pub async fn rotate_issuer_key(config: &ServerConfig) -> Result<(u32, String), ServerError> {
+    private_fs::private_dir(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    if let DbLocation::Sqlite(db) = &config.db {
+        private_fs::sqlite_files(db).map_err(|source| ServerError::DataDir {
+            path: db.display().to_string(),
+            source,
+        })?;
+    }
+    let store = Store::open_with(&config.db, &config.pg_pool).await?;
+    let rotated = issuer::Issuer::rotate(&config.data_dir, &store, config.clock.now()).await;
+    store.close().await;
+    Ok(rotated?)
+}
+
 fn seed() -> Result<u64, ServerError> {
     Ok(u64::from_le_bytes(issuer::random_bytes::<8>()?))
 }

@@ -81,6 +81,16 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long, env = "LINEUP_LOG_JSON")]
     log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Make the next issuer key (kid + 1) in --data-dir, pin it in --db and exit. Servers
+    /// started afterwards sign with it (copy the new key file to every instance's data
+    /// directory first); vouchers signed with older keys keep verifying.
+    RotateKey,
 }
 
 #[tokio::main]
@@ -127,6 +137,13 @@ async fn main() -> anyhow::Result<()> {
         ttl: Duration::from_millis(args.ticket_cache_ttl_ms),
         capacity: args.ticket_cache_capacity,
     };
+    if let Some(Command::RotateKey) = args.command {
+        let (kid, public_key) = lineup_server::rotate_issuer_key(&config)
+            .await
+            .context("rotating the issuer key")?;
+        println!("Issuer key id {kid} (public key {public_key}) made and pinned; restart the servers to sign with it");
+        return Ok(());
+    }
     let running = lineup_server::spawn(config).await.context("starting the server")?;
     println!("Lineup server listening on {}", running.url);
     if let Some(token) = &running.demo_staff_token {

@@ -12,10 +12,10 @@ use crate::staff_guard::{Key, Peer};
 use crate::state::AppState;
 use crate::store::RedeemTarget;
 use crate::store::redemption::{self, Redeemed};
-use chrono::{DateTime, Utc};
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use lineup_protocol::voucher::{self, VoucherError};
 use lineup_protocol::{IDEMPOTENCY_KEY_HEADER, ProblemCode, RedeemRequest, Redemption};
 
