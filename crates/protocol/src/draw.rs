@@ -569,7 +569,7 @@ mod tests {
         let doc = include_str!("../../../docs/protocol.md");
         // The permutation.
         let v: Vec<u64> = (0..8).map(|i| Draw::new(7, 8).position_of(i).unwrap()).collect();
-        assert!(doc.contains("seed 7, n = 8 gives positions `[2, 6, 4, 8, 7, 5, 1, 3]`"));
+        assert!(doc.contains("Seed 7, n = 8 gives positions `[2, 6, 4, 8, 7, 5, 1, 3]`"));
         assert_eq!(v, [2, 6, 4, 8, 7, 5, 1, 3]);
         // The commitment, the tree and a proof.
         let salt = [0x11u8; 32];
