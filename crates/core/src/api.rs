@@ -398,6 +398,30 @@ impl ApiClient {
             .body)
     }
 
+    /// `POST /v1/redemptions` with a staff bearer token and an `Idempotency-Key` made for this
+    /// scan: a retry with the same key after a lost response gets the same 200 (protocol 1.2).
+    pub async fn redeem_with_key(
+        &self,
+        staff_token: &str,
+        req: &RedeemRequest,
+        idempotency_key: &str,
+    ) -> Result<Redemption, ApiError> {
+        let extra = [
+            (header::AUTHORIZATION.as_str(), format!("Bearer {staff_token}")),
+            (IDEMPOTENCY_KEY_HEADER, idempotency_key.to_owned()),
+        ];
+        Ok(self
+            .call::<_, Redemption>(
+                Method::POST,
+                &format!("{API_PREFIX}/redemptions"),
+                Some(req),
+                false,
+                &extra,
+            )
+            .await?
+            .body)
+    }
+
     /// Performs an engine request for `campaign` and turns the answer into a [`Reply`].
     pub async fn execute(&self, campaign: &CampaignId, req: &Request) -> Reply {
         let r = match req {

@@ -40,6 +40,9 @@ pub fn tighten(path: &Path) -> io::Result<()> {
 /// file is created empty with mode 0600 (an empty file is an empty database), an existing one
 /// and its `-wal` / `-shm` files are tightened.
 pub fn sqlite_files(db: &Path) -> io::Result<()> {
+    if db.as_os_str() == ":memory:" {
+        return Ok(());
+    }
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
     {

@@ -17,6 +17,8 @@ pub struct Faults {
     pub drop_claims: AtomicU32,
     pub claims_forwarded: AtomicU32,
     pub requests: AtomicU32,
+    /// The next this many redemptions are forwarded, then their responses are broken off.
+    pub drop_redemptions: AtomicU32,
     /// Lie about the draw's join order: 1 swaps the first two ticket ids of every page of
     /// `.../draw/tickets`, 2 leaves out the last ticket id of the list.
     pub tamper_draw: AtomicU32,
@@ -102,9 +104,14 @@ async fn forward(State(ctx): State<Ctx>, req: Request) -> Response {
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = resp.bytes().await.unwrap_or_default();
-    if is_claim {
+    let dropped = if is_claim {
         ctx.faults.claims_forwarded.fetch_add(1, Ordering::SeqCst);
-        if take(&ctx.faults.drop_claims) {
+        take(&ctx.faults.drop_claims)
+    } else {
+        path.starts_with("/v1/redemptions") && take(&ctx.faults.drop_redemptions)
+    };
+    {
+        if dropped {
             // The server has done the claim; the client gets headers and then a broken body.
             let broken = futures_util::stream::once(async {
                 Err::<Bytes, std::io::Error>(std::io::Error::other("connection reset by the fault proxy"))
