@@ -211,6 +211,67 @@ impl JoinTree {
     }
 }
 
+/// The join tree kept from level `skip` up: what a server holds to answer proofs for millions
+/// of tickets in a few MB. Level `skip` holds the roots of aligned blocks of `2^skip` leaves
+/// (join indexes `b·2^skip ..`); a proof's lowest `skip` steps are made from the leaves of the
+/// ticket's block, read when asked. Same root and same proofs as [`JoinTree`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockTree {
+    skip: u32,
+    n: u64,
+    upper: JoinTree,
+}
+
+impl BlockTree {
+    /// From the leaves of each block in order (every block full but the last).
+    pub fn from_block_roots(skip: u32, n: u64, roots: Vec<[u8; 32]>) -> Self {
+        BlockTree {
+            skip,
+            n,
+            upper: JoinTree::from_leaves(roots),
+        }
+    }
+
+    /// Leaves a block holds.
+    pub fn block_len(skip: u32) -> u64 {
+        1 << skip
+    }
+
+    /// The root of one block's leaves (the node at level `skip`).
+    pub fn block_root(leaves: &[[u8; 32]]) -> [u8; 32] {
+        JoinTree::from_leaves(leaves.to_vec()).root()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn root(&self) -> [u8; 32] {
+        self.upper.root()
+    }
+
+    /// The audit path of leaf `index`, given the leaves of its block (`None` when `index` is
+    /// out of range or `block_leaves` is not that block's size).
+    pub fn proof(&self, index: u64, block_leaves: &[[u8; 32]]) -> Option<Vec<[u8; 32]>> {
+        if index >= self.n {
+            return None;
+        }
+        let len = Self::block_len(self.skip);
+        let block = index >> self.skip;
+        let expected = len.min(self.n - block * len);
+        if block_leaves.len() as u64 != expected {
+            return None;
+        }
+        let mut path = JoinTree::from_leaves(block_leaves.to_vec()).proof(index - block * len)?;
+        path.extend(self.upper.proof(block)?);
+        Some(path)
+    }
+}
+
 /// Whether `leaf` is the leaf at 0-based `index` of a tree of `n` leaves with `root`, by the
 /// audit path `proof` from [`JoinTree::proof`].
 pub fn verify_inclusion(index: u64, n: u64, leaf: &[u8; 32], proof: &[[u8; 32]], root: &[u8; 32]) -> bool {
@@ -547,6 +608,28 @@ mod tests {
                 }
             }
             assert_eq!(t.proof(n as u64), None);
+        }
+    }
+
+    #[test]
+    fn a_block_tree_has_the_full_trees_root_and_proofs() {
+        for skip in [0u32, 1, 2, 4] {
+            for n in 0..70u64 {
+                let leaves: Vec<[u8; 32]> = (0..n).map(|i| leaf_hash(&format!("t{i}"))).collect();
+                let full = JoinTree::from_leaves(leaves.clone());
+                let blocks: Vec<&[[u8; 32]]> = leaves.chunks(1 << skip).collect();
+                let roots = blocks.iter().map(|b| BlockTree::block_root(b)).collect();
+                let sparse = BlockTree::from_block_roots(skip, n, roots);
+                assert_eq!(sparse.root(), full.root(), "skip={skip} n={n}");
+                for i in 0..n {
+                    let b = blocks[(i >> skip) as usize];
+                    assert_eq!(sparse.proof(i, b), full.proof(i), "skip={skip} n={n} i={i}");
+                }
+                assert_eq!(sparse.proof(n, &[]), None);
+                if n > 1 && skip > 0 {
+                    assert_eq!(sparse.proof(0, &blocks[0][..1]), None, "a short block is refused");
+                }
+            }
         }
     }
 

@@ -97,13 +97,18 @@ pub fn seqs(by_seq: &HashMap<u64, u64>) -> Vec<i64> {
     by_seq.keys().map(|&q| i64::try_from(q).unwrap_or(i64::MAX)).collect()
 }
 
+/// Levels of the join tree a server does not keep: a proof's lowest steps are made from the 16
+/// ticket ids of the ticket's block, read when asked (a million tickets then take about 4 MB).
+pub const TREE_SKIP: u32 = 4;
+
 /// A draw whose join order is sealed: its stored row and the Merkle tree of the join order as
-/// stored now (the tree serves per-ticket proofs; if the stored order was changed after the
-/// seal, its root differs from the sealed one and every check against the seal fails).
+/// stored now, from level [`TREE_SKIP`] up (it serves per-ticket proofs; if the stored order was
+/// changed after the seal, its root differs from the sealed one and every check against the
+/// seal fails).
 #[derive(Debug)]
 pub struct Sealed {
     pub row: crate::store::draw_record::DrawRow,
-    pub tree: lineup_protocol::draw::JoinTree,
+    pub tree: lineup_protocol::draw::BlockTree,
 }
 
 /// Sealed draws by campaign, built once per instance (a sealed draw never changes), and the
@@ -117,8 +122,8 @@ pub struct DrawCache {
     building: tokio::sync::Mutex<()>,
 }
 
-/// Ticket ids read per query while building a tree.
-const SEAL_PAGE: u64 = 50_000;
+/// Ticket ids read per query while building a tree (a whole number of blocks).
+const SEAL_PAGE: u64 = 3125 << TREE_SKIP;
 
 impl DrawCache {
     pub fn get(&self, id: &lineup_protocol::CampaignId) -> Option<std::sync::Arc<Sealed>> {
@@ -169,16 +174,24 @@ impl DrawCache {
             }
             return Ok(None);
         };
-        let mut leaves = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        use lineup_protocol::draw::{BlockTree, leaf_hash};
+        let mut roots = Vec::new();
         let mut from = 1;
         while from <= n {
             let to = n.min(from + SEAL_PAGE - 1);
-            for (_, tid) in draw_record::ticket_ids(store, id, from, to).await? {
-                leaves.push(lineup_protocol::draw::leaf_hash(&tid));
-            }
+            let leaves: Vec<[u8; 32]> = draw_record::ticket_ids(store, id, from, to)
+                .await?
+                .iter()
+                .map(|(_, tid)| leaf_hash(tid))
+                .collect();
+            roots.extend(
+                leaves
+                    .chunks(BlockTree::block_len(TREE_SKIP) as usize)
+                    .map(BlockTree::block_root),
+            );
             from = to + 1;
         }
-        let tree = lineup_protocol::draw::JoinTree::from_leaves(leaves);
+        let tree = BlockTree::from_block_roots(TREE_SKIP, n, roots);
         let stored = match row.list_root {
             Some(r) => Some(r),
             None => draw_record::seal_list_root(store, id, &tree.root()).await?,

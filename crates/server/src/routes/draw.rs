@@ -185,7 +185,15 @@ pub async fn proof(
         .await?
         .filter(|&q| (1..=n).contains(&q))
         .ok_or_else(not_in)?;
-    let path = s.tree.proof(seq - 1).ok_or_else(not_in)?;
+    // The ticket's block of join numbers: the lowest steps of its path.
+    let len = lineup_protocol::draw::BlockTree::block_len(crate::draw::TREE_SKIP);
+    let first = (seq - 1) / len * len + 1;
+    let block: Vec<[u8; 32]> = draw_record::ticket_ids(state.store(), &id, first, n.min(first + len - 1))
+        .await?
+        .iter()
+        .map(|(_, t)| lineup_protocol::draw::leaf_hash(t))
+        .collect();
+    let path = s.tree.proof(seq - 1, &block).ok_or_else(not_in)?;
     let body = DrawProof {
         campaign_id: id,
         ticket_id,

@@ -67,9 +67,11 @@ async fn run(backend: Backend) {
     assert!(!before.drawn);
     assert_eq!(before.commitment.len(), 64);
     assert!(before.seed.is_none() && before.salt.is_none() && before.n.is_none() && before.list_root.is_none());
-    let people: Vec<Person> = (0..13).map(Person::new).collect();
+    // 37 tickets: the server keeps its tree in blocks of 16, so proofs cross two full blocks and
+    // a partial one.
+    let people: Vec<Person> = (0..38).map(Person::new).collect();
     let mut ticket_of = HashMap::new();
-    for p in &people[..12] {
+    for p in &people[..37] {
         assert_eq!(app.register(p).await, 201);
         let (s, t) = app.take(p).await;
         assert_eq!(s, 201);
@@ -85,14 +87,14 @@ async fn run(backend: Backend) {
     // The draw: the reveal matches the commitment seen before it.
     app.advance(31);
     // A late arrival is not in the draw.
-    assert_eq!(app.register(&people[12]).await, 201);
-    let (_, late) = app.take(&people[12]).await;
+    assert_eq!(app.register(&people[37]).await, 201);
+    let (_, late) = app.take(&people[37]).await;
     let after = info(&app).await;
     assert!(after.drawn);
-    assert_eq!(after.n, Some(12));
+    assert_eq!(after.n, Some(37));
     let revealed: RevealedDraw = after.reveal(Some(&before.commitment)).unwrap();
     let ids = list(&app, 5).await;
-    assert_eq!(ids.len(), 12);
+    assert_eq!(ids.len(), 37);
     assert!(!ids.contains(&late["ticket_id"].as_str().unwrap().to_owned()));
     let order = revealed.verify_list(&ids).unwrap();
     // Every position the server tells a person is the one the published draw gives, and every
@@ -128,7 +130,7 @@ async fn run(backend: Backend) {
     dropped.remove(3);
     assert!(matches!(
         revealed.verify_list(&dropped),
-        Err(DrawVerifyError::CountMismatch { n: 12, got: 11 })
+        Err(DrawVerifyError::CountMismatch { n: 37, got: 36 })
     ));
     // Someone with database access swaps two tickets' join numbers after the seal: the list the
     // server now serves no longer matches the sealed root.
@@ -145,6 +147,18 @@ async fn run(backend: Backend) {
     assert!(matches!(
         revealed.verify_list(&served),
         Err(DrawVerifyError::RootMismatch { .. })
+    ));
+    // A person whose join number was moved: the server's proof no longer leads to the root.
+    let proof: DrawProof = app
+        .get(&format!("/v1/campaigns/demo/draw/proof/{}", ids[0]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(proof.seq, 2);
+    assert!(matches!(
+        revealed.verify_proof(&proof),
+        Err(DrawVerifyError::BadProof(_))
     ));
     app.stop().await;
 }
