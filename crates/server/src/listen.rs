@@ -98,12 +98,12 @@ pub async fn serve(
         // hyper's header deadline starts with the first byte; a connection that never sends one
         // gets the same deadline here.
         let deadline = limits.header_read_timeout;
-        // The peer's address for handlers that count by address (the box office's throttle).
+        // The peer address rides on each request (axum's `ConnectInfo`) for the rate limits.
         let service = TowerToHyperService::new(tower::ServiceExt::map_request(
             router.clone(),
-            move |mut r: hyper::Request<hyper::body::Incoming>| {
-                r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                r
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                req
             },
         ));
         let builder = builder.clone();

@@ -34,31 +34,23 @@ async fn data_dir_key_and_database_files_are_private() {
     // A data directory an older version left open is tightened too.
     std::fs::create_dir(&data).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cfg = lineup_server::ServerConfig::new(&data);
-    cfg.demo = Some(demo(5, 100, 300));
-    let running = lineup_server::spawn(cfg).await.unwrap();
+    let app = spawn_app_with(Backend::Sqlite, demo(5, 100, 300), |c| {
+        c.data_dir = data.clone();
+        c.db = lineup_server::DbLocation::Sqlite(data.join("lineup.db"));
+    })
+    .await;
     // A write, so the WAL and shared-memory files exist.
-    let http = reqwest::Client::new();
-    let who = Person::new(1);
-    let body = serde_json::to_vec(&json!({"contact": who.contact, "consent": true})).unwrap();
-    let ts = running.clock().now().timestamp();
-    let auth = lineup_protocol::auth::sign_request(&who.key, "POST", "/v1/identities", ts, &body);
-    let r = http
-        .post(format!("{}/v1/identities", running.url))
-        .header("Authorization", auth)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(app.register(&Person::new(1)).await, 201);
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("issuer-ed25519.key")), 0o600);
     for f in ["lineup.db", "lineup.db-wal", "lineup.db-shm"] {
         assert!(data.join(f).exists(), "{f}");
         assert_eq!(mode(&data.join(f)), 0o600, "{f}");
     }
-    running.shutdown().await;
+    // A rotated key's file is private as well.
+    let (kid, _) = lineup_server::rotate_issuer_key(&app.config).await.unwrap();
+    assert_eq!(mode(&data.join(format!("issuer-ed25519-k{kid}.key"))), 0o600);
+    app.stop().await;
 }
 
 async fn second_data_dir_on_one_database(backend: Backend) {
