@@ -63,6 +63,12 @@ pub enum Command {
     },
     /// Check a voucher token's signature offline with the stored issuer keys.
     Verify { token: String },
+    /// Check a campaign's draw: the revealed seed against its commitment, the list of tickets
+    /// against its Merkle root, every position, and your own place.
+    VerifyDraw {
+        /// The campaign id, e.g. `demo`.
+        campaign: String,
+    },
     /// Box office: redeem a voucher (token or code) once.
     Redeem {
         /// The scanned token or the typed code.

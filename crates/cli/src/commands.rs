@@ -29,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Wallet { offline } => wallet(&ctx, offline).await,
         Command::Show { voucher } => show(&ctx, &voucher),
         Command::Verify { token } => verify(&ctx, &token).await,
+        Command::VerifyDraw { campaign } => crate::verify_draw::verify_draw(&ctx, &campaign).await,
         Command::Redeem { voucher, staff_token } => redeem(&ctx, &voucher, &staff_token).await,
     }
 }
@@ -370,7 +371,24 @@ async fn redeem(ctx: &Ctx, voucher: &str, staff_token: &str) -> Result<ExitCode>
             code: None,
         },
     };
-    let r = api.redeem(staff_token, &req).await.context("redemption refused")?;
+    // One key for this scan, kept across retries: a response lost on the way back is retried
+    // and gets the same 200 instead of 409 already_redeemed.
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).context("no system randomness")?;
+    let key: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let mut attempt = 0;
+    let r = loop {
+        match api.redeem_with_key(staff_token, &req, &key).await {
+            // No answer, a proxy's error page or a body cut off: the redemption may have happened.
+            Err(lineup_core::api::ApiError::Transport(_) | lineup_core::api::ApiError::Unexpected { .. })
+                if attempt < 3 =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+            }
+            other => break other.context("redemption refused")?,
+        }
+    };
     if ctx.json {
         crate::say!("{}", serde_json::to_string(&r)?);
     } else {

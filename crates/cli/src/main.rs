@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod context;
 mod display;
+mod verify_draw;
 
 use clap::Parser;
 use std::process::ExitCode;

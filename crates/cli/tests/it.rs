@@ -3,6 +3,8 @@
 
 #[path = "it/claim.rs"]
 mod claim;
+#[path = "it/draw.rs"]
+mod draw;
 #[path = "it/faults.rs"]
 mod faults;
 #[path = "it/harness.rs"]

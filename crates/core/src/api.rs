@@ -307,6 +307,35 @@ impl ApiClient {
         self.get(&format!("{API_PREFIX}/campaigns/{id}"), false).await
     }
 
+    /// `GET /v1/campaigns/{id}/draw`: the seed commitment, and after the draw its reveal.
+    pub async fn draw(&self, id: &CampaignId) -> Result<lineup_protocol::draw::DrawInfo, ApiError> {
+        self.get(&format!("{API_PREFIX}/campaigns/{id}/draw"), false).await
+    }
+
+    /// `GET /v1/campaigns/{id}/draw/tickets?from=..&limit=..`: ticket ids in join order.
+    pub async fn draw_page(
+        &self,
+        id: &CampaignId,
+        from: u64,
+        limit: u64,
+    ) -> Result<lineup_protocol::draw::DrawPage, ApiError> {
+        self.get(
+            &format!("{API_PREFIX}/campaigns/{id}/draw/tickets?from={from}&limit={limit}"),
+            false,
+        )
+        .await
+    }
+
+    /// `GET /v1/campaigns/{id}/draw/proof/{ticket_id}`: one ticket's Merkle proof.
+    pub async fn draw_proof(
+        &self,
+        id: &CampaignId,
+        ticket_id: &str,
+    ) -> Result<lineup_protocol::draw::DrawProof, ApiError> {
+        self.get(&format!("{API_PREFIX}/campaigns/{id}/draw/proof/{ticket_id}"), false)
+            .await
+    }
+
     /// `POST /v1/identities`, for either kind of server: registered at once (201/200: the flag
     /// says whether it was created now), or a one-time code was sent to the contact (202): finish
     /// with [`ApiClient::verify_code`].
@@ -461,6 +490,30 @@ impl ApiClient {
     /// `POST /v1/redemptions` with a staff bearer token (box office).
     pub async fn redeem(&self, staff_token: &str, req: &RedeemRequest) -> Result<Redemption, ApiError> {
         let extra = [(header::AUTHORIZATION.as_str(), format!("Bearer {staff_token}"))];
+        Ok(self
+            .call::<_, Redemption>(
+                Method::POST,
+                &format!("{API_PREFIX}/redemptions"),
+                Some(req),
+                false,
+                &extra,
+            )
+            .await?
+            .body)
+    }
+
+    /// `POST /v1/redemptions` with a staff bearer token and an `Idempotency-Key` made for this
+    /// scan: a retry with the same key after a lost response gets the same 200 (protocol 1.2).
+    pub async fn redeem_with_key(
+        &self,
+        staff_token: &str,
+        req: &RedeemRequest,
+        idempotency_key: &str,
+    ) -> Result<Redemption, ApiError> {
+        let extra = [
+            (header::AUTHORIZATION.as_str(), format!("Bearer {staff_token}")),
+            (IDEMPOTENCY_KEY_HEADER, idempotency_key.to_owned()),
+        ];
         Ok(self
             .call::<_, Redemption>(
                 Method::POST,

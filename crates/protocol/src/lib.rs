@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod code;
 pub mod contact;
+pub mod draw;
 pub mod ids;
 #[cfg(feature = "openapi")]
 pub mod openapi;

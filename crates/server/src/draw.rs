@@ -6,113 +6,18 @@
 //! row written at the draw, so a draw of millions of tickets is one tiny transaction and no
 //! request ever waits on it.
 //!
-//! The permutation is a balanced Feistel network over `[0, 4^h)` (the smallest power of four
-//! holding `n`, so each half has `h` bits) with [`ROUNDS`] rounds whose round function is
-//! `SHA-256("lineup-draw-v1" || seed || round || half)` (first 8 bytes, big-endian, masked to
-//! `h` bits), restricted to `[0, n)` by cycle-walking (apply it again while the result is
-//! `>= n`; it ends because the network is a permutation of the larger domain, and takes fewer
-//! than four steps on average). Written out here so it can never change with a library upgrade
-//! and an independent implementation can recompute every position.
+//! The permutation itself (a keyed Feistel network with cycle-walking) is
+//! [`lineup_protocol::draw::Draw`]: the one implementation the server draws with and clients
+//! verify with (`lineup verify-draw`), specified byte by byte in docs/protocol.md.
 
 use crate::schedule;
 use crate::store::TicketRow;
 use chrono::{DateTime, Duration, Utc};
-use sha2::{Digest, Sha256};
+pub use lineup_protocol::draw::{Draw, ROUNDS};
 use std::collections::HashMap;
 
 /// Drawn positions a counters read looks ahead for the next admission that may expire.
 pub const RELEASE_LOOKAHEAD: u64 = 256;
-
-/// Feistel rounds: enough that the order is indistinguishable from random without the seed.
-pub const ROUNDS: u8 = 8;
-
-/// The draw of one campaign: `n` tickets, keyed by `seed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Draw {
-    seed: u64,
-    n: u64,
-    half_bits: u32,
-}
-
-impl Draw {
-    pub fn new(seed: u64, n: u64) -> Self {
-        // Bits of the largest index, rounded up to an even count (at least 2).
-        let bits = 64 - n.saturating_sub(1).leading_zeros();
-        let half_bits = bits.div_ceil(2).max(1);
-        Draw { seed, n, half_bits }
-    }
-
-    /// Tickets in the draw.
-    pub fn len(&self) -> u64 {
-        self.n
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
-    }
-
-    /// The 1-based position of the ticket that joined `index`-th (0-based), or `None` when
-    /// `index` is not in the draw.
-    pub fn position_of(&self, index: u64) -> Option<u64> {
-        if index >= self.n {
-            return None;
-        }
-        let mut x = index;
-        loop {
-            x = self.encrypt(x);
-            if x < self.n {
-                return Some(x + 1);
-            }
-        }
-    }
-
-    /// The 0-based join index of the ticket at 1-based `position`, or `None` when no ticket of
-    /// the draw has it.
-    pub fn index_at(&self, position: u64) -> Option<u64> {
-        if position == 0 || position > self.n {
-            return None;
-        }
-        let mut x = position - 1;
-        loop {
-            x = self.decrypt(x);
-            if x < self.n {
-                return Some(x);
-            }
-        }
-    }
-
-    fn mask(&self) -> u64 {
-        (1u64 << self.half_bits) - 1
-    }
-
-    fn round(&self, round: u8, half: u64) -> u64 {
-        let mut h = Sha256::new();
-        h.update(b"lineup-draw-v1");
-        h.update(self.seed.to_be_bytes());
-        h.update([round]);
-        h.update(half.to_be_bytes());
-        let d = h.finalize();
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&d[..8]);
-        u64::from_be_bytes(b) & self.mask()
-    }
-
-    fn encrypt(&self, x: u64) -> u64 {
-        let (mut l, mut r) = (x >> self.half_bits, x & self.mask());
-        for k in 0..ROUNDS {
-            (l, r) = (r, l ^ self.round(k, r));
-        }
-        (l << self.half_bits) | r
-    }
-
-    fn decrypt(&self, y: u64) -> u64 {
-        let (mut l, mut r) = (y >> self.half_bits, y & self.mask());
-        for k in (0..ROUNDS).rev() {
-            (l, r) = (r ^ self.round(k, l), l);
-        }
-        (l << self.half_bits) | r
-    }
-}
 
 /// What a store reads with a ticket row to complete it: the campaign's draw and schedule.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -192,67 +97,121 @@ pub fn seqs(by_seq: &HashMap<u64, u64>) -> Vec<i64> {
     by_seq.keys().map(|&q| i64::try_from(q).unwrap_or(i64::MAX)).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Levels of the join tree a server does not keep: a proof's lowest steps are made from the 16
+/// ticket ids of the ticket's block, read when asked (a million tickets then take about 4 MB).
+pub const TREE_SKIP: u32 = 4;
 
-    #[test]
-    fn is_a_bijection_for_many_sizes() {
-        for n in [1u64, 2, 3, 4, 5, 7, 8, 15, 16, 17, 100, 1000, 4097] {
-            let d = Draw::new(42, n);
-            let mut seen = vec![false; n as usize];
-            for i in 0..n {
-                let p = d.position_of(i).unwrap();
-                assert!((1..=n).contains(&p), "n={n} i={i} p={p}");
-                assert!(!seen[(p - 1) as usize], "position {p} given twice (n={n})");
-                seen[(p - 1) as usize] = true;
-                assert_eq!(d.index_at(p), Some(i), "inverse (n={n})");
+/// A draw whose join order is sealed: its stored row and the Merkle tree of the join order as
+/// stored now, from level [`TREE_SKIP`] up (it serves per-ticket proofs; if the stored order was
+/// changed after the seal, its root differs from the sealed one and every check against the
+/// seal fails).
+#[derive(Debug)]
+pub struct Sealed {
+    pub row: crate::store::draw_record::DrawRow,
+    pub tree: lineup_protocol::draw::BlockTree,
+}
+
+/// Sealed draws by campaign, built once per instance (a sealed draw never changes), and the
+/// lock that keeps one instance from building the same tree twice at once.
+#[derive(Debug, Default)]
+pub struct DrawCache {
+    sealed: std::sync::Mutex<HashMap<lineup_protocol::CampaignId, std::sync::Arc<Sealed>>>,
+    /// Drawn campaigns that cannot be sealed (drawn with stored positions, before draws were
+    /// lazy): not tried again.
+    unsealable: std::sync::Mutex<std::collections::HashSet<lineup_protocol::CampaignId>>,
+    building: tokio::sync::Mutex<()>,
+}
+
+/// Ticket ids read per query while building a tree (a whole number of blocks).
+const SEAL_PAGE: u64 = 3125 << TREE_SKIP;
+
+impl DrawCache {
+    pub fn get(&self, id: &lineup_protocol::CampaignId) -> Option<std::sync::Arc<Sealed>> {
+        self.sealed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    /// Whether sealing `id` in the background is worth starting now (not sealed, not known to
+    /// be unsealable, no tree being built).
+    pub fn wants_seal(&self, id: &lineup_protocol::CampaignId) -> bool {
+        self.get(id).is_none()
+            && !self
+                .unsealable
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(id)
+            && self.building.try_lock().is_ok()
+    }
+
+    /// The sealed draw of a drawn campaign: reads the join order (seq 1..=n), builds its tree
+    /// and seals the root unless it is sealed already (the first seal stands). `None` when the
+    /// campaign is not drawn, or was drawn with stored positions (no `n`).
+    pub async fn seal(
+        &self,
+        store: &crate::store::Store,
+        id: &lineup_protocol::CampaignId,
+    ) -> Result<Option<std::sync::Arc<Sealed>>, crate::store::StoreError> {
+        use crate::store::draw_record;
+        if let Some(s) = self.get(id) {
+            return Ok(Some(s));
+        }
+        let _building = self.building.lock().await;
+        if let Some(s) = self.get(id) {
+            return Ok(Some(s));
+        }
+        let Some(row) = draw_record::draw_row(store, id).await? else {
+            return Ok(None);
+        };
+        let Some(n) = row.n.filter(|_| row.drawn) else {
+            if row.drawn {
+                self.unsealable
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(id.clone());
             }
-            assert_eq!(d.position_of(n), None);
-            assert_eq!(d.index_at(0), None);
-            assert_eq!(d.index_at(n + 1), None);
+            return Ok(None);
+        };
+        use lineup_protocol::draw::{BlockTree, leaf_hash};
+        let mut roots = Vec::new();
+        let mut from = 1;
+        while from <= n {
+            let to = n.min(from + SEAL_PAGE - 1);
+            let leaves: Vec<[u8; 32]> = draw_record::ticket_ids(store, id, from, to)
+                .await?
+                .iter()
+                .map(|(_, tid)| leaf_hash(tid))
+                .collect();
+            roots.extend(
+                leaves
+                    .chunks(BlockTree::block_len(TREE_SKIP) as usize)
+                    .map(BlockTree::block_root),
+            );
+            from = to + 1;
         }
-        assert!(Draw::new(1, 0).is_empty());
-        assert_eq!(Draw::new(1, 0).position_of(0), None);
-    }
-
-    #[test]
-    fn reproducible_from_the_seed_and_different_across_seeds() {
-        let a: Vec<u64> = (0..1000).map(|i| Draw::new(7, 1000).position_of(i).unwrap()).collect();
-        let b: Vec<u64> = (0..1000).map(|i| Draw::new(7, 1000).position_of(i).unwrap()).collect();
-        let c: Vec<u64> = (0..1000).map(|i| Draw::new(8, 1000).position_of(i).unwrap()).collect();
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        // Test vector: an independent implementation must print the same positions.
-        let v: Vec<u64> = (0..8).map(|i| Draw::new(7, 8).position_of(i).unwrap()).collect();
-        assert_eq!(v, VECTOR_SEED7_N8);
-    }
-
-    /// Positions of join indexes 0..8 for seed 7 and n = 8 (see docs/protocol.md).
-    const VECTOR_SEED7_N8: [u64; 8] = [2, 6, 4, 8, 7, 5, 1, 3];
-
-    #[test]
-    fn first_comers_get_no_advantage() {
-        // Over many seeds, the first joiner's position is spread over the whole line.
-        let n = 100u64;
-        let mut front_half = 0;
-        for seed in 0..2000u64 {
-            if Draw::new(seed, n).position_of(0).unwrap() <= n / 2 {
-                front_half += 1;
-            }
+        let tree = BlockTree::from_block_roots(TREE_SKIP, n, roots);
+        let stored = match row.list_root {
+            Some(r) => Some(r),
+            None => draw_record::seal_list_root(store, id, &tree.root()).await?,
+        };
+        if stored != Some(tree.root()) {
+            tracing::error!(campaign = %id, "the stored join order does not match its sealed Merkle root");
+        } else if row.list_root.is_none() {
+            tracing::info!(campaign = %id, tickets = n, "draw sealed");
         }
-        assert!(
-            (850..=1150).contains(&front_half),
-            "first joiner in the front half {front_half} of 2000 times"
-        );
-    }
-
-    #[test]
-    fn large_draws_are_cheap_per_ticket() {
-        let d = Draw::new(99, 5_000_000);
-        for i in [0u64, 1, 2_500_000, 4_999_999] {
-            let p = d.position_of(i).unwrap();
-            assert_eq!(d.index_at(p), Some(i));
-        }
+        let sealed = std::sync::Arc::new(Sealed {
+            row: draw_record::DrawRow {
+                list_root: stored,
+                ..row
+            },
+            tree,
+        });
+        self.sealed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone(), sealed.clone());
+        Ok(Some(sealed))
     }
 }

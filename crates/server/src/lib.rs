@@ -16,10 +16,12 @@ pub mod limit;
 pub mod listen;
 pub mod metrics;
 pub mod openapi;
+pub mod private_fs;
 pub mod problem;
 pub mod push;
 pub mod routes;
 pub mod schedule;
+pub mod staff_guard;
 pub mod state;
 pub mod store;
 pub mod ticket_cache;
@@ -224,19 +226,26 @@ pub fn app(state: AppState) -> axum::Router {
 
 /// Opens the store, stores the configured campaigns, binds and serves in a background task.
 pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+    private_fs::private_dir(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
     })?;
-    let issuer = issuer::Issuer::load_or_create(&config.data_dir)?;
     // Refused before anything is opened: a demo sender on a public address would hand out codes
     // to whoever reads the log.
     let verifier = verify::Verifier::new(config.verify.clone(), config.addr)?;
+    if let DbLocation::Sqlite(db) = &config.db {
+        private_fs::sqlite_files(db).map_err(|source| ServerError::DataDir {
+            path: db.display().to_string(),
+            source,
+        })?;
+    }
     let store = Store::open_with(&config.db, &config.pg_pool).await?;
     store.heartbeat(config.clock.now()).await?;
     let now = config.clock.now();
+    let issuer = issuer::Issuer::open(&config.data_dir, &store, now).await?;
     for c in &config.campaigns {
-        store.ensure_campaign(&c.spec, c.staff_token_hash, seed()?).await?;
+        store::keys::ensure_configured_campaign(&store, &c.spec, c.staff_token_hash, seed()?, issuer::random_bytes()?)
+            .await?;
     }
     let demo_staff_token = match &config.demo {
         Some(d) => {
@@ -252,21 +261,21 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
                 now,
             )?;
             let token = issuer.demo_staff_token();
-            let stored = store
-                .ensure_campaign(&spec, issuer::staff_token_hash(&token), seed()?)
-                .await?;
+            let stored = store::keys::ensure_configured_campaign(
+                &store,
+                &spec,
+                issuer::staff_token_hash(&token),
+                seed()?,
+                issuer::random_bytes()?,
+            )
+            .await?;
             tracing::info!(opens_at = %stored.spec.opens_at, draw_at = %stored.spec.draw_at, supply = stored.spec.supply, "demo campaign");
             Some(token)
         }
         None => None,
     };
     let kid = issuer.kid();
-    let public_key = issuer
-        .keys_response()
-        .keys
-        .first()
-        .map(|k| k.public_key.clone())
-        .unwrap_or_default();
+    let public_key = issuer.signing_public_key();
     let state = AppState::with_options(
         store,
         issuer,
@@ -405,6 +414,26 @@ async fn announce_verification(
     Ok(())
 }
 
+/// `lineup-server rotate-key`: makes the next issuer key in `config.data_dir` and pins it in
+/// the database; servers started afterwards sign with it, and every older key keeps verifying.
+/// Returns the new key id and public key.
+pub async fn rotate_issuer_key(config: &ServerConfig) -> Result<(u32, String), ServerError> {
+    private_fs::private_dir(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    if let DbLocation::Sqlite(db) = &config.db {
+        private_fs::sqlite_files(db).map_err(|source| ServerError::DataDir {
+            path: db.display().to_string(),
+            source,
+        })?;
+    }
+    let store = Store::open_with(&config.db, &config.pg_pool).await?;
+    let rotated = issuer::Issuer::rotate(&config.data_dir, &store, config.clock.now()).await;
+    store.close().await;
+    Ok(rotated?)
+}
+
 fn seed() -> Result<u64, ServerError> {
     Ok(u64::from_le_bytes(issuer::random_bytes::<8>()?))
 }
@@ -445,8 +474,11 @@ async fn tick_loop(state: AppState, every: Duration, mut stopped: watch::Receive
         };
         let now = state.now();
         for c in &campaigns {
-            if let Err(e) = state.settle(c, now).await {
-                tracing::warn!(campaign = %c.spec.id, problem = %e.0, "tick failed");
+            match state.settle(c, now).await {
+                // Seal the join order seconds after the draw, before anyone is admitted.
+                Ok(k) if k.drawn => routes::draw::seal_soon(&state, &c.spec.id),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(campaign = %c.spec.id, problem = %e.0, "tick failed"),
             }
         }
         if gauges_at.elapsed() >= GAUGES_EVERY {

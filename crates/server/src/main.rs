@@ -152,6 +152,16 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long, env = "LINEUP_LOG_JSON")]
     log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Make the next issuer key (kid + 1) in --data-dir, pin it in --db and exit. Servers
+    /// started afterwards sign with it (copy the new key file to every instance's data
+    /// directory first); vouchers signed with older keys keep verifying.
+    RotateKey,
 }
 
 #[tokio::main]
@@ -198,6 +208,13 @@ async fn main() -> anyhow::Result<()> {
         ttl: Duration::from_millis(args.ticket_cache_ttl_ms),
         capacity: args.ticket_cache_capacity,
     };
+    if let Some(Command::RotateKey) = args.command {
+        let (kid, public_key) = lineup_server::rotate_issuer_key(&config)
+            .await
+            .context("rotating the issuer key")?;
+        println!("Issuer key id {kid} (public key {public_key}) made and pinned; restart the servers to sign with it");
+        return Ok(());
+    }
     config.rate_limits = lineup_server::limit::RateLimitConfig {
         per_address: rate(args.rate_per_address, args.burst_per_address),
         per_identity: rate(args.rate_per_identity, args.burst_per_identity),

@@ -33,6 +33,9 @@ Signed requests carry `Authorization: Lineup key=<public key>, ts=<unix seconds>
         routes::ops::keys,
         routes::campaigns::list,
         routes::campaigns::get,
+        routes::draw::info,
+        routes::draw::tickets,
+        routes::draw::proof,
         routes::identities::register,
         routes::identities::verify,
         routes::tickets::take,
@@ -218,7 +221,7 @@ fn layer_answers(versioned: bool, reads_body: bool, responses: &mut Responses) {
     if versioned {
         let mut limited = with_retry_after(
             problem(
-                "rate_limited: too many requests from this identity or address (on registration: too many one-time codes to this contact or from this address); retry after Retry-After",
+                "rate_limited: too many requests from this identity or address (on registration: too many one-time codes to this contact or from this address; at the box office: too many wrong staff tokens from this address); retry after Retry-After",
             ),
             "seconds to wait before retrying",
         );

@@ -51,6 +51,8 @@ struct Inner {
     verifier: std::sync::OnceLock<Arc<crate::verify::Verifier>>,
     /// The contact secret, read from the database at the first registration.
     contact_key: tokio::sync::OnceCell<crate::verify::ContactKey>,
+    draws: crate::draw::DrawCache,
+    staff_guard: crate::staff_guard::StaffGuard,
 }
 
 impl AppState {
@@ -107,6 +109,8 @@ impl AppState {
                 push: std::sync::OnceLock::new(),
                 verifier: std::sync::OnceLock::new(),
                 contact_key: tokio::sync::OnceCell::new(),
+                draws: crate::draw::DrawCache::default(),
+                staff_guard: crate::staff_guard::StaffGuard::default(),
             }),
         }
     }
@@ -141,6 +145,16 @@ impl AppState {
     /// Sets up Web Push (once; later calls are ignored).
     pub fn set_push(&self, hub: Arc<crate::push::PushHub>) {
         let _ = self.inner.push.set(hub);
+    }
+
+    /// Sealed draws (see [`crate::draw::DrawCache`]).
+    pub fn draws(&self) -> &crate::draw::DrawCache {
+        &self.inner.draws
+    }
+
+    /// Failed staff-token attempts (see [`crate::staff_guard`]).
+    pub fn staff_guard(&self) -> &crate::staff_guard::StaffGuard {
+        &self.inner.staff_guard
     }
 
     pub fn store(&self) -> &Store {

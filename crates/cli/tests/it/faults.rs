@@ -99,3 +99,31 @@ async fn a_server_restart_mid_claim_and_a_killed_client_resume_in_place() {
     assert_eq!(issued_on_server(&server.url).await, 1);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redemption_whose_response_is_lost_is_retried_to_the_same_200() {
+    join_session_keyring();
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path(), demo(3, 3000)).await;
+    let p = proxy::start(&server.url).await;
+    let c = Client::new(&p.url);
+    c.register("boxoffice@example.com").await;
+    let v = c.json(&["claim", "demo"]).await;
+    let code = v["voucher"]["code"].as_str().unwrap().to_owned();
+    let staff = server.demo_staff_token.clone().unwrap();
+    // The server redeems, the box office never hears: the CLI retries with the same key.
+    p.faults.drop_redemptions.store(1, Ordering::SeqCst);
+    let r = c.json(&["redeem", &code, "--staff-token", &staff]).await;
+    assert_eq!(r["code"], code.as_str());
+    assert_eq!(
+        p.faults.drop_redemptions.load(Ordering::SeqCst),
+        0,
+        "a response was lost"
+    );
+    // Another scan of the same voucher is still refused.
+    let out = c.run(&["--json", "redeem", &code, "--staff-token", &staff]).await;
+    assert!(!out.status.success());
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "already_redeemed");
+    server.shutdown().await;
+}

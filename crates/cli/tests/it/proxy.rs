@@ -17,6 +17,11 @@ pub struct Faults {
     pub drop_claims: AtomicU32,
     pub claims_forwarded: AtomicU32,
     pub requests: AtomicU32,
+    /// The next this many redemptions are forwarded, then their responses are broken off.
+    pub drop_redemptions: AtomicU32,
+    /// Lie about the draw's join order: 1 swaps the first two ticket ids of every page of
+    /// `.../draw/tickets`, 2 leaves out the last ticket id of the list.
+    pub tamper_draw: AtomicU32,
 }
 
 pub struct Proxy {
@@ -101,9 +106,14 @@ async fn forward(State(ctx): State<Ctx>, req: Request) -> Response {
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = resp.bytes().await.unwrap_or_default();
-    if is_claim {
+    let dropped = if is_claim {
         ctx.faults.claims_forwarded.fetch_add(1, Ordering::SeqCst);
-        if take(&ctx.faults.drop_claims) {
+        take(&ctx.faults.drop_claims)
+    } else {
+        path.starts_with("/v1/redemptions") && take(&ctx.faults.drop_redemptions)
+    };
+    {
+        if dropped {
             // The server has done the claim; the client gets headers and then a broken body.
             let broken = futures_util::stream::once(async {
                 Err::<Bytes, std::io::Error>(std::io::Error::other("connection reset by the fault proxy"))
@@ -115,6 +125,21 @@ async fn forward(State(ctx): State<Ctx>, req: Request) -> Response {
                 .unwrap();
         }
     }
+    let body = match ctx.faults.tamper_draw.load(Ordering::SeqCst) {
+        mode @ (1 | 2) if path.contains("/draw/tickets") => {
+            let mut page: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let (from, n) = (page["from"].as_u64().unwrap_or(1), page["n"].as_u64().unwrap_or(0));
+            if let Some(ids) = page["tickets"].as_array_mut() {
+                if mode == 1 && ids.len() >= 2 {
+                    ids.swap(0, 1);
+                } else if mode == 2 && from + ids.len() as u64 > n {
+                    ids.pop();
+                }
+            }
+            Bytes::from(serde_json::to_vec(&page).unwrap_or_default())
+        }
+        _ => body,
+    };
     let mut r = Response::builder().status(status);
     for name in [header::CONTENT_TYPE, header::RETRY_AFTER] {
         if let Some(v) = headers.get(&name) {

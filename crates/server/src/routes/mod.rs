@@ -3,6 +3,7 @@
 
 pub mod campaigns;
 pub mod claim;
+pub mod draw;
 pub mod identities;
 pub mod ops;
 pub mod push;

@@ -1,24 +1,48 @@
 //! `POST /v1/redemptions`: the box office. The bearer must be some campaign's staff token
 //! before the body is read (compared in constant time with every campaign's); a scanned token
 //! is then verified offline; the staff token of the voucher's campaign is checked; the first
-//! redemption wins one atomic conditional update.
+//! redemption wins one atomic conditional update. Wrong staff tokens are counted per address
+//! (and per address and campaign) and throttled ([`crate::staff_guard`]); a redemption sent
+//! with an `Idempotency-Key` is replayed (the same 200) when retried with that key.
 
 use crate::extract::RawRequest;
 use crate::issuer::{staff_token_matches, staff_token_matches_any};
 use crate::problem::ApiError;
+use crate::staff_guard::{Key, Peer};
 use crate::state::AppState;
-use crate::store::{RedeemOutcome, RedeemTarget};
+use crate::store::RedeemTarget;
+use crate::store::redemption::{self, Redeemed};
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use lineup_protocol::voucher::{self, VoucherError};
-use lineup_protocol::{ProblemCode, RedeemRequest, Redemption};
+use lineup_protocol::{IDEMPOTENCY_KEY_HEADER, ProblemCode, RedeemRequest, Redemption};
+
+/// 429 while `key` is blocked for wrong staff tokens.
+fn throttled(state: &AppState, key: &Key, now: DateTime<Utc>) -> Result<(), ApiError> {
+    state.staff_guard().check(key, now).map_err(|secs| {
+        ApiError::new(
+            ProblemCode::RateLimited,
+            format!("Too many wrong staff tokens from this address: try again in {secs} s."),
+        )
+        .retry_after(secs)
+    })
+}
+
+/// Counts a refused staff token (logged with the address and campaign, never the token).
+fn refused(state: &AppState, key: &Key, now: DateTime<Utc>, detail: &'static str) -> ApiError {
+    let failures = state.staff_guard().failed(key, now);
+    tracing::warn!(peer = %key.0, campaign = ?key.1.as_ref().map(|c| c.as_str()), failures, "staff token refused");
+    ApiError::new(ProblemCode::StaffUnauthorized, detail)
+}
 
 #[utoipa::path(post, path = "/v1/redemptions", tag = "box office",
     request_body = RedeemRequest,
     security(("staff_bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-64 printable ASCII characters made per scan: a retry with it gets the same 200")),
     responses(
-        (status = 200, description = "redeemed now", body = Redemption),
+        (status = 200, description = "redeemed now, or by this Idempotency-Key before (the same body)", body = Redemption),
         (status = 400, description = "malformed body, or not exactly one of token and code", body = lineup_protocol::Problem),
         (status = 401, description = "staff token missing or no campaign's (checked before the body), or not the voucher's campaign's", body = lineup_protocol::Problem),
         (status = 404, description = "no voucher with this code", body = lineup_protocol::Problem),
@@ -26,7 +50,7 @@ use lineup_protocol::{ProblemCode, RedeemRequest, Redemption};
         (status = 410, description = "voucher expired", body = lineup_protocol::Problem),
         (status = 422, description = "forged or altered token", body = lineup_protocol::Problem),
     ))]
-pub async fn redeem(State(state): State<AppState>, req: RawRequest) -> Result<Response, ApiError> {
+pub async fn redeem(State(state): State<AppState>, peer: Peer, req: RawRequest) -> Result<Response, ApiError> {
     let staff = req
         .bearer()
         .ok_or_else(|| {
@@ -38,15 +62,23 @@ pub async fn redeem(State(state): State<AppState>, req: RawRequest) -> Result<Re
         .to_owned();
     // The bearer is checked before the body is looked at: a token that is no campaign's staff
     // token learns nothing about which codes or tokens name a voucher (401 either way).
+    let now = state.now();
+    let by_address: Key = (peer, None);
+    throttled(&state, &by_address, now)?;
     let campaigns = state.campaigns().await?;
     if !staff_token_matches_any(&staff, campaigns.iter().map(|c| &c.staff_token_hash)) {
-        return Err(ApiError::new(
-            ProblemCode::StaffUnauthorized,
+        return Err(refused(
+            &state,
+            &by_address,
+            now,
             "This staff token is not valid for any campaign.",
         ));
     }
+    let idempotency_key = match req.header_bytes(IDEMPOTENCY_KEY_HEADER) {
+        None => None,
+        raw => Some(super::claim::IdempotencyKey::parse(raw)?.into_inner()),
+    };
     let body: RedeemRequest = req.json()?;
-    let now = state.now();
     let target = match (&body.token, &body.code) {
         (Some(token), None) => {
             let t = voucher::verify(token, state.issuer().public_keys(), None).map_err(|e| match e {
@@ -70,9 +102,13 @@ pub async fn redeem(State(state): State<AppState>, req: RawRequest) -> Result<Re
         return Err(ApiError::new(ProblemCode::NotFound, "No voucher has this code."));
     };
     let c = state.campaign(&v.campaign_id).await?;
+    let by_campaign: Key = (peer, Some(v.campaign_id.clone()));
+    throttled(&state, &by_campaign, now)?;
     if !staff_token_matches(&staff, &c.staff_token_hash) {
-        return Err(ApiError::new(
-            ProblemCode::StaffUnauthorized,
+        return Err(refused(
+            &state,
+            &by_campaign,
+            now,
             "This staff token is not valid for the voucher's campaign.",
         ));
     }
@@ -82,8 +118,9 @@ pub async fn redeem(State(state): State<AppState>, req: RawRequest) -> Result<Re
             format!("The voucher expired at {}.", v.expires_at.to_rfc3339()),
         ));
     }
-    match state.store().redeem(&target, now).await? {
-        RedeemOutcome::Redeemed(v) => {
+    let key = idempotency_key.map(|k| redemption::key_digest(&c.staff_token_hash, &k));
+    match redemption::redeem(state.store(), &v, key.as_ref(), now).await? {
+        Redeemed::Now(v) | Redeemed::Replayed(v) => {
             state.invalidate(&v.campaign_id);
             state.forget_ticket(&v.campaign_id, &v.identity);
             tracing::info!(campaign = %v.campaign_id, serial = v.serial, "voucher redeemed");
@@ -99,15 +136,14 @@ pub async fn redeem(State(state): State<AppState>, req: RawRequest) -> Result<Re
                 .into_response(),
             ))
         }
-        RedeemOutcome::AlreadyRedeemed { first_redeemed_at } => Err(ApiError::new(
+        Redeemed::AlreadyRedeemed { first_redeemed_at } => Err(ApiError::new(
             ProblemCode::AlreadyRedeemed,
             format!("This voucher was first redeemed at {}.", first_redeemed_at.to_rfc3339()),
         )
         .first_redeemed_at(first_redeemed_at)),
-        RedeemOutcome::Returned => Err(ApiError::new(
+        Redeemed::Returned => Err(ApiError::new(
             ProblemCode::Returned,
             "The holder gave this voucher back: it is void.",
         )),
-        RedeemOutcome::UnknownVoucher => Err(ApiError::new(ProblemCode::NotFound, "No such voucher.")),
     }
 }

@@ -11,8 +11,11 @@ pub mod contacts;
 mod gate;
 pub mod inflight;
 pub use gate::{Registered, registration_outcome};
+pub mod draw_record;
+pub mod keys;
 pub mod postgres;
 pub mod push;
+pub mod redemption;
 pub mod sqlite;
 
 use crate::clock::Clock;

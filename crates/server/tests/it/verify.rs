@@ -564,6 +564,13 @@ async fn instances_on_one_postgres_share_the_contact_secret() {
     let mut config = app.config.clone();
     config.data_dir = other_dir.path().to_owned();
     config.addr = "127.0.0.1:0".parse().unwrap();
+    // Instances on one database share the issuer key file (docs/protocol.md, "Secrets and
+    // files"); the contact secret they share comes from the database alone.
+    std::fs::copy(
+        app.config.data_dir.join("issuer-ed25519.key"),
+        other_dir.path().join("issuer-ed25519.key"),
+    )
+    .unwrap();
     let b = lineup_server::spawn(config).await.unwrap();
     let kim = Person::new(1);
     let r = app
