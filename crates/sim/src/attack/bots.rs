@@ -17,9 +17,11 @@ use tokio::sync::{Semaphore, watch};
 /// What a bot sends.
 #[derive(Clone)]
 pub enum BotKind {
-    /// One registered identity: it takes a ticket, then alternates `GET .../tickets/me` and
-    /// claims with a fresh `Idempotency-Key` each.
-    HammerIdentity(SigningKey),
+    /// One registered identity alternating `GET .../tickets/me` and claims with a fresh
+    /// `Idempotency-Key` each; at the instant given it takes a ticket, and claims that ticket
+    /// from then on. Taken after the draw, the ticket joins the back of the line: the calm
+    /// people's places (and so their figures) stay the baseline's.
+    HammerIdentity(Box<SigningKey>, chrono::DateTime<chrono::Utc>),
     /// Unsigned or badly signed requests and public reads from one address.
     HammerAddress,
     /// Registered identities without a ticket claiming made-up ticket ids, fresh keys each.
@@ -31,7 +33,7 @@ pub enum BotKind {
 impl BotKind {
     pub fn name(&self) -> &'static str {
         match self {
-            BotKind::HammerIdentity(_) => "hammer-identity",
+            BotKind::HammerIdentity(..) => "hammer-identity",
             BotKind::HammerAddress => "hammer-address",
             BotKind::JunkClaims(_) => "junk-claims",
             BotKind::RegistrationFlood => "registration-flood",
@@ -75,7 +77,8 @@ fn shot(kind: &BotKind, i: u64, ticket: Option<&str>, rng: &mut Pcg64) -> Shot {
         headers,
     };
     match kind {
-        BotKind::HammerIdentity(key) => {
+        BotKind::HammerIdentity(key, _) => {
+            let key = key.as_ref();
             if i.is_multiple_of(2) {
                 Shot {
                     sign_as: Some(key.clone()),
@@ -208,23 +211,12 @@ pub fn spawn(
     let (mut stop, tally) = (stop.clone(), tally.clone());
     tasks.spawn(async move {
         let mut rng = Pcg64::seed_from_u64(bot.seed);
-        // A hammering identity holds a real ticket, as a bot that took its place would.
-        let ticket = match &bot.kind {
-            BotKind::HammerIdentity(key) => {
-                let s = Shot {
-                    method: Method::POST,
-                    path: format!("{CAMPAIGN}/tickets"),
-                    body: b"{}".to_vec(),
-                    sign_as: Some(key.clone()),
-                    headers: Vec::new(),
-                };
-                send(&http, &base, s, &tally)
-                    .await
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                    .and_then(|v| v.get("ticket_id")?.as_str().map(str::to_owned))
-            }
+        // A hammering identity takes a real ticket at its instant, as a bot that joined would.
+        let mut join_at = match &bot.kind {
+            BotKind::HammerIdentity(key, at) => Some((key.as_ref().clone(), *at)),
             _ => None,
         };
+        let mut ticket: Option<String> = None;
         let slots = Arc::new(Semaphore::new(bot.in_flight.max(1)));
         let every = Duration::from_secs_f64(1.0 / f64::from(bot.rps.max(1)));
         let mut tick = tokio::time::interval(every);
@@ -239,6 +231,22 @@ pub fn spawn(
                 tally.skipped();
                 continue;
             };
+            if let Some((key, at)) = &join_at
+                && chrono::Utc::now() >= *at
+            {
+                let s = Shot {
+                    method: Method::POST,
+                    path: format!("{CAMPAIGN}/tickets"),
+                    body: b"{}".to_vec(),
+                    sign_as: Some(key.clone()),
+                    headers: Vec::new(),
+                };
+                ticket = send(&http, &base, s, &tally)
+                    .await
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v.get("ticket_id")?.as_str().map(str::to_owned));
+                join_at = None;
+            }
             let s = shot(&bot.kind, i, ticket.as_deref(), &mut rng);
             i += 1;
             let (http, base, tally) = (http.clone(), base.clone(), tally.clone());
@@ -265,7 +273,7 @@ mod tests {
     fn shots_are_what_each_bot_claims_to_send() {
         let mut rng = Pcg64::seed_from_u64(7);
         let key = SigningKey::from_bytes(&[3; 32]);
-        let hammer = BotKind::HammerIdentity(key.clone());
+        let hammer = BotKind::HammerIdentity(Box::new(key.clone()), chrono::Utc::now());
         let status = shot(&hammer, 0, Some("tk"), &mut rng);
         assert_eq!(
             (status.method, status.path.as_str()),

@@ -60,7 +60,8 @@ pub enum Attack {
     SlowBodies,
     /// Connections that send nothing.
     Idle,
-    /// One registered identity sending hundreds of signed requests per second.
+    /// One registered identity sending hundreds of signed requests per second (its status and
+    /// claims; it takes a ticket just after the draw).
     HammerIdentity,
     /// One address sending hundreds of unsigned or badly signed requests per second.
     HammerAddress,
@@ -232,6 +233,7 @@ fn start_attackers(
     strength: &Strength,
     people: &People,
     target: &target::Target,
+    draw_at: chrono::DateTime<chrono::Utc>,
     seed: u64,
     stop: &watch::Receiver<bool>,
 ) -> Result<(tokio::task::JoinSet<()>, Tallies), AttackError> {
@@ -282,7 +284,10 @@ fn start_attackers(
             Attack::HammerIdentity => bots::spawn(
                 &mut tasks,
                 bot(
-                    bots::BotKind::HammerIdentity(people.hammer.clone()),
+                    bots::BotKind::HammerIdentity(
+                        Box::new(people.hammer.clone()),
+                        draw_at + chrono::Duration::milliseconds(500),
+                    ),
                     strength.hammer_identity_rps,
                 ),
                 target.url.clone(),
@@ -433,10 +438,20 @@ async fn attack_and_drive(
         Duration::from_millis(200),
         stop_rx.clone(),
     ));
-    let (mut attackers, tallies) = start_attackers(attacks, strength, people, running, calm.seed, &stop_rx)?;
+    // People read the campaign before the rush (the app shows it days ahead).
+    let campaign = clients::fetch_campaign(&running.url).await?;
+    let (mut attackers, tallies) = start_attackers(
+        attacks,
+        strength,
+        people,
+        running,
+        campaign.draw_at,
+        calm.seed,
+        &stop_rx,
+    )?;
     tokio::time::sleep(ramp).await;
 
-    let driven = drive_calm(calm, running, conns, &people.calm, origin).await;
+    let driven = drive_calm(calm, running, campaign, conns, &people.calm, origin).await;
 
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(Duration::from_secs(15), async {
@@ -470,11 +485,11 @@ async fn attack_and_drive(
 async fn drive_calm(
     calm: &Calm,
     running: &target::Target,
+    campaign: lineup_protocol::Campaign,
     conns: Vec<Conn>,
     keys: &[SigningKey],
     origin: chrono::DateTime<chrono::Utc>,
 ) -> Result<(StrategyReport, calm::CalmSummary), AttackError> {
-    let campaign = clients::fetch_campaign(&running.url).await?;
     let opens_at = u64::try_from((campaign.opens_at - origin).num_microseconds().unwrap_or(0)).unwrap_or(0);
     let mut recorder = Recorder::new(calm.clients, opens_at);
     recorder.setup_requests(u64::from(calm.clients) + 1);
@@ -622,13 +637,17 @@ pub async fn run_all(args: &AttackArgs) -> Result<Vec<RunRow>, AttackError> {
     let mut attacks = args.attacks.clone();
     attacks.sort();
     attacks.dedup();
-    let need = if attacks.contains(&Attack::Idle) {
-        args.strength.idle as u64 * 2
-    } else {
-        0
-    } + args.strength.slow_headers as u64
-        + args.strength.slow_bodies as u64
-        + u64::from(args.clients) * 2
+    // This process holds one descriptor per attacking connection and calm person (and, with
+    // the server inside, the server's end of each too).
+    let held = |a: Attack, n: usize| if attacks.contains(&a) { n as u64 } else { 0 };
+    let s = &args.strength;
+    let ends = if args.in_process { 2 } else { 1 };
+    let need = ends
+        * (held(Attack::Idle, s.idle)
+            + held(Attack::SlowHeaders, s.slow_headers)
+            + held(Attack::SlowBodies, s.slow_bodies)
+            + u64::from(args.clients))
+        + 4 * s.bot_in_flight as u64
         + 4_096;
     let limit = proc::raise_nofile(need);
     if limit < need {

@@ -78,8 +78,10 @@ impl Tally {
 /// `"<status> <code>"` for an HTTP answer: the problem code from a problem+json body, when
 /// there is one.
 pub fn label(status: u16, body: &[u8]) -> String {
-    let code = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
+    // A success's `code` is a voucher's, not a problem's.
+    let code = (status >= 400)
+        .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
+        .flatten()
         .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned));
     match code {
         Some(c) => format!("{status} {c}"),
@@ -110,6 +112,7 @@ mod tests {
         assert_eq!(label(status, body), "408 body_timeout");
         assert_eq!(parse_raw_response(b"HTTP/1.1 503 x\r\n").map(|r| r.0), Some(503));
         assert_eq!(label(404, b"not json"), "404");
+        assert_eq!(label(201, b"{\"code\":\"A8D3-5PWU-AQC5\"}"), "201");
         assert!(parse_raw_response(b"garbage").is_none());
         assert!(parse_raw_response(b"HTTP/1.1 ").is_none());
     }
