@@ -3,7 +3,8 @@
 //! latency and how each person's claim ended.
 
 use crate::load::Shared;
-use crate::load::clients::{Conn, campaign_id, record_exchange};
+use crate::load::clients::{campaign_id, record_exchange};
+use lineup_core::api::ApiClient;
 use lineup_core::clock::{Clock, MonotonicClock};
 use lineup_core::engine::{ClaimRecord, Engine, EngineConfig, Outcome, Step, new_idempotency_key};
 use rand::SeedableRng;
@@ -89,8 +90,8 @@ impl CalmLog {
 }
 
 /// One calm person, as `load::clients::run_lineup` (the engine the app ships, the claim record
-/// in memory), timing every request.
-pub(crate) async fn run(client: u32, mut conn: Conn, shared: Arc<Shared>, log: Arc<CalmLog>, seed: u64) {
+/// in memory) through their own client ([`super::people`]), timing every request.
+pub(crate) async fn run(client: u32, api: ApiClient, shared: Arc<Shared>, log: Arc<CalmLog>, seed: u64) {
     let Ok(cid) = campaign_id() else { return };
     let clock = MonotonicClock::new();
     let mut rng = Pcg64::seed_from_u64(seed);
@@ -106,7 +107,8 @@ pub(crate) async fn run(client: u32, mut conn: Conn, shared: Arc<Shared>, log: A
             Step::Send(req) => {
                 let sent_at = shared.now();
                 let started = Instant::now();
-                let reply = conn.execute(&shared, &cid, &req).await;
+                shared.sent_to(0);
+                let reply = api.execute(&cid, &req).await;
                 log.latency(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
                 record_exchange(&shared, client, sent_at, &reply);
                 engine.on_reply(clock.now(), reply);

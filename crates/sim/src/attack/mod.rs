@@ -5,20 +5,22 @@
 //! latency and endings, the server's memory and open descriptors (sampled from `/proc` of the
 //! `lineup-server` child process), and what each attacker sent and was answered.
 //!
-//! Calm clients connect from 127.0.0.1; each attacker from its own loopback address
-//! (127.0.0.2, .3, ...), so limits per address can tell them apart as they would real hosts.
+//! Each calm person connects from their own loopback address (127.1.x.y, [`people`]); each
+//! attacker from one address of its own (127.0.0.2, .3, ...), so limits per address can tell
+//! them apart as they would real hosts.
 
 pub mod bots;
 pub mod calm;
+pub mod people;
 pub mod proc;
 pub mod raw;
 pub mod report;
 pub mod tally;
 pub mod target;
 
-use crate::load::clients::{self, Conn};
+use crate::load::clients;
 use crate::load::server::campaign_spec;
-use crate::load::{LoadArgs, Route, ServerSetup, Shared};
+use crate::load::{LoadArgs, ServerSetup, Shared};
 use crate::stats::{Recorder, StrategyReport};
 use crate::strategy::Strategy;
 use clap::{Args, ValueEnum};
@@ -196,7 +198,7 @@ pub struct RunRow {
 
 /// Identities registered before the campaign starts: calm people, then the bots.
 struct People {
-    calm: Vec<SigningKey>,
+    calm: Vec<people::Person>,
     hammer: SigningKey,
     junk: Vec<SigningKey>,
 }
@@ -358,16 +360,11 @@ async fn run_on(
     let first = target::start(&server.kind, data, db, None, &server.limits, None).await?;
     let url = first.url.clone();
     let registered = async {
-        let calm_keys = clients::register_all(
-            std::slice::from_ref(&url),
-            calm.clients,
-            calm.seed,
-            load.setup_concurrency,
-        )
-        .await?;
+        let calm_people = people::make(&url, calm.clients, calm.seed, load.client_timeout_s).await?;
+        people::register(&calm_people, load.setup_concurrency).await?;
         let (hammer, junk) = register_bots(&url, calm.seed, strength.junk_identities).await?;
         Ok::<_, AttackError>(People {
-            calm: calm_keys,
+            calm: calm_people,
             hammer,
             junk,
         })
@@ -376,13 +373,6 @@ async fn run_on(
     let addr = first.addr;
     first.shutdown().await;
     let people = registered?;
-    let conns = Conn::make_all(
-        &people.calm,
-        std::slice::from_ref(&url),
-        Route::Client,
-        load.client_timeout_s,
-    )
-    .await?;
 
     // The attackers get `ramp_s` before the calm people start; the pre-queue is that much
     // longer, so the calm people's own schedule is the load mode's.
@@ -408,7 +398,7 @@ async fn run_on(
             "the restarted server did not get its address back".into(),
         ));
     }
-    let result = attack_and_drive(name, calm, attacks, strength, &running, conns, &people, origin, ramp).await;
+    let result = attack_and_drive(name, calm, attacks, strength, &running, &people, origin, ramp).await;
     let metrics = crate::load::server::scrape_metrics(std::slice::from_ref(&url)).await;
     running.shutdown().await;
     let mut row = result?;
@@ -423,7 +413,6 @@ async fn attack_and_drive(
     attacks: &[Attack],
     strength: &Strength,
     running: &target::Target,
-    conns: Vec<Conn>,
     people: &People,
     origin: chrono::DateTime<chrono::Utc>,
     ramp: Duration,
@@ -451,7 +440,7 @@ async fn attack_and_drive(
     )?;
     tokio::time::sleep(ramp).await;
 
-    let driven = drive_calm(calm, running, campaign, conns, &people.calm, origin).await;
+    let driven = drive_calm(calm, campaign, &people.calm, origin).await;
 
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(Duration::from_secs(15), async {
@@ -484,10 +473,8 @@ async fn attack_and_drive(
 /// The calm people from the campaign's pre-queue to their endings, then the read-back.
 async fn drive_calm(
     calm: &Calm,
-    running: &target::Target,
     campaign: lineup_protocol::Campaign,
-    conns: Vec<Conn>,
-    keys: &[SigningKey],
+    crowd: &[people::Person],
     origin: chrono::DateTime<chrono::Utc>,
 ) -> Result<(StrategyReport, calm::CalmSummary), AttackError> {
     let opens_at = u64::try_from((campaign.opens_at - origin).num_microseconds().unwrap_or(0)).unwrap_or(0);
@@ -501,20 +488,14 @@ async fn drive_calm(
     });
     let log = Arc::new(calm::CalmLog::default());
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, conn) in conns.into_iter().enumerate() {
+    for (i, person) in crowd.iter().enumerate() {
         let client = u32::try_from(i).map_err(|_| AttackError::Invalid("too many clients".into()))?;
         let seed = calm.seed ^ Strategy::Lineup.salt() ^ (u64::from(client) << 20);
-        tasks.spawn(calm::run(client, conn, shared.clone(), log.clone(), seed));
+        tasks.spawn(calm::run(client, person.api.clone(), shared.clone(), log.clone(), seed));
     }
     while tasks.join_next().await.is_some() {}
     let ended = shared.now();
-    clients::read_back(
-        std::slice::from_ref(&running.url),
-        keys,
-        &shared,
-        calm.load.setup_concurrency,
-    )
-    .await?;
+    people::read_back(crowd, &shared, calm.load.setup_concurrency).await?;
     let row = match shared.recorder.lock() {
         Ok(r) => r.finish("lineup", calm.vouchers, calm.capacity, None, ended),
         Err(_) => return Err(AttackError::Setup("a client panicked while recording".into())),
