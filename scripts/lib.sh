@@ -31,6 +31,19 @@ APP_BUILD_PACKAGES=(build-essential pkg-config libssl-dev libdbus-1-dev libwebki
 TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus dbus-x11 dunst libnotify-bin gnome-keyring keyutils
     fontconfig fonts-nanum chromium postgresql zbar-tools)
 
+# Packages for the phone type-checks (scripts/mobile-check.sh): a clang that targets Android and
+# arm64 C headers for aws-lc-sys's build script; llvm-ar comes with llvm.
+MOBILE_CHECK_PACKAGES=(clang llvm libc6-dev-arm64-cross)
+
+# ensure_rust_target TRIPLE...: the Rust standard library for each target (rustup).
+ensure_rust_target() {
+    local installed
+    installed=$(rustup target list --installed 2>/dev/null || true)
+    for t in "$@"; do
+        grep -qx "$t" <<<"$installed" || { say "installing rustup target $t"; rustup target add "$t"; }
+    done
+}
+
 # ensure_rust: cargo must exist; rustfmt and clippy must be installed.
 ensure_rust() {
     command -v cargo >/dev/null || { echo "cargo is not installed: install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
@@ -64,4 +77,21 @@ use_clippy_build() {
 # which are not ours to lint).
 without_clippy() {
     env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS "$@"
+}
+
+# ensure_venv DIR REQUIREMENTS: a Python virtual environment in DIR holding the pinned packages
+# of the file REQUIREMENTS (PyPI), made again whenever that file changes.
+ensure_venv() {
+    local dir=$1 req=$2 stamp
+    # Debian's python3 makes virtual environments only with python3-venv.
+    ensure_apt python3 python3-venv
+    stamp=$(sha256sum "$req" | cut -d' ' -f1)
+    if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.requirements.sha256" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    say "installing Python packages from $req into $dir"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    echo "$stamp" > "$dir/.requirements.sha256"
 }

@@ -218,6 +218,7 @@ async fn give_back_held(state: &AppState, id: &CampaignId) -> CmdResult<Progress
     state.record_progress(&p);
     state.shell.emit_json(EVENT_CLAIM_PROGRESS, to_json(&p));
     state.shell.tray(summarise(&state.all_progress()));
+    crate::reminders::sync(state);
     tracing::info!(campaign = %id, voucher = p.voucher.is_some(), "given back");
     Ok(p)
 }
@@ -259,6 +260,8 @@ pub async fn reanchor(state: &AppState, slept_ms: Option<u64>) {
 
 /// Watches for the machine waking from sleep (desktop: no event tells the app) by comparing
 /// the monotonic and the wall clock every few seconds ([`lineup_core::wake::SleepDetector`]).
+/// A phone is told by the window's `Resumed` event instead.
+#[cfg(desktop)]
 pub async fn watch_for_wakeups(state: AppState) {
     let clock = lineup_core::clock::MonotonicClock::new();
     let mut detector = lineup_core::wake::SleepDetector::default();
@@ -339,6 +342,7 @@ fn on_progress(state: &AppState, server_url: &str, p: &Progress) {
             settings.hide_code_on_lock_screen,
         ));
     }
+    crate::reminders::sync(state);
 }
 
 /// Asks for notification permission the first time a claim is armed, if it was never asked.

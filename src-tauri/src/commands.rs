@@ -55,7 +55,10 @@ pub fn get_settings(state: State<'_, AppState>) -> Settings {
 #[tauri::command(rename_all = "snake_case")]
 pub fn set_settings(state: State<'_, AppState>, settings: serde_json::Value) -> CmdResult<Settings> {
     let settings: Settings = serde_json::from_value(settings).map_err(|e| AppError::invalid(e.to_string()))?;
-    state.set_settings(settings)
+    let saved = state.set_settings(settings)?;
+    // The language or the notification switch may have changed what is scheduled.
+    crate::reminders::sync(&state);
+    Ok(saved)
 }
 
 #[tauri::command(rename_all = "snake_case")]

@@ -2,11 +2,14 @@
 //! to the UI as events, system notifications, and on desktop a tray icon and a single
 //! instance. The same library is the desktop binary's body and the Android/iOS entry point.
 
+#[cfg(target_os = "android")]
+mod android;
 mod claims;
 mod commands;
 mod config;
 mod error;
 mod notify;
+mod reminders;
 mod settings;
 mod shell;
 mod state;
@@ -54,7 +57,16 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>, config: Config, secrets: 
             init(app.handle(), &config, secrets)?;
             let state = app.state::<AppState>().inner().clone();
             let watcher = state.clone();
-            tauri::async_runtime::spawn(async move { claims::resume_unfinished(&state).await });
+            // Android: HTTPS and the keystore need the app's JNI context first (android.rs).
+            #[cfg(target_os = "android")]
+            android::init(app.handle());
+            tauri::async_runtime::spawn(async move {
+                #[cfg(target_os = "android")]
+                android::ready().await;
+                claims::resume_unfinished(&state).await;
+                // Also cancels what an earlier run scheduled for claims that ended since.
+                reminders::sync(&state);
+            });
             // Desktop: nothing tells the app the machine slept, so it watches the clocks. Mobile:
             // the window's `Resumed` event says it (on_window_event).
             #[cfg(desktop)]
@@ -114,7 +126,11 @@ fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &tauri::WindowE
         && let Some(state) = window.try_state::<AppState>()
     {
         let state = state.inner().clone();
-        tauri::async_runtime::spawn(async move { claims::reanchor(&state, None).await });
+        tauri::async_runtime::spawn(async move {
+            #[cfg(target_os = "android")]
+            android::ready().await;
+            claims::reanchor(&state, None).await
+        });
     }
 }
 

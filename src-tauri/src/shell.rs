@@ -41,6 +41,9 @@ pub trait Shell: Send + Sync + 'static {
     fn request_permission(&self) -> Permission;
     /// Tells the tray where the claims stand (a no-op without a tray).
     fn tray(&self, state: crate::tray_state::TrayState);
+    /// Makes the system's scheduled notifications among `scope` exactly `wanted` (mobile; the
+    /// desktop app speaks live instead and schedules nothing).
+    fn reschedule(&self, wanted: &[lineup_core::reminders::Scheduled], scope: &std::collections::BTreeSet<i32>);
 }
 
 /// The shell over a running Tauri app.
@@ -112,5 +115,21 @@ impl<R: Runtime> Shell for TauriShell<R> {
         }
         #[cfg(mobile)]
         let _ = state;
+    }
+
+    fn reschedule(&self, wanted: &[lineup_core::reminders::Scheduled], scope: &std::collections::BTreeSet<i32>) {
+        #[cfg(mobile)]
+        {
+            let (app, wanted, scope) = (self.app.clone(), wanted.to_vec(), scope.clone());
+            // Off the caller's thread: commands may run on the main thread, and the plugin's
+            // calls wait for it.
+            tauri::async_runtime::spawn_blocking(move || crate::reminders::apply_on_device(&app, &wanted, &scope));
+        }
+        #[cfg(desktop)]
+        tracing::trace!(
+            wanted = wanted.len(),
+            scope = scope.len(),
+            "desktop: reminders are told live, not scheduled"
+        );
     }
 }

@@ -254,7 +254,6 @@ impl Inner {
         lock(&self.running).contains_key(id)
     }
 
-    /// Whether any claim is still working (then closing the window only hides it).
     /// The campaigns whose claim task runs now.
     pub fn running_claims(&self) -> Vec<CampaignId> {
         lock(&self.running)
@@ -264,6 +263,9 @@ impl Inner {
             .collect()
     }
 
+    /// Whether any claim is still working (desktop: then closing the window only hides it to
+    /// the tray; a phone has no window to close).
+    #[cfg(desktop)]
     pub fn claim_running(&self) -> bool {
         !lock(&self.running).is_empty()
     }

@@ -1,6 +1,7 @@
 //! Where the running claims stand, in one line for the tray (desktop) and its tooltip. Pure, so
 //! it is shared by every platform and tested without a window system.
 
+#[cfg(desktop)]
 use crate::settings::Language;
 use lineup_core::engine::{Phase, Progress};
 
@@ -19,7 +20,8 @@ pub enum TrayState {
     Ended,
 }
 
-/// The status line for a state.
+/// The status line for a state (the desktop tray's; a phone has no tray).
+#[cfg(desktop)]
 pub fn status_text(state: TrayState, language: Language) -> String {
     match (state, language) {
         (TrayState::Idle, Language::Ko) => "대기 중인 신청 없음".into(),
@@ -79,6 +81,7 @@ pub fn summarise<'a>(claims: impl IntoIterator<Item = &'a Progress>) -> TrayStat
 mod tests {
     use super::*;
 
+    #[cfg(desktop)]
     #[test]
     fn status_text_names_the_state_in_both_languages() {
         assert_eq!(

@@ -3,7 +3,9 @@
 // One person's whole story: register, arm the demo claim, wait in line, have the app killed
 // and started again (the claim carries on), receive the voucher, open it in the wallet with
 // its QR; then the recorded D-Bus notification must carry the same
-// code the UI shows, and the server must know that code (the box office redeems it).
+// code the UI shows, and the server must know that code (the box office redeems it). Last, with
+// `hide_code_on_lock_screen` on, a second claim's notifications tell the result and that the
+// voucher is there, without its code.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +27,8 @@ const ARTIFACTS = env('LINEUP_E2E_ARTIFACTS');
 const NOTIFY_LOG = env('LINEUP_E2E_NOTIFY_LOG');
 const APP_LOG = join(ARTIFACTS, 'tauri-driver.log');
 const CAMPAIGN = process.env.LINEUP_E2E_CAMPAIGN || 'demo';
+const HIDDEN = env('LINEUP_E2E_HIDDEN_CAMPAIGN');
+const HIDDEN_TITLE = env('LINEUP_E2E_HIDDEN_TITLE');
 /** Longest wait for the voucher: the demo opens within LINEUP_E2E_OPEN_IN plus its admission. */
 const VOUCHER_TIMEOUT_MS = 120_000;
 /** The grouped voucher code (docs/protocol.md): three groups of four symbols of the code alphabet. */
@@ -38,6 +42,17 @@ async function shot(name) {
   const file = join(ARTIFACTS, `${String(++shots).padStart(2, '0')}-${name}.png`);
   writeFileSync(file, png, 'base64');
   return file;
+}
+
+/** Invokes an app command from the page; resolves with its answer or `{ error }`. */
+function invoke(cmd, args = {}) {
+  return driver.executeAsyncScript(`const done = arguments[arguments.length - 1];
+    window.__TAURI__.core.invoke(${JSON.stringify(cmd)}, ${JSON.stringify(args)}).then(done, (e) => done({ error: e }));`);
+}
+
+/** The recorded D-Bus Notify calls, one string each (summary and body inside). */
+function notifyCalls() {
+  return readFileSync(NOTIFY_LOG, 'utf8').split(/\n(?=method call)/).filter((c) => c.includes('member=Notify'));
 }
 
 /** The whole virtual screen (the app window and dunst's notification bubble). */
@@ -74,7 +89,7 @@ after(async () => {
   if (driver) await driver.quit().catch(() => {});
 });
 
-test('register, wait in line, receive the voucher, see it in the wallet and in a notification', { timeout: 240_000 }, async (t) => {
+test('register, wait in line, receive the voucher, see it in the wallet and in a notification', { timeout: 300_000 }, async (t) => {
   await t.test('the app starts on registration, talking to the demo server', async () => {
     await shot('start');
     const settings = await driver.executeAsyncScript('const done = arguments[arguments.length - 1]; window.__TAURI__.core.invoke("get_settings").then(done, (e) => done({ error: e }));');
@@ -202,5 +217,38 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.equal(body.code, uiCode);
     assert.equal(body.campaign_id, CAMPAIGN);
+  });
+
+  await t.test('with the code hidden on the lock screen, the notifications say the result and that the voucher is there, not its code', async () => {
+    const settings = await invoke('get_settings');
+    assert.equal(settings.hide_code_on_lock_screen, false, 'a desktop shows the code by default');
+    const saved = await invoke('set_settings', { settings: { ...settings, hide_code_on_lock_screen: true } });
+    assert.equal(saved.hide_code_on_lock_screen, true, JSON.stringify(saved));
+    const armed = await invoke('arm_claim', { campaign_id: HIDDEN });
+    assert.ok(!armed.error, JSON.stringify(armed));
+    let held;
+    await driver.wait(async () => {
+      const p = await invoke('claim_status', { campaign_id: HIDDEN });
+      if (p && p.phase === 'holding' && p.voucher) held = p;
+      return Boolean(held);
+    }, 60_000, 'the second claim did not get its voucher');
+    const compact = String(held.voucher.code).replace(/-/g, '');
+    const grouped = `${compact.slice(0, 4)}-${compact.slice(4, 8)}-${compact.slice(8, 12)}`;
+    let ours = [];
+    await driver.wait(() => {
+      ours = notifyCalls().filter((c) => c.includes(HIDDEN_TITLE));
+      return ours.some((c) => c.includes('할인권을 받았습니다'));
+    }, 15_000).catch(() => {});
+    const all = () => notifyCalls().join('\n');
+    const result = ours.filter((c) => c.includes('당첨되었습니다'));
+    assert.equal(result.length, 1, `one draw-result notification for the second claim; recorded:\n${all()}`);
+    const voucher = ours.filter((c) => c.includes('할인권을 받았습니다'));
+    assert.equal(voucher.length, 1, `one voucher notification for the second claim; recorded:\n${all()}`);
+    assert.match(voucher[0], /할인권이 발급되었습니다\. 앱에서 확인하세요/);
+    for (const c of ours) {
+      assert.ok(!c.includes(compact) && !c.includes(grouped), `the code ${grouped} stays off the notification:\n${c}`);
+    }
+    assert.ok(ours.indexOf(result[0]) < ours.indexOf(voucher[0]), 'the result is told before the voucher');
+    screenShot('screen-hidden-code.png');
   });
 });

@@ -84,8 +84,32 @@ export LINEUP_E2E_SERVER="http://127.0.0.1:$server_port"
 log "lineup-server --demo on $LINEUP_E2E_SERVER"
 mkdir -p "$work/server"
 # Opens soon enough for a short run, late enough that the app is seen waiting in line first.
+# A second campaign for the claim made with `hide_code_on_lock_screen` on, after the demo's
+# voucher (half a minute in or later): joining after its draw, the ticket gets its place and
+# fate in the join response (the result notification) and the server issues the voucher at
+# its admission, which is never earlier than the join (the voucher notification after it).
+utc() { date -u -d "$1" +%Y-%m-%dT%H:%M:%SZ; }
+export LINEUP_E2E_HIDDEN_CAMPAIGN=hidden LINEUP_E2E_HIDDEN_TITLE="E2E 숨김 할인권"
+cat >"$work/campaigns.toml" <<TOML
+[[campaign]]
+id = "$LINEUP_E2E_HIDDEN_CAMPAIGN"
+title = "$LINEUP_E2E_HIDDEN_TITLE"
+title_en = "E2E hidden-code voucher"
+issuer = "Lineup e2e"
+amount = 6000
+currency = "KRW"
+supply = 10
+prequeue_opens_at = "$(utc 'now')"
+draw_at = "$(utc "now + ${LINEUP_E2E_HIDDEN_DRAW_IN:-20} seconds")"
+opens_at = "$(utc "now + ${LINEUP_E2E_HIDDEN_OPEN_IN:-30} seconds")"
+closes_at = "$(utc 'now + 2 hours')"
+voucher_expires_at = "$(utc 'now + 30 days')"
+admission_rate_per_s = 10
+admission_window_s = 300
+staff_token = "lineup-e2e-hidden-staff-token"
+TOML
 start server "$LINEUP_E2E_SERVER_BIN" --demo --demo-open-in "${LINEUP_E2E_OPEN_IN:-25}" \
-    --addr "127.0.0.1:$server_port" --data-dir "$work/server"
+    --config "$work/campaigns.toml" --addr "127.0.0.1:$server_port" --data-dir "$work/server"
 wait_for "the server's /healthz" 30 curl -fsS "$LINEUP_E2E_SERVER/healthz"
 wait_for "the demo staff token in the server's output" 10 grep -q '^Demo staff token: ' "$art/server.log"
 LINEUP_E2E_STAFF_TOKEN="$(sed -n 's/^Demo staff token: //p' "$art/server.log" | head -1)"

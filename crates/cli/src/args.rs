@@ -53,7 +53,7 @@ pub enum Command {
     },
     /// Show a voucher with its QR code in the terminal.
     Show {
-        /// The voucher code (e.g. `7KQM-R2XD-94HC`), its token, or `campaign/serial`.
+        /// The voucher code (e.g. `7KQM-R2XD-94HZ`), its token, or `campaign/serial`.
         #[arg(allow_hyphen_values = true)]
         voucher: String,
     },

@@ -122,6 +122,8 @@ pub fn ensure_crypto_provider() {
 pub struct ApiClient {
     http: reqwest::Client,
     base: String,
+    /// What requests are signed for (binds each signature to this server).
+    origin: lineup_protocol::auth::Origin,
     key: Option<Arc<SigningKey>>,
     /// Server clock minus local clock, in seconds, learned from `stale_signature`.
     offset_s: Arc<AtomicI64>,
@@ -160,6 +162,7 @@ impl ApiClient {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(ApiError::BadUrl(format!("{base_url}: use http or https")));
         }
+        let origin = lineup_protocol::auth::Origin::parse(base_url).map_err(|e| ApiError::BadUrl(e.to_string()))?;
         ensure_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -172,6 +175,7 @@ impl ApiClient {
         Ok(ApiClient {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
+            origin,
             key: None,
             offset_s: Arc::new(AtomicI64::new(0)),
         })
@@ -222,7 +226,14 @@ impl ApiClient {
             }
             if signed {
                 let key = self.key.as_ref().ok_or(ApiError::NoIdentity)?;
-                let auth = lineup_protocol::auth::sign_request(key, method.as_str(), path, self.now_ts(), &bytes);
+                let auth = lineup_protocol::auth::sign_request(
+                    key,
+                    &self.origin,
+                    method.as_str(),
+                    path,
+                    self.now_ts(),
+                    &bytes,
+                );
                 req = req.header(header::AUTHORIZATION, auth);
             }
             for (k, v) in extra {

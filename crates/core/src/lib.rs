@@ -10,5 +10,6 @@ pub mod engine;
 pub mod identity;
 pub mod profile;
 pub mod qr;
+pub mod reminders;
 pub mod wake;
 pub mod wallet;

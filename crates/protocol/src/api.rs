@@ -85,7 +85,9 @@ pub struct CampaignList {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub contact: Contact,
-    /// The person agreed to the terms and to the contact being kept (as a digest).
+    /// The person agreed to the terms and to the contact being kept (as a digest). Must be
+    /// `true`: `false` is refused with 422 `consent_required`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::consent))]
     pub consent: bool,
 }
 
@@ -255,9 +257,9 @@ pub struct KeysResponse {
 }
 
 /// `POST /v1/redemptions` (header `Authorization: Bearer <staff token>`): exactly one of
-/// `token` (scanned QR) or `code` (typed in) is given.
+/// `token` (scanned QR) or `code` (typed in) is given. Its OpenAPI schema (a `oneOf` of the
+/// two) is written by hand in `crate::openapi`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RedeemRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,6 @@
 //! The human-readable voucher code: 11 symbols from an alphabet without look-alikes
 //! (no 0/O, 1/I/L), plus a weighted mod-31 check symbol, grouped 4-4-4 for reading aloud
-//! at a box office ("7KQM-R2XD-94HC"). It is derived from the voucher's signature, so it
+//! at a box office ("7KQM-R2XD-94HZ"). It is derived from the voucher's signature, so it
 //! cannot be guessed from the serial, and a single mistyped or swapped symbol is caught.
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ const DATA_LEN: usize = 11;
 /// Errors from parsing a typed-in code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeError {
-    #[error("a voucher code has 12 symbols (for example 7KQM-R2XD-94HC)")]
+    #[error("a voucher code has 12 symbols (for example {EXAMPLE})")]
     Length,
     #[error("'{0}' is not a voucher code symbol (codes use 2-9 and A-Z without I, L, O)")]
     Symbol(char),
@@ -22,10 +22,28 @@ pub enum CodeError {
     Check,
 }
 
-/// A validated voucher code, kept without separators.
+/// A well-formed code (its check symbol matches), for messages and documentation.
+pub const EXAMPLE: &str = "7KQM-R2XD-94HZ";
+
+/// What a code may look like on the wire, as a regular expression: 12 symbols of the alphabet in
+/// either case, with any '-' or ' ' between them. The check symbol is beyond a regular
+/// expression; the OpenAPI document names it with the format `voucher-code`.
+pub const PATTERN: &str = "^[- ]*(?:[2-9A-HJKMNP-Za-hjkmnp-z][- ]*){12}$";
+
+/// A validated voucher code, kept without separators. On the wire: grouped `XXXX-XXXX-XXXX`
+/// (any '-' or ' ' and lowercase are accepted); the 12th symbol is a weighted mod-31 check
+/// symbol over the other 11, so a single mistyped symbol or swap of neighbours is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = String, example = "7KQM-R2XD-94HC"))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        value_type = String,
+        format = "voucher-code",
+        pattern = "^[- ]*(?:[2-9A-HJKMNP-Za-hjkmnp-z][- ]*){12}$",
+        example = "7KQM-R2XD-94HZ"
+    )
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct VoucherCode([u8; DATA_LEN + 1]);
 
@@ -179,9 +197,43 @@ mod tests {
     }
 
     #[test]
+    fn the_example_is_a_valid_code() {
+        let c: VoucherCode = EXAMPLE.parse().unwrap();
+        assert_eq!(c.grouped(), EXAMPLE);
+    }
+
+    /// A string matches [`PATTERN`] exactly when it parses or fails only on the check symbol.
+    #[test]
+    fn pattern_matches_what_the_parser_reads() {
+        let re = regex::Regex::new(PATTERN).unwrap();
+        let symbols: Vec<char> = "23456789ABCDEFGHJKMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz -01IOLiol_é"
+            .chars()
+            .collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let len = next(18);
+            let s: String = (0..len).map(|_| symbols[next(symbols.len())]).collect();
+            let parsed = s.parse::<VoucherCode>();
+            let readable = matches!(parsed, Ok(_) | Err(CodeError::Check));
+            assert_eq!(re.is_match(&s), readable, "{s:?}: {parsed:?}");
+        }
+        for i in 0u32..200 {
+            let g = VoucherCode::derive(&i.to_be_bytes()).grouped();
+            assert!(re.is_match(&g) && re.is_match(&g.to_lowercase()), "{g}");
+        }
+    }
+
+    #[test]
     fn bad_input_gets_specific_errors() {
         assert_eq!("ABC".parse::<VoucherCode>(), Err(CodeError::Length));
         assert_eq!("7KQM-R2XD-94H0".parse::<VoucherCode>(), Err(CodeError::Symbol('0')));
+        assert_eq!("7KQM-R2XD-94HC".parse::<VoucherCode>(), Err(CodeError::Check));
         assert_eq!("7KQM-R2XD-94HCC".parse::<VoucherCode>(), Err(CodeError::Length));
         assert_eq!("IKQM-R2XD-94HC".parse::<VoucherCode>(), Err(CodeError::Symbol('I')));
     }

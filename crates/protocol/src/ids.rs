@@ -21,6 +21,10 @@ pub enum IdError {
 /// A campaign id: short, lowercase, URL-safe (it is also embedded in every voucher token).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(value_type = String, pattern = "^[a-z0-9-]{1,32}$", min_length = 1, max_length = 32, example = "demo")
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct CampaignId(String);
 
@@ -66,7 +70,10 @@ impl fmt::Display for CampaignId {
 /// An identity's Ed25519 public key, which is also its id on the wire (unpadded base64url).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = String))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(value_type = String, pattern = "^[A-Za-z0-9_-]{43}$", min_length = 43, max_length = 43)
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct IdentityKey(pub [u8; 32]);
 
@@ -117,10 +124,22 @@ impl fmt::Display for IdentityKey {
     }
 }
 
-/// A contact (e-mail or phone number) in normalised form: e-mail lowercased, phone digits
-/// only with a leading '+' kept. One identity per contact per server.
+/// A contact, at most 254 characters as sent: an e-mail address (`local@domain`, printable ASCII
+/// without spaces, the domain with an inner '.') or a phone number (an optional leading '+', 7-15
+/// digits, and any of ` ()-.` between them), with surrounding spaces, tabs and line breaks
+/// ignored. Kept in normalised form: e-mail lowercased, phone digits only with a leading '+'
+/// kept. One identity per contact per server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        value_type = String,
+        pattern = "^[ \\t\\n\\r]*(?:[!-?A-~]+@[!-,/-?A-~-][!-?A-~]*\\.[!-?A-~]*[!-,/-?A-~-]|\\+?[ ().-]*(?:[0-9][ ().-]*){7,15})[ \\t\\n\\r]*$",
+        max_length = 254,
+        example = "kim@example.com"
+    )
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Contact(String);
 
@@ -139,20 +158,30 @@ impl Contact {
     }
 }
 
+/// [`Contact`]'s wire form as a regular expression (ECMA 262 and the `regex` crate read it alike),
+/// with the length limit [`CONTACT_MAX_LEN`] beside it. `Contact::from_str` accepts exactly
+/// the strings it matches (a test holds the two together).
+pub const CONTACT_PATTERN: &str = r"^[ \t\n\r]*(?:[!-?A-~]+@[!-,/-?A-~-][!-?A-~]*\.[!-?A-~]*[!-,/-?A-~-]|\+?[ ().-]*(?:[0-9][ ().-]*){7,15})[ \t\n\r]*$";
+/// Longest contact accepted, in characters as sent (surrounding white space included).
+pub const CONTACT_MAX_LEN: usize = 254;
+
 impl FromStr for Contact {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
-        let s = s.trim();
-        if s.len() > 254 {
+        if s.len() > CONTACT_MAX_LEN {
             return Err(IdError::Contact);
         }
+        let s = s.trim_matches([' ', '\t', '\n', '\r']);
+        // Printable ASCII other than '@': what an address is made of here (no spaces, controls
+        // or non-ASCII letters, which a regular expression in the OpenAPI document can say).
+        let plain = |c: char| matches!(c, '!'..='~') && c != '@';
         if let Some((local, domain)) = s.split_once('@') {
             let ok = !local.is_empty()
+                && local.chars().all(plain)
+                && domain.chars().all(plain)
                 && domain.contains('.')
                 && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-                && !domain.contains('@');
+                && !domain.ends_with('.');
             return if ok {
                 Ok(Contact(s.to_lowercase()))
             } else {
@@ -191,12 +220,14 @@ impl From<Contact> for String {
 /// A 1-based place in a campaign's line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(minimum = 1))]
 #[serde(transparent)]
 pub struct Position(pub u64);
 
 /// A voucher's serial number within its campaign (1-based, dense).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(minimum = 1))]
 #[serde(transparent)]
 pub struct Serial(pub u64);
 
@@ -226,7 +257,45 @@ mod tests {
         assert!("a@b".parse::<Contact>().is_err());
         assert!("123".parse::<Contact>().is_err());
         assert!("+82 10 abc".parse::<Contact>().is_err());
+        // Only printable ASCII makes an address: the OpenAPI document's pattern says the same.
+        assert!("김@example.com".parse::<Contact>().is_err());
+        assert!("kim@exam ple.com".parse::<Contact>().is_err());
         assert_ne!(a.digest(), p.digest());
+    }
+
+    /// `Contact::from_str` accepts exactly what [`CONTACT_PATTERN`] and [`CONTACT_MAX_LEN`] let
+    /// through (the OpenAPI document publishes the two).
+    #[test]
+    fn contact_pattern_is_the_parser() {
+        let re = regex::Regex::new(CONTACT_PATTERN).unwrap();
+        let pieces = [
+            "a", "Z", "0", "7", "1234567", "@", ".", "-", "+", " ", "\t", "\n", "(", ")", "_", "!", "~", "é", "\u{a0}",
+            "\u{85}", "\u{7f}", "\0", "kim", "example", ".com", "@x.y", "010",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut accepted = 0;
+        for _ in 0..50_000 {
+            let n = next(9);
+            let s: String = (0..n).map(|_| pieces[next(pieces.len())]).collect();
+            let ok = s.parse::<Contact>().is_ok();
+            accepted += usize::from(ok);
+            assert_eq!(re.is_match(&s) && s.chars().count() <= CONTACT_MAX_LEN, ok, "{s:?}");
+        }
+        assert!(
+            accepted > 1000,
+            "the sample must reach accepted contacts too ({accepted})"
+        );
+        for s in ["a@b.c", " x@y.z\n", "+82 10-1234-5678", "(010) 1234.5678", "a@b..c"] {
+            assert!(re.is_match(s) && s.parse::<Contact>().is_ok(), "{s:?}");
+        }
+        let long = format!("{}@example.com", "a".repeat(CONTACT_MAX_LEN));
+        assert!(re.is_match(&long) && long.parse::<Contact>().is_err());
     }
 
     #[test]

@@ -9,6 +9,8 @@ pub mod api;
 pub mod auth;
 pub mod code;
 pub mod ids;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod problem;
 pub mod time;
 pub mod voucher;

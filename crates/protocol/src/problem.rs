@@ -86,7 +86,7 @@ problem_codes! {
     BodyTimeout = 408, "The request body did not arrive in time", Retry;
     HeadersTooLarge = 431, "The request's header fields are too large", Invalid;
     UnsupportedMediaType = 415, "The request body must be application/json", Invalid;
-    RateLimited = 429, "Too many requests from this identity", Retry;
+    RateLimited = 429, "Too many requests; retry after the time given", Retry;
     Internal = 500, "Internal server error", Retry;
     Overloaded = 503, "The server is busy; retry after the time given", Retry;
     Timeout = 503, "The server took too long; retry after the time given", Retry;

@@ -56,6 +56,7 @@ fn generate() -> Value {
     let key = SigningKey::from_bytes(&[5; 32]);
     let header = sign_request(
         &key,
+        &"https://lineup.example".parse().unwrap(),
         "POST",
         "/v1/campaigns/demo/claim",
         1_790_000_000,
@@ -65,6 +66,7 @@ fn generate() -> Value {
         "vouchers": vouchers,
         "requests": [{
             "signing_key_seed": URL_SAFE_NO_PAD.encode([5u8; 32]),
+            "origin": "https://lineup.example",
             "method": "POST",
             "path": "/v1/campaigns/demo/claim",
             "ts": 1_790_000_000,
@@ -103,6 +105,7 @@ fn vectors_match() {
         let h = SignedHeader::parse(r["authorization"].as_str().unwrap()).unwrap();
         let ts = r["ts"].as_i64().unwrap();
         h.verify(
+            &[r["origin"].as_str().unwrap().parse().unwrap()],
             r["method"].as_str().unwrap(),
             r["path"].as_str().unwrap(),
             r["body"].as_str().unwrap().as_bytes(),

@@ -19,6 +19,8 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 pub struct RawRequest {
     pub method: Method,
+    /// Where the request was sent (`host[:port]`, from the URI or the `Host` header).
+    pub authority: Option<String>,
     pub path_and_query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -50,8 +52,16 @@ impl<S: Send + Sync> FromRequest<S> for RawRequest {
             .path_and_query()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| parts.uri.path().to_owned());
+        let authority = parts.uri.authority().map(|a| a.as_str().to_owned()).or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        });
         Ok(RawRequest {
             method: parts.method,
+            authority,
             path_and_query,
             headers: parts.headers,
             body,
@@ -145,8 +155,15 @@ impl RawRequest {
             .map_err(|_| ApiError::new(ProblemCode::Unauthenticated, "The Authorization header is not ASCII."))?;
         let signed =
             SignedHeader::parse(value).map_err(|e| ApiError::new(ProblemCode::Unauthenticated, e.to_string()))?;
-        match signed.verify(self.method.as_str(), &self.path_and_query, &self.body, now.timestamp()) {
-            Ok(key) => Ok(key),
+        let origins = state.origins_for(self.authority.as_deref());
+        match signed.verify(&origins, self.method.as_str(), &self.path_and_query, &self.body, now.timestamp()) {
+            Ok(key) => match state.limits().check_identity(&key.0) {
+                crate::limit::Verdict::Limited { retry_after_s, headers } => {
+                    state.metrics().rate_limited(crate::limit::Policy::Identity);
+                    Err(ApiError::rate_limited(retry_after_s, headers))
+                }
+                _ => Ok(key),
+            },
             Err(AuthError::Stale { ts, server_ts }) => Err(ApiError::new(
                 ProblemCode::StaleSignature,
                 format!(

@@ -1,5 +1,6 @@
 //! The router and its protective layers: a limit on the size of the request's header fields
-//! (431 `headers_too_large`), a global concurrency limit with load shedding (503 `overloaded` +
+//! (431 `headers_too_large`), per-address rate limits (429 `rate_limited`, see
+//! [`crate::limit`]), a global concurrency limit with load shedding (503 `overloaded` +
 //! `Retry-After`), a request timeout (503 `timeout`), request metrics, and problem+json for
 //! unknown routes and methods.
 
@@ -27,6 +28,8 @@ pub struct Limits {
     /// of the `max_concurrency` slots, so slow uploads hold connections (capped on their own),
     /// not the API.
     pub body_timeout: Duration,
+    /// Whether `/metrics` is served here (false when it has a listener of its own).
+    pub metrics_here: bool,
 }
 
 /// Reads the whole body (at most [`crate::extract::BODY_LIMIT`] bytes, within `deadline`) before
@@ -87,6 +90,39 @@ async fn limit_headers(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Counts a `/v1` request against its address's budget before anything else is done for it (its
+/// body is not read, no concurrency slot is taken): 429 `rate_limited` past the budget, and the
+/// limit's header fields on every answer. Requests without a peer address (in-process `oneshot`
+/// tests) are not counted.
+async fn limit_address(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use crate::limit::Verdict;
+    if !req.uri().path().starts_with("/v1/") {
+        return next.run(req).await;
+    }
+    let Some(peer) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+    else {
+        return next.run(req).await;
+    };
+    match state.limits().check_address(peer, req.headers()) {
+        Verdict::Unlimited => next.run(req).await,
+        Verdict::Allowed(headers) => {
+            let mut resp = next.run(req).await;
+            // A refusal by the identity limit already describes that limit.
+            if !resp.headers().contains_key("ratelimit") {
+                headers.apply(resp.headers_mut());
+            }
+            resp
+        }
+        Verdict::Limited { retry_after_s, headers } => {
+            state.metrics().rate_limited(crate::limit::Policy::Address);
+            ApiError::rate_limited(retry_after_s, headers).into_response()
+        }
+    }
+}
+
 /// `Retry-After` for shed requests: short, clients add jitter.
 const SHED_RETRY_S: u64 = 1;
 
@@ -140,9 +176,18 @@ fn api(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `/metrics` alone, for a listener of its own (`--metrics-addr`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::ops::metrics))
+        .fallback(routes::ops::not_found)
+        .with_state(state)
+}
+
 /// The whole application. The concurrency limit wraps the API as one service (a layer on each
 /// route would give each route its own limit); operations endpoints stay outside it so health
-/// checks and scrapes answer during a surge.
+/// checks and scrapes answer during a surge. `/metrics` is left out when `limits.metrics_here`
+/// is false (it is served on a listener of its own).
 pub fn router(state: AppState, limits: Limits) -> Router {
     let metrics = state.metrics().clone();
     let body_timeout = limits.body_timeout;
@@ -155,15 +200,17 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .concurrency_limit(limits.max_concurrency.max(1))
         .timeout(limits.request_timeout)
         .service(api(state.clone()));
-    Router::new()
-        .route("/healthz", get(routes::ops::healthz))
-        .route("/metrics", get(routes::ops::metrics))
-        .route("/openapi.json", get(routes::ops::openapi))
+    let mut app = Router::new().route("/healthz", get(routes::ops::healthz));
+    if limits.metrics_here {
+        app = app.route("/metrics", get(routes::ops::metrics));
+    }
+    app.route("/openapi.json", get(routes::ops::openapi))
         .fallback_service(guarded)
         .method_not_allowed_fallback(routes::ops::method_not_allowed)
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             buffer_body(body_timeout, req, next)
         }))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_address))
         .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod http;
 pub mod issuance;
 pub mod issuer;
+pub mod limit;
 pub mod listen;
 pub mod metrics;
 pub mod openapi;
@@ -89,6 +90,14 @@ pub struct ServerConfig {
     pub ticket_cache: ticket_cache::TicketCacheConfig,
     /// Open connections at most and the deadline for a request's headers.
     pub connections: listen::ConnectionLimits,
+    /// Per-address and per-identity request rates on `/v1`.
+    pub rate_limits: limit::RateLimitConfig,
+    /// Serve `/metrics` on this address only (not on `addr`); `None`: on `addr`.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The origins clients reach this server at, which signed requests must name; empty: the
+    /// origin of each request's own `Host` (enough on loopback; a server reachable under
+    /// several names, or behind a proxy, should list them).
+    pub public_origins: Vec<lineup_protocol::auth::Origin>,
 }
 
 impl ServerConfig {
@@ -109,6 +118,9 @@ impl ServerConfig {
             pg_pool: store::postgres::PgPoolConfig::default(),
             ticket_cache: ticket_cache::TicketCacheConfig::default(),
             connections: listen::ConnectionLimits::default(),
+            rate_limits: limit::RateLimitConfig::default(),
+            metrics_addr: None,
+            public_origins: Vec::new(),
         }
     }
 }
@@ -140,6 +152,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// `http://<addr>`
     pub url: String,
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub metrics_addr: Option<SocketAddr>,
     /// The demo campaign's box-office token (the same on every start with the same data dir).
     pub demo_staff_token: Option<String>,
     /// Key id vouchers are signed with.
@@ -170,6 +184,9 @@ impl Running {
         }
         let _ = self.ticker.await;
         let _ = self.issuer.await;
+        if let Err(e) = self.state.store().leave().await {
+            tracing::warn!(error = %e, "cannot remove this instance's heartbeat");
+        }
         self.state.store().close().await;
     }
 }
@@ -182,6 +199,7 @@ pub fn app(state: AppState) -> axum::Router {
             max_concurrency: 512,
             request_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(5),
+            metrics_here: true,
         },
     )
 }
@@ -194,6 +212,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
     })?;
     let issuer = issuer::Issuer::load_or_create(&config.data_dir)?;
     let store = Store::open_with(&config.db, &config.pg_pool).await?;
+    store.heartbeat(config.clock.now()).await?;
     let now = config.clock.now();
     for c in &config.campaigns {
         store.ensure_campaign(&c.spec, c.staff_token_hash, seed()?).await?;
@@ -227,12 +246,14 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         .first()
         .map(|k| k.public_key.clone())
         .unwrap_or_default();
-    let state = AppState::with_ticket_cache(
+    let state = AppState::with_options(
         store,
         issuer,
         config.clock.clone(),
         metrics::Metrics::new(),
         config.ticket_cache,
+        &config.rate_limits,
+        config.public_origins.clone(),
     );
     let router = http::router(
         state.clone(),
@@ -240,6 +261,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
             max_concurrency: config.max_concurrency,
             request_timeout: config.request_timeout,
             body_timeout: config.body_timeout,
+            metrics_here: config.metrics_addr.is_none(),
         },
     );
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -254,6 +276,30 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
     })?;
     let connections = config.connections;
     let (stop, stopped) = watch::channel(false);
+    let metrics_addr = match config.metrics_addr {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|source| ServerError::Bind { addr: at, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr: at, source })?;
+            let app = http::metrics_router(state.clone());
+            let mut stop_metrics = stopped.clone();
+            let limits = listen::ConnectionLimits {
+                max_connections: 64,
+                ..connections
+            };
+            tokio::spawn(async move {
+                listen::serve(listener, app, limits, async move {
+                    let _ = stop_metrics.wait_for(|s| *s).await;
+                })
+                .await
+            });
+            Some(bound)
+        }
+        None => None,
+    };
     let mut stop_server = stopped.clone();
     let server = tokio::spawn(async move {
         listen::serve(listener, router, connections, async move {
@@ -266,6 +312,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
     Ok(Running {
         addr,
         url: format!("http://{addr}"),
+        metrics_addr,
         demo_staff_token,
         kid,
         public_key,
@@ -281,11 +328,28 @@ fn seed() -> Result<u64, ServerError> {
     Ok(u64::from_le_bytes(issuer::random_bytes::<8>()?))
 }
 
+/// How often the background tick refreshes what `/metrics` shows from the database.
+pub const GAUGES_EVERY: Duration = Duration::from_secs(1);
+
+/// How long an idempotency key is remembered after its first use (published in docs/protocol.md).
+pub const IDEMPOTENCY_KEY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// How often expired idempotency keys are swept.
+pub const EXPIRE_KEYS_EVERY: Duration = Duration::from_secs(60);
+
+/// How often the rate limiters forget clients back to a full budget.
+pub const FORGET_IDLE_EVERY: Duration = Duration::from_secs(5);
+
 /// Performs due draws and returns expired admissions' vouchers without waiting for a request,
-/// so waitlisted people are admitted at the time they were told to check.
+/// so waitlisted people are admitted at the time they were told to check; refreshes the
+/// gauges `/metrics` renders and trims the rate limiters' memory.
 async fn tick_loop(state: AppState, every: Duration, mut stopped: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut gauges_at = std::time::Instant::now();
+    let mut trimmed_at = std::time::Instant::now();
+    // The first sweep runs at the first tick: keys that expired while the server was down go at once.
+    let mut swept_at: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -299,10 +363,52 @@ async fn tick_loop(state: AppState, every: Duration, mut stopped: watch::Receive
             }
         };
         let now = state.now();
-        for c in campaigns {
-            if let Err(e) = state.settle(&c, now).await {
+        for c in &campaigns {
+            if let Err(e) = state.settle(c, now).await {
                 tracing::warn!(campaign = %c.spec.id, problem = %e.0, "tick failed");
             }
+        }
+        if gauges_at.elapsed() >= GAUGES_EVERY {
+            gauges_at = std::time::Instant::now();
+            if let Err(e) = state.store().heartbeat(now).await {
+                tracing::warn!(error = %e, "cannot record this instance's heartbeat");
+            }
+            refresh_gauges(&state, &campaigns, now).await;
+        }
+        if swept_at.is_none_or(|t| t.elapsed() >= EXPIRE_KEYS_EVERY) {
+            swept_at = Some(std::time::Instant::now());
+            let before = now - chrono::Duration::from_std(IDEMPOTENCY_KEY_TTL).unwrap_or(chrono::Duration::MAX);
+            match state.store().expire_idempotency_keys(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(keys = n, "expired idempotency keys forgotten"),
+                Err(e) => tracing::warn!(error = %e, "cannot expire idempotency keys"),
+            }
+        }
+        if trimmed_at.elapsed() >= FORGET_IDLE_EVERY {
+            trimmed_at = std::time::Instant::now();
+            let held = state.limits().forget_idle();
+            state.metrics().rate_limit_keys(held);
+        }
+    }
+}
+
+/// Reads the campaign figures `/metrics` shows (one counter read and one count per campaign).
+async fn refresh_gauges(
+    state: &AppState,
+    campaigns: &[std::sync::Arc<store::CampaignRow>],
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    for c in campaigns {
+        let id = &c.spec.id;
+        let figures = async {
+            let k = state.fresh_counters(id).await?;
+            let admitted = state.store().admitted_count(id, now).await?;
+            Ok::<_, problem::ApiError>((k, admitted))
+        }
+        .await;
+        match figures {
+            Ok((k, admitted)) => state.metrics().observe_admission(id, k.tickets, admitted),
+            Err(e) => tracing::warn!(campaign = %id, problem = %e.0, "cannot refresh the metrics"),
         }
     }
 }

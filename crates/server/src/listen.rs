@@ -74,7 +74,7 @@ pub async fn serve(
     let (stopping, stop_seen) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(e) => {
@@ -98,7 +98,14 @@ pub async fn serve(
         // hyper's header deadline starts with the first byte; a connection that never sends one
         // gets the same deadline here.
         let deadline = limits.header_read_timeout;
-        let service = TowerToHyperService::new(router.clone());
+        // The peer address rides on each request (axum's `ConnectInfo`) for the rate limits.
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        ));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let mut stop_seen = stop_seen.clone();

@@ -78,6 +78,32 @@ struct Args {
     /// Ticket rows this instance keeps in memory at most.
     #[arg(long, env = "LINEUP_TICKET_CACHE_CAPACITY", default_value_t = ticket_cache::DEFAULT_CAPACITY)]
     ticket_cache_capacity: usize,
+    /// Requests per second per client address on /v1 (IPv6: per /64); 0 turns the limit off.
+    #[arg(long, env = "LINEUP_RATE_PER_ADDRESS", default_value_t = 100)]
+    rate_per_address: u32,
+    /// Burst allowed above --rate-per-address.
+    #[arg(long, env = "LINEUP_BURST_PER_ADDRESS", default_value_t = 1000)]
+    burst_per_address: u32,
+    /// Requests per second per signing identity; 0 turns the limit off.
+    #[arg(long, env = "LINEUP_RATE_PER_IDENTITY", default_value_t = 2)]
+    rate_per_identity: u32,
+    /// Burst allowed above --rate-per-identity.
+    #[arg(long, env = "LINEUP_BURST_PER_IDENTITY", default_value_t = 20)]
+    burst_per_identity: u32,
+    /// A reverse proxy whose X-Forwarded-For is believed (address or CIDR prefix; repeat, or
+    /// comma-separated in the variable). Behind a proxy that is not listed, every person shares
+    /// the proxy's address budget.
+    #[arg(long = "trusted-proxy", env = "LINEUP_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<lineup_server::limit::IpPrefix>,
+    /// The origin clients reach this server at (e.g. https://lineup.example; repeat, or
+    /// comma-separated in the variable): signed requests must name one. Without any, a request's
+    /// own Host header gives the origin, which a forwarding server can set: list the origins on
+    /// any server reachable beyond loopback.
+    #[arg(long = "public-origin", env = "LINEUP_PUBLIC_ORIGINS", value_delimiter = ',')]
+    public_origins: Vec<lineup_protocol::auth::Origin>,
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9090) instead of on --addr.
+    #[arg(long, env = "LINEUP_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
     /// Log as JSON lines.
     #[arg(long, env = "LINEUP_LOG_JSON")]
     log_json: bool,
@@ -127,8 +153,23 @@ async fn main() -> anyhow::Result<()> {
         ttl: Duration::from_millis(args.ticket_cache_ttl_ms),
         capacity: args.ticket_cache_capacity,
     };
+    config.rate_limits = lineup_server::limit::RateLimitConfig {
+        per_address: rate(args.rate_per_address, args.burst_per_address),
+        per_identity: rate(args.rate_per_identity, args.burst_per_identity),
+        trusted_proxies: args.trusted_proxies.clone(),
+    };
+    config.metrics_addr = args.metrics_addr;
+    if args.public_origins.is_empty() && !args.addr.ip().is_loopback() {
+        tracing::warn!(
+            "no --public-origin: signatures are checked against each request's own Host; list the origins clients use"
+        );
+    }
+    config.public_origins = args.public_origins.clone();
     let running = lineup_server::spawn(config).await.context("starting the server")?;
     println!("Lineup server listening on {}", running.url);
+    if let Some(at) = running.metrics_addr {
+        println!("Metrics on http://{at}/metrics");
+    }
     if let Some(token) = &running.demo_staff_token {
         println!("Demo campaign: {}/v1/campaigns/demo", running.url);
         println!("Demo staff token: {token}");
@@ -138,6 +179,13 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())
+}
+
+/// A limit from flags: 0 requests per second is no limit; a burst below the rate is the rate.
+fn rate(per_second: u32, burst: u32) -> Option<lineup_server::limit::Rate> {
+    let per_second = std::num::NonZeroU32::new(per_second)?;
+    let burst = std::num::NonZeroU32::new(burst.max(per_second.get()))?;
+    Some(lineup_server::limit::Rate::new(per_second, burst))
 }
 
 async fn shutdown_signal() {

@@ -72,6 +72,13 @@ pub struct Metrics {
     ticket_reads: Family<SourceLabels, Counter>,
     ticket_cache_entries: Gauge,
     issued_by_server: Counter,
+    rate_limited: Family<PolicyLabels, Counter>,
+    rate_limit_keys: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub policy: &'static str,
 }
 
 impl Default for Metrics {
@@ -94,6 +101,18 @@ impl Metrics {
         let ticket_reads = Family::<SourceLabels, Counter>::default();
         let ticket_cache_entries = Gauge::default();
         let issued_by_server = Counter::default();
+        let rate_limited = Family::<PolicyLabels, Counter>::default();
+        let rate_limit_keys = Gauge::default();
+        registry.register(
+            "lineup_rate_limited",
+            "Requests refused with 429 rate_limited, by limit (address, identity)",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "lineup_rate_limit_keys",
+            "Addresses and identities the rate limiters hold state for",
+            rate_limit_keys.clone(),
+        );
         registry.register(
             "lineup_server_issued",
             "Vouchers this instance issued by itself at their admission (opted-in tickets)",
@@ -142,7 +161,21 @@ impl Metrics {
             ticket_reads,
             ticket_cache_entries,
             issued_by_server,
+            rate_limited,
+            rate_limit_keys,
         }
+    }
+
+    pub fn rate_limited(&self, policy: crate::limit::Policy) {
+        let policy = match policy {
+            crate::limit::Policy::Address => "address",
+            crate::limit::Policy::Identity => "identity",
+        };
+        self.rate_limited.get_or_create(&PolicyLabels { policy }).inc();
+    }
+
+    pub fn rate_limit_keys(&self, n: usize) {
+        self.rate_limit_keys.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     pub fn issued_by_server(&self, n: u64) {

@@ -1,19 +1,31 @@
 //! Errors as HTTP responses: every refusal is an `application/problem+json` body with a stable
 //! machine code (`lineup_protocol::ProblemCode`), and `Retry-After` when the client should wait.
 
+use crate::limit::LimitHeaders;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use lineup_protocol::problem::PROBLEM_CONTENT_TYPE;
 use lineup_protocol::{Problem, ProblemCode, When};
 
-/// A problem on its way to the client.
+/// A problem on its way to the client (with the rate limit's header fields when it is one).
 #[derive(Debug, Clone)]
-pub struct ApiError(pub Box<Problem>);
+pub struct ApiError(pub Box<Problem>, Option<Box<LimitHeaders>>);
 
 impl ApiError {
     pub fn new(code: ProblemCode, detail: impl Into<String>) -> Self {
-        ApiError(Box::new(Problem::new(code, detail)))
+        ApiError(Box::new(Problem::new(code, detail)), None)
+    }
+
+    /// 429 `rate_limited`: wait `retry_after_s`; `headers` describe the limit.
+    pub fn rate_limited(retry_after_s: u64, headers: LimitHeaders) -> Self {
+        let mut e = ApiError::new(
+            ProblemCode::RateLimited,
+            format!("Too many requests; retry after {retry_after_s} s (see the RateLimit header fields)."),
+        )
+        .retry_after(retry_after_s);
+        e.1 = Some(Box::new(headers));
+        e
     }
 
     /// Tells the client when to ask again (also as `Retry-After`).
@@ -72,6 +84,9 @@ impl IntoResponse for ApiError {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = p.retry_after_s {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(limit) = &self.1 {
+            limit.apply(h);
         }
         resp
     }

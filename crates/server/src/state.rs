@@ -6,11 +6,13 @@
 
 use crate::clock::Clock;
 use crate::issuer::Issuer;
+use crate::limit::{RateLimitConfig, RateLimits};
 use crate::metrics::{Metrics, TicketSource};
 use crate::problem::ApiError;
 use crate::store::{CampaignCounters, CampaignRow, Store, TicketRow};
 use crate::ticket_cache::{TicketCache, TicketCacheConfig};
 use chrono::{DateTime, Utc};
+use lineup_protocol::auth::Origin;
 use lineup_protocol::{CampaignId, IdentityKey, ProblemCode};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -36,8 +38,12 @@ struct Inner {
     campaigns: Mutex<HashMap<CampaignId, Arc<CampaignRow>>>,
     campaign_list: Mutex<Option<(Instant, Vec<Arc<CampaignRow>>)>>,
     counters: Mutex<HashMap<CampaignId, (Instant, CampaignCounters)>>,
-    identities: Mutex<HashSet<[u8; 32]>>,
+    identities: Mutex<KnownKeys>,
     tickets: TicketCache,
+    limits: RateLimits,
+    /// The origins clients reach this server at (`--public-origin`); empty: the request's own
+    /// `Host`, over http or https.
+    origins: Vec<Origin>,
     claims: crate::batch::Batcher<crate::store::ClaimInput, crate::store::ClaimOutcome>,
     joins: crate::batch::Batcher<crate::store::JoinInput, crate::store::TakeOutcome>,
 }
@@ -55,6 +61,27 @@ impl AppState {
         metrics: Metrics,
         tickets: TicketCacheConfig,
     ) -> Self {
+        Self::with_options(
+            store,
+            issuer,
+            clock,
+            metrics,
+            tickets,
+            &RateLimitConfig::default(),
+            Vec::new(),
+        )
+    }
+
+    /// [`AppState::with_ticket_cache`] with the rate limits `limits`.
+    pub fn with_options(
+        store: Store,
+        issuer: Issuer,
+        clock: Clock,
+        metrics: Metrics,
+        tickets: TicketCacheConfig,
+        limits: &RateLimitConfig,
+        origins: Vec<Origin>,
+    ) -> Self {
         let claims = crate::batch::claims(store.clone(), issuer.clone(), clock.clone());
         let joins = crate::batch::joins(store.clone());
         AppState {
@@ -66,8 +93,10 @@ impl AppState {
                 campaigns: Mutex::default(),
                 campaign_list: Mutex::default(),
                 counters: Mutex::default(),
-                identities: Mutex::default(),
+                identities: Mutex::new(KnownKeys::new(KNOWN_KEYS)),
                 tickets: TicketCache::new(tickets),
+                limits: RateLimits::new(limits),
+                origins,
                 claims,
                 joins,
             }),
@@ -79,6 +108,10 @@ impl AppState {
         &self,
         input: crate::store::ClaimInput,
     ) -> Result<crate::store::ClaimOutcome, crate::store::StoreError> {
+        // Refusals and replays a read can answer never queue for the writer.
+        if let Some(answer) = self.inner.store.claim_precheck(&input, self.now()).await? {
+            return Ok(answer);
+        }
         let id = input.campaign_id.clone();
         self.inner.claims.submit(&id, input).await
     }
@@ -102,6 +135,23 @@ impl AppState {
 
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    /// The origins a request's signature may name: the configured ones, or else those of the
+    /// authority the request was sent to (its `Host`).
+    pub fn origins_for(&self, authority: Option<&str>) -> Vec<Origin> {
+        if !self.inner.origins.is_empty() {
+            return self.inner.origins.clone();
+        }
+        authority
+            .into_iter()
+            .flat_map(|a| ["https", "http"].map(|scheme| Origin::from_parts(scheme, a)))
+            .filter_map(Result::ok)
+            .collect()
+    }
+
+    pub fn limits(&self) -> &RateLimits {
+        &self.inner.limits
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -196,8 +246,8 @@ impl AppState {
         Ok(counters)
     }
 
-    /// Whether `key` is a registered identity (positive answers are cached: identities are never
-    /// removed).
+    /// Whether `key` is a registered identity (positive answers are cached, at most
+    /// [`KNOWN_KEYS`] of them: identities are never removed).
     pub async fn identity_known(&self, key: &IdentityKey) -> Result<bool, ApiError> {
         if lock(&self.inner.identities).contains(&key.0) {
             return Ok(true);
@@ -267,8 +317,82 @@ impl AppState {
     }
 }
 
+/// Registered keys remembered at most (32 bytes each, in two generations: about 13 MB).
+pub const KNOWN_KEYS: usize = 200_000;
+
+/// A bounded set of keys known to be registered: two generations, the older dropped whole when
+/// the newer fills up, so a key in use stays (a hit moves it to the newer generation) and memory
+/// never passes `cap` keys however many identities register.
+#[derive(Debug)]
+pub struct KnownKeys {
+    current: HashSet<[u8; 32]>,
+    previous: HashSet<[u8; 32]>,
+    cap: usize,
+}
+
+impl KnownKeys {
+    pub fn new(cap: usize) -> Self {
+        KnownKeys {
+            current: HashSet::new(),
+            previous: HashSet::new(),
+            cap: cap.max(2),
+        }
+    }
+
+    pub fn contains(&mut self, key: &[u8; 32]) -> bool {
+        if self.current.contains(key) {
+            return true;
+        }
+        if self.previous.remove(key) {
+            self.insert(*key);
+            return true;
+        }
+        false
+    }
+
+    pub fn insert(&mut self, key: [u8; 32]) {
+        if self.current.len() >= self.cap / 2 {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Locks a cache; a panic while holding one cannot leave it inconsistent (every critical
 /// section is a single map operation), so a poisoned lock is used as is.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KnownKeys;
+
+    #[test]
+    fn known_keys_stay_bounded_and_keep_the_keys_in_use() {
+        let mut k = KnownKeys::new(100);
+        let hot = [255u8; 32];
+        k.insert(hot);
+        for i in 0..10_000u32 {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&i.to_le_bytes());
+            k.insert(key);
+            assert!(k.contains(&hot), "a key in use is kept (round {i})");
+            assert!(k.len() <= 100);
+        }
+        let mut old = [0u8; 32];
+        old[..4].copy_from_slice(&0u32.to_le_bytes());
+        assert!(
+            !k.contains(&old),
+            "a key not seen for long is forgotten (then read again)"
+        );
+    }
 }

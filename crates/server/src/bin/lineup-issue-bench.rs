@@ -95,6 +95,7 @@ async fn main() -> Result<()> {
     };
     let mut config = ServerConfig::new(&dir);
     config.db = db.clone();
+    config.rate_limits = lineup_server::limit::RateLimitConfig::off();
     config.campaigns = vec![ConfiguredCampaign {
         spec: spec.clone(),
         staff_token_hash: [0; 32],

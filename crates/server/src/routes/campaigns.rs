@@ -83,7 +83,7 @@ fn cached<T: serde::Serialize>(headers: &HeaderMap, body: T) -> Response {
     resp
 }
 
-#[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns",
+#[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns", operation_id = "list_campaigns",
     responses((status = 200, description = "every campaign", body = CampaignList)))]
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let now = state.now();
@@ -101,7 +101,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     ))
 }
 
-#[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns",
+#[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns", operation_id = "get_campaign",
     params(("id" = String, Path, description = "campaign id")),
     responses(
         (status = 200, description = "the campaign (ETag; If-None-Match gives 304)", body = Campaign),

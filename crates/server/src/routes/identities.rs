@@ -32,11 +32,13 @@ pub async fn register(State(state): State<AppState>, req: RawRequest) -> Result<
         ));
     }
     let now = state.now();
-    let (status, registered_at) = match state
-        .store()
-        .register_identity(&key, body.contact.digest(), now)
-        .await?
-    {
+    let digest = body.contact.digest();
+    // A repeat, or a contact already held, is answered from a read: only a new registration writes.
+    let outcome = match state.store().register_precheck(&key, &digest).await? {
+        Some(known) => known,
+        None => state.store().register_identity(&key, digest, now).await?,
+    };
+    let (status, registered_at) = match outcome {
         RegisterOutcome::Created { registered_at } => (StatusCode::CREATED, registered_at),
         RegisterOutcome::Existing { registered_at } => (StatusCode::OK, registered_at),
         RegisterOutcome::ContactTaken => {

@@ -82,17 +82,18 @@ pub async fn take(
     } else {
         req.json()?
     };
-    let auto_key = if body.auto_issue {
-        let raw = req.header_bytes(IDEMPOTENCY_KEY_HEADER);
-        if raw.is_none() {
+    // A key that is sent must be well-formed, with or without auto_issue (as documented).
+    let raw = req.header_bytes(IDEMPOTENCY_KEY_HEADER);
+    let key = raw.map(|raw| IdempotencyKey::parse(Some(raw))).transpose()?;
+    let auto_key = match (body.auto_issue, key) {
+        (false, _) => None,
+        (true, Some(key)) => Some(key.into_inner()),
+        (true, None) => {
             return Err(ApiError::new(
                 ProblemCode::AutoIssueKeyRequired,
                 "Opting in to server-side issuance needs an Idempotency-Key header made before the first attempt.",
             ));
         }
-        Some(IdempotencyKey::parse(raw)?.into_inner())
-    } else {
-        None
     };
     let c = state.campaign(&id).await?;
     let now = state.now();
@@ -193,8 +194,15 @@ pub async fn give_back(
     let id = campaign_id(&id)?;
     let c = state.campaign(&id).await?;
     let now = state.now();
-    state.forget_ticket(&id, &identity);
-    let t = match state.store().give_back(&id, &identity, now).await? {
+    // Nothing to give back (no ticket, already given back, already used) is answered from a read.
+    let outcome = match state.store().give_back_precheck(&id, &identity).await? {
+        Some(known) => known,
+        None => {
+            state.forget_ticket(&id, &identity);
+            state.store().give_back(&id, &identity, now).await?
+        }
+    };
+    let t = match outcome {
         GiveBackOutcome::Returned(t) => *t,
         GiveBackOutcome::AlreadyRedeemed => {
             return Err(ApiError::new(

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use lineup_protocol::VoucherList;
 
-#[utoipa::path(get, path = "/v1/vouchers", tag = "vouchers",
+#[utoipa::path(get, path = "/v1/vouchers", tag = "vouchers", operation_id = "list_vouchers",
     security(("lineup_signature" = [])),
     responses(
         (status = 200, description = "every voucher held, with status", body = VoucherList),

@@ -7,6 +7,9 @@
 //! Instants are kept as Unix milliseconds (`i64`) in every backend; the domain types below use
 //! `DateTime<Utc>`.
 
+mod gate;
+pub mod inflight;
+pub use gate::{Registered, registration_outcome};
 pub mod postgres;
 pub mod sqlite;
 
@@ -478,6 +481,44 @@ impl Store {
                 Ok(out)
             }
         }
+    }
+
+    /// Identities holding `key` or the contact `digest` (none, one, or two).
+    pub async fn registrations_matching(
+        &self,
+        key: &IdentityKey,
+        digest: &[u8; 32],
+    ) -> Result<Vec<Registered>, StoreError> {
+        dispatch!(self, s => s.registrations_matching(key, digest).await)
+    }
+
+    /// The request digest an idempotency key was first used with, if it is known.
+    pub async fn idempotency_request_hash(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, s => s.idempotency_request_hash(id, identity, key).await)
+    }
+
+    /// Forgets idempotency keys first used before `before` (those in flight too: by then their
+    /// request is long over). Returns how many went. A retry with a forgotten key is answered as
+    /// a new request would be, which for a voucher holder is the voucher it holds.
+    pub async fn expire_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cutoff = before.timestamp_millis();
+        Ok(match self {
+            Store::Sqlite(s) => sqlx::query("DELETE FROM idempotency_keys WHERE started_at < ?")
+                .bind(cutoff)
+                .execute(s.writer())
+                .await?
+                .rows_affected(),
+            Store::Postgres(s) => sqlx::query("DELETE FROM idempotency_keys WHERE started_at < $1")
+                .bind(cutoff)
+                .execute(s.pool())
+                .await?
+                .rows_affected(),
+        })
     }
 
     /// Every voucher held by `identity`, across campaigns.

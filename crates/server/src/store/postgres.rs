@@ -16,6 +16,7 @@
 //! this store always answers counters fresh. Claims always read and write the database inside
 //! their transaction.
 
+use super::inflight::InFlight;
 use super::{
     CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, RedeemOutcome,
     RedeemTarget, RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
@@ -34,10 +35,6 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// An idempotency key whose first request has not finished after this long is taken to be
-/// abandoned (its server stopped mid-request) and may be taken over by a retry.
-const IN_FLIGHT_STALE_MS: i64 = 15_000;
 
 /// Attempts of a transaction that fails with a serialization failure or a deadlock.
 const MAX_ATTEMPTS: u32 = 8;
@@ -71,6 +68,8 @@ impl Default for PgPoolConfig {
 pub struct PgStore {
     pool: PgPool,
     cache: Arc<Cache>,
+    /// This instance's id (see [`super::inflight`]).
+    instance: Arc<str>,
 }
 
 /// Facts that never change once stored, remembered per instance.
@@ -186,6 +185,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             cache: Arc::new(Cache::default()),
+            instance: super::inflight::new_instance_id().into(),
         })
     }
 
@@ -288,24 +288,9 @@ impl PgStore {
             if inserted == 1 {
                 return Ok(RegisterOutcome::Created { registered_at: now });
             }
-            let existing = sqlx::query(
-                "SELECT public_key, contact_digest, registered_at FROM identities
-                 WHERE public_key = $1 OR contact_digest = $2",
-            )
-            .bind(&key.0[..])
-            .bind(&contact_digest[..])
-            .fetch_all(&self.pool)
-            .await?;
-            if let Some(row) = existing.first() {
-                let pk: Vec<u8> = row.try_get("public_key")?;
-                let digest: Vec<u8> = row.try_get("contact_digest")?;
-                return Ok(if existing.len() == 1 && pk == key.0 && digest == contact_digest {
-                    RegisterOutcome::Existing {
-                        registered_at: at(row.try_get("registered_at")?)?,
-                    }
-                } else {
-                    RegisterOutcome::ContactTaken
-                });
+            let existing = registrations_in(&self.pool, key, &contact_digest).await?;
+            if let Some(known) = super::registration_outcome(&existing, key, &contact_digest) {
+                return Ok(known);
             }
         }
         Err(StoreError::Corrupt("identity neither inserted nor found".into()))
@@ -540,23 +525,6 @@ impl PgStore {
         if let Some(done) = self.reserve_key(input, now).await? {
             return Ok(done);
         }
-        // Most claims in a surge are refused (not admitted yet, sold out): say so from a plain
-        // read, without queueing for the campaign's lock. Only a ticket that may be admitted
-        // takes the locked path, which decides again from what it reads under the lock.
-        match self.refusal_without_lock(input, now).await {
-            Ok(Some(refusal)) => {
-                let mut conn = self.pool.acquire().await?;
-                forget_key(&mut conn, input).await?;
-                return Ok(ClaimOutcome::Refused(refusal));
-            }
-            Ok(None) => {}
-            Err(e) => {
-                if let Ok(mut conn) = self.pool.acquire().await {
-                    let _ = forget_key(&mut conn, input).await;
-                }
-                return Err(e);
-            }
-        }
         // Phase 2: the claim itself and the key's result, in one transaction under the
         // campaign's lock.
         let result = retrying!("claim", async {
@@ -598,46 +566,13 @@ impl PgStore {
         result
     }
 
-    /// The refusal a claim gets for sure, read without a lock; `None` when the ticket may be
-    /// admitted or holds a voucher, or when a draw or release is pending (the locked path does
-    /// those). A stale read only delays a refusal's `check_at`: issued counts never go down, and
-    /// a ticket leaves the waitlist only through a release, which sends it the locked way.
-    async fn refusal_without_lock(
-        &self,
-        input: &ClaimInput,
-        now: DateTime<Utc>,
-    ) -> Result<Option<ClaimRefusal>, StoreError> {
-        let id = &input.campaign_id;
-        let Some(c) = self.campaign(id).await? else {
-            return Ok(None);
-        };
-        if self.draw_pending(id, now).await? {
-            return Ok(None);
-        }
-        let mut conn = self.pool.acquire().await?;
-        if release_due(&mut conn, id, now).await? {
-            return Ok(None);
-        }
-        let Some(ticket) = load_ticket(&mut conn, id, &input.identity).await? else {
-            return Ok(Some(ClaimRefusal::NoTicket));
-        };
-        if ticket.id != input.ticket_id {
-            return Ok(Some(ClaimRefusal::NoTicket));
-        }
-        let Some(counts) = counters(&mut conn, id).await? else {
-            return Ok(None);
-        };
-        let view = schedule::ticket_view(&c.spec, &ticket, &counts, now);
-        Ok(super::refusal_for(&view, now))
-    }
-
     /// Reserves `input`'s key, or says what the request gets without running the claim.
     async fn reserve_key(&self, input: &ClaimInput, now: DateTime<Utc>) -> Result<Option<ClaimOutcome>, StoreError> {
         // A few rounds: the row that blocked the insert may be forgotten or taken over meanwhile.
         for _ in 0..4 {
             let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (campaign_id, identity, key, request_hash, started_at)
-                 SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM campaigns WHERE id = $1)
+                "INSERT INTO idempotency_keys (campaign_id, identity, key, request_hash, started_at, owner)
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM campaigns WHERE id = $1)
                  ON CONFLICT DO NOTHING",
             )
             .bind(input.campaign_id.as_str())
@@ -645,6 +580,7 @@ impl PgStore {
             .bind(&input.idempotency_key)
             .bind(&input.request_hash[..])
             .bind(ms(now))
+            .bind(self.instance())
             .execute(&self.pool)
             .await?
             .rows_affected();
@@ -652,8 +588,9 @@ impl PgStore {
                 return Ok(None);
             }
             let existing = sqlx::query(
-                "SELECT request_hash, started_at, serial FROM idempotency_keys
-                 WHERE campaign_id = $1 AND identity = $2 AND key = $3",
+                "SELECT k.request_hash, k.started_at, k.serial, k.owner, s.seen_at
+                 FROM idempotency_keys k LEFT JOIN server_instances s ON s.id = k.owner
+                 WHERE k.campaign_id = $1 AND k.identity = $2 AND k.key = $3",
             )
             .bind(input.campaign_id.as_str())
             .bind(&input.identity.0[..])
@@ -679,12 +616,17 @@ impl PgStore {
                     .ok_or_else(|| StoreError::Corrupt("idempotency key names a missing voucher".into()))?;
                 return Ok(Some(ClaimOutcome::Existing(v)));
             }
-            if ms(now) - started < IN_FLIGHT_STALE_MS {
+            let in_flight = InFlight {
+                started_at_ms: started,
+                owner: row.try_get("owner")?,
+                owner_seen_at_ms: row.try_get("seen_at")?,
+            };
+            if !in_flight.abandoned(self.instance(), ms(now)) {
                 return Ok(Some(ClaimOutcome::InFlight));
             }
             // Take over an abandoned key: only one taker wins the compare-and-set.
             let taken = sqlx::query(
-                "UPDATE idempotency_keys SET started_at = $1
+                "UPDATE idempotency_keys SET started_at = $1, owner = $6
                  WHERE campaign_id = $2 AND identity = $3 AND key = $4 AND serial IS NULL AND started_at = $5",
             )
             .bind(ms(now))
@@ -692,6 +634,7 @@ impl PgStore {
             .bind(&input.identity.0[..])
             .bind(&input.idempotency_key)
             .bind(started)
+            .bind(self.instance())
             .execute(&self.pool)
             .await?
             .rows_affected();
@@ -700,6 +643,39 @@ impl PgStore {
             }
         }
         Ok(Some(ClaimOutcome::InFlight))
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The pool (for statements shared across backends in `store/`).
+    pub(crate) fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+
+    pub async fn registrations_matching(
+        &self,
+        key: &IdentityKey,
+        digest: &[u8; 32],
+    ) -> Result<Vec<super::Registered>, StoreError> {
+        registrations_in(&self.pool, key, digest).await
+    }
+
+    pub async fn idempotency_request_hash(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar::<_, Vec<u8>>(
+            "SELECT request_hash FROM idempotency_keys WHERE campaign_id = $1 AND identity = $2 AND key = $3",
+        )
+        .bind(id.as_str())
+        .bind(&identity.0[..])
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
@@ -1622,6 +1598,33 @@ impl PlanReads for Reads<'_> {
             })
             .collect()
     }
+}
+
+/// Identities holding `key` or the contact `digest`.
+async fn registrations_in<'e, E>(
+    ex: E,
+    key: &IdentityKey,
+    digest: &[u8; 32],
+) -> Result<Vec<super::Registered>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    let rows = sqlx::query(
+        "SELECT public_key, contact_digest, registered_at FROM identities WHERE public_key = $1 OR contact_digest = $2",
+    )
+    .bind(&key.0[..])
+    .bind(&digest[..])
+    .fetch_all(ex)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(super::Registered {
+                public_key: r.try_get("public_key")?,
+                contact_digest: r.try_get("contact_digest")?,
+                registered_at: at(r.try_get("registered_at")?)?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

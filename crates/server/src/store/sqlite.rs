@@ -3,6 +3,7 @@
 //! `BEGIN IMMEDIATE` transactions, so writers queue in the pool instead of spinning on
 //! `SQLITE_BUSY`; reads use a separate pool and never block on writers (WAL).
 
+use super::inflight::InFlight;
 use super::{
     CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, JoinInput,
     RedeemOutcome, RedeemTarget, RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
@@ -22,14 +23,12 @@ use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
 
-/// An idempotency key whose first request has not finished after this long is taken to be
-/// abandoned (its server stopped mid-request) and may be taken over by a retry.
-const IN_FLIGHT_STALE_MS: i64 = 15_000;
-
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// This instance's id (see [`super::inflight`]).
+    instance: std::sync::Arc<str>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -94,7 +93,14 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.read_only(true))
             .await?;
-        Ok(SqliteStore { writer, reader })
+        // One instance serves an SQLite database: whoever beat before this start has stopped, and
+        // the keys it left in flight may be taken over at once.
+        sqlx::query("DELETE FROM server_instances").execute(&writer).await?;
+        Ok(SqliteStore {
+            writer,
+            reader,
+            instance: super::inflight::new_instance_id().into(),
+        })
     }
 
     pub async fn close(&self) {
@@ -167,23 +173,9 @@ impl SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<RegisterOutcome, StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let existing = sqlx::query(
-            "SELECT public_key, contact_digest, registered_at FROM identities WHERE public_key = ? OR contact_digest = ?",
-        )
-        .bind(&key.0[..])
-        .bind(&contact_digest[..])
-        .fetch_all(&mut *tx)
-        .await?;
-        let outcome = if let Some(row) = existing.first() {
-            let pk: Vec<u8> = row.try_get("public_key")?;
-            let digest: Vec<u8> = row.try_get("contact_digest")?;
-            if existing.len() == 1 && pk == key.0 && digest == contact_digest {
-                RegisterOutcome::Existing {
-                    registered_at: at(row.try_get("registered_at")?)?,
-                }
-            } else {
-                RegisterOutcome::ContactTaken
-            }
+        let existing = registrations_in(&mut *tx, key, &contact_digest).await?;
+        let outcome = if let Some(known) = super::registration_outcome(&existing, key, &contact_digest) {
+            known
         } else {
             sqlx::query("INSERT INTO identities (public_key, contact_digest, registered_at) VALUES (?, ?, ?)")
                 .bind(&key.0[..])
@@ -295,10 +287,8 @@ impl SqliteStore {
         // The arrival time serves the keys' bookkeeping and the early refusals, which only get
         // firmer as time passes; whether an admission still holds is decided in phase 2.
         let now = clock.now();
-        let mut out: Vec<Option<ClaimOutcome>> = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            out.push(self.refuse_early(input, now).await?.map(ClaimOutcome::Refused));
-        }
+        // Refusals that a read can give were given before the batch (`Store::claim_precheck`).
+        let mut out: Vec<Option<ClaimOutcome>> = vec![None; inputs.len()];
         // Phase 1: reserve the idempotency keys in one committed transaction, so a concurrent
         // request with the same key sees it in flight.
         let mut proceed = Vec::new();
@@ -308,7 +298,7 @@ impl SqliteStore {
                 if out[k].is_some() {
                     continue;
                 }
-                match reserve_key_in(&mut tx, input, now).await? {
+                match reserve_key_in(&mut tx, input, now, &self.instance).await? {
                     Some(answer) => out[k] = Some(answer),
                     None => proceed.push(k),
                 }
@@ -372,30 +362,37 @@ impl SqliteStore {
             .collect()
     }
 
-    /// Refuses a claim from a read alone when the ticket's state already says no (not admitted,
-    /// expired, sold out, closed) and no draw or release is due that could change it: most
-    /// claimants in a surge are refused without taking the single write connection.
-    async fn refuse_early(&self, input: &ClaimInput, now: DateTime<Utc>) -> Result<Option<ClaimRefusal>, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        let id = &input.campaign_id;
-        let Some(c) = load_campaign(&mut conn, id).await? else {
-            return Ok(None);
-        };
-        let Some(t) = load_ticket(&mut conn, id, &input.identity).await? else {
-            return Ok(None);
-        };
-        if t.id != input.ticket_id || t.voucher.is_some() {
-            return Ok(None);
-        }
-        let Some(k) = counters(&mut conn, id).await? else {
-            return Ok(None);
-        };
-        let draw_due = !k.drawn && now >= c.spec.draw_at;
-        let release_due = k.next_release_at.is_some_and(|r| r <= now);
-        if draw_due || release_due {
-            return Ok(None);
-        }
-        Ok(super::refusal_for(&schedule::ticket_view(&c.spec, &t, &k, now), now))
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The single-writer pool (for statements shared across backends in `store/`).
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    pub async fn registrations_matching(
+        &self,
+        key: &IdentityKey,
+        digest: &[u8; 32],
+    ) -> Result<Vec<super::Registered>, StoreError> {
+        registrations_in(&self.reader, key, digest).await
+    }
+
+    pub async fn idempotency_request_hash(
+        &self,
+        id: &CampaignId,
+        identity: &IdentityKey,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar::<_, Vec<u8>>(
+            "SELECT request_hash FROM idempotency_keys WHERE campaign_id = ? AND identity = ? AND key = ?",
+        )
+        .bind(id.as_str())
+        .bind(&identity.0[..])
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await?)
     }
 
     pub async fn vouchers_of(&self, identity: &IdentityKey) -> Result<Vec<VoucherRow>, StoreError> {
@@ -1189,10 +1186,12 @@ async fn reserve_key_in(
     conn: &mut SqliteConnection,
     input: &ClaimInput,
     now: DateTime<Utc>,
+    me: &str,
 ) -> Result<Option<ClaimOutcome>, StoreError> {
     let existing = sqlx::query(
-        "SELECT request_hash, started_at, serial FROM idempotency_keys
-         WHERE campaign_id = ? AND identity = ? AND key = ?",
+        "SELECT k.request_hash, k.started_at, k.serial, k.owner, s.seen_at
+         FROM idempotency_keys k LEFT JOIN server_instances s ON s.id = k.owner
+         WHERE k.campaign_id = ? AND k.identity = ? AND k.key = ?",
     )
     .bind(input.campaign_id.as_str())
     .bind(&input.identity.0[..])
@@ -1213,13 +1212,19 @@ async fn reserve_key_in(
                     .ok_or_else(|| StoreError::Corrupt("idempotency key names a missing voucher".into()))?;
                 return Ok(Some(ClaimOutcome::Existing(v)));
             }
-            if ms(now) - started < IN_FLIGHT_STALE_MS {
+            let in_flight = InFlight {
+                started_at_ms: started,
+                owner: row.try_get("owner")?,
+                owner_seen_at_ms: row.try_get("seen_at")?,
+            };
+            if !in_flight.abandoned(me, ms(now)) {
                 return Ok(Some(ClaimOutcome::InFlight));
             }
             sqlx::query(
-                "UPDATE idempotency_keys SET started_at = ? WHERE campaign_id = ? AND identity = ? AND key = ?",
+                "UPDATE idempotency_keys SET started_at = ?, owner = ? WHERE campaign_id = ? AND identity = ? AND key = ?",
             )
             .bind(ms(now))
+            .bind(me)
             .bind(input.campaign_id.as_str())
             .bind(&input.identity.0[..])
             .bind(&input.idempotency_key)
@@ -1231,14 +1236,15 @@ async fn reserve_key_in(
                 return Ok(Some(ClaimOutcome::Refused(ClaimRefusal::UnknownCampaign)));
             }
             sqlx::query(
-                "INSERT INTO idempotency_keys (campaign_id, identity, key, request_hash, started_at)
-                 VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO idempotency_keys (campaign_id, identity, key, request_hash, started_at, owner)
+                 VALUES (?, ?, ?, ?, ?, ?)",
             )
             .bind(input.campaign_id.as_str())
             .bind(&input.identity.0[..])
             .bind(&input.idempotency_key)
             .bind(&input.request_hash[..])
             .bind(ms(now))
+            .bind(me)
             .execute(&mut *conn)
             .await?;
         }
@@ -1389,4 +1395,31 @@ impl PlanReads for Reads<'_> {
             })
             .collect()
     }
+}
+
+/// Identities holding `key` or the contact `digest`.
+async fn registrations_in<'e, E>(
+    ex: E,
+    key: &IdentityKey,
+    digest: &[u8; 32],
+) -> Result<Vec<super::Registered>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let rows = sqlx::query(
+        "SELECT public_key, contact_digest, registered_at FROM identities WHERE public_key = ? OR contact_digest = ?",
+    )
+    .bind(&key.0[..])
+    .bind(&digest[..])
+    .fetch_all(ex)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(super::Registered {
+                public_key: r.try_get("public_key")?,
+                contact_digest: r.try_get("contact_digest")?,
+                registered_at: at(r.try_get("registered_at")?)?,
+            })
+        })
+        .collect()
 }

@@ -61,6 +61,9 @@ pub async fn spawn_app_with(backend: Backend, demo: DemoOptions, tweak: impl FnO
     let mut config = ServerConfig::new(dir.path());
     config.demo = Some(demo);
     config.max_concurrency = 4096;
+    // Every test person connects from 127.0.0.1: one address's budget would be the whole crowd's.
+    // Identities keep the default limit (a calm client never meets it).
+    config.rate_limits.per_address = None;
     let pg = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => {
@@ -125,6 +128,11 @@ impl TestApp {
         }
     }
 
+    /// The origin requests to this server are signed for.
+    pub fn origin(&self) -> lineup_protocol::auth::Origin {
+        self.url.parse().expect("the test server's URL is an origin")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(format!("{}{path}", self.url)).send().await.unwrap()
     }
@@ -152,7 +160,7 @@ impl TestApp {
         ts: i64,
         headers: &[(&str, &str)],
     ) -> reqwest::Response {
-        let auth = sign_request(&who.key, method.as_str(), path, ts, &bytes);
+        let auth = sign_request(&who.key, &self.origin(), method.as_str(), path, ts, &bytes);
         let mut rb = self
             .http
             .request(method, format!("{}{path}", self.url))

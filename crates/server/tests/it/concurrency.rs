@@ -98,7 +98,19 @@ async fn race(backend: Backend) {
             }
         }
     }
-    assert_eq!(serial_of.len() as u64, SUPPLY, "exactly the supply is issued");
+    let mut refusals = std::collections::BTreeMap::new();
+    for (_, (sa, va), (sb, vb)) in &outcomes {
+        for (s, v) in [(sa, va), (sb, vb)] {
+            if !s.is_success() {
+                *refusals.entry(format!("{s} {}", v["code"])).or_insert(0) += 1;
+            }
+        }
+    }
+    assert_eq!(
+        serial_of.len() as u64,
+        SUPPLY,
+        "{backend:?}: exactly the supply is issued; refusals: {refusals:?}"
+    );
     assert_eq!(serials, (1..=SUPPLY).collect::<HashSet<_>>(), "serials are dense");
 
     // The server agrees: each holder lists exactly one voucher, which verifies offline.

@@ -35,7 +35,7 @@ struct Server {
 
 async fn start(db: &str, data: &std::path::Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lineup-server"))
-        .args(["--addr", "127.0.0.1:0", "--demo", "--db", db])
+        .args(["--addr", "127.0.0.1:0", "--demo", "--db", db, "--rate-per-address", "0"])
         .arg("--data-dir")
         .arg(data)
         // 600 vouchers, opening 14 s after the first start, 150 admissions/s: issuance by the
@@ -75,7 +75,7 @@ async fn signed(
     let ts = chrono::Utc::now().timestamp();
     let mut rb = http.request(method.clone(), format!("{url}{path}")).header(
         "Authorization",
-        sign_request(&who.key, method.as_str(), path, ts, &bytes),
+        sign_request(&who.key, &url.parse().unwrap(), method.as_str(), path, ts, &bytes),
     );
     if !bytes.is_empty() {
         rb = rb.header("Content-Type", "application/json");

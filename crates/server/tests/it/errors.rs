@@ -38,7 +38,14 @@ async fn bad_inputs(backend: Backend) {
         .header("Content-Type", "text/plain")
         .header(
             "Authorization",
-            lineup_protocol::auth::sign_request(&mallory.key, "POST", "/v1/identities", app.now().timestamp(), b"hi"),
+            lineup_protocol::auth::sign_request(
+                &mallory.key,
+                &app.origin(),
+                "POST",
+                "/v1/identities",
+                app.now().timestamp(),
+                b"hi",
+            ),
         )
         .body("hi")
         .send()
@@ -75,7 +82,8 @@ async fn bad_inputs(backend: Backend) {
     expect_problem(r, ProblemCode::UnknownIdentity).await;
     // Bob's key in the header, Alice's signature: forged.
     let ts = app.now().timestamp();
-    let by_alice = lineup_protocol::auth::sign_request(&alice.key, "POST", "/v1/campaigns/demo/tickets", ts, b"");
+    let by_alice =
+        lineup_protocol::auth::sign_request(&alice.key, &app.origin(), "POST", "/v1/campaigns/demo/tickets", ts, b"");
     let sig = by_alice.split("sig=").nth(1).unwrap();
     let forged = format!("Lineup key={}, ts={ts}, sig={sig}", bob.id);
     let r = app
@@ -351,7 +359,7 @@ async fn signed_with_raw_header(
     name: &str,
     value: &[u8],
 ) -> reqwest::Response {
-    let auth = lineup_protocol::auth::sign_request(&who.key, "POST", path, app.now().timestamp(), body);
+    let auth = lineup_protocol::auth::sign_request(&who.key, &app.origin(), "POST", path, app.now().timestamp(), body);
     let mut rb = app
         .http
         .post(format!("{}{path}", app.url))

@@ -210,8 +210,16 @@ async fn lifecycle(backend: Backend) {
     let list: VoucherList = r.json().await.unwrap();
     assert_eq!(list.vouchers[0].status, lineup_protocol::VoucherStatus::Redeemed);
 
-    // Metrics mirror the campaign.
-    let text = app.get("/metrics").await.text().await.unwrap();
+    // Metrics mirror the campaign, within the background tick's refresh (a scrape reads no
+    // database).
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = app.get("/metrics").await.text().await.unwrap();
+        if text.contains(r#"lineup_redeemed_total{campaign="demo"} 2"#) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(text.contains(r#"lineup_issued_total{campaign="demo"} 3"#), "{text}");
     assert!(text.contains(r#"lineup_redeemed_total{campaign="demo"} 2"#), "{text}");
     assert!(text.contains("lineup_request_duration_seconds_bucket"), "{text}");

@@ -335,8 +335,14 @@ impl Client {
     ) -> (StatusCode, serde_json::Value) {
         for _ in 0..200 {
             let bytes = body.clone().unwrap_or_default();
-            let auth =
-                lineup_protocol::auth::sign_request(who, method.as_str(), path, self.clock.now().timestamp(), &bytes);
+            let auth = lineup_protocol::auth::sign_request(
+                who,
+                &lineup_protocol::auth::Origin::parse(base).unwrap(),
+                method.as_str(),
+                path,
+                self.clock.now().timestamp(),
+                &bytes,
+            );
             let mut req = self
                 .http
                 .request(method.clone(), format!("{base}{path}"))
@@ -382,6 +388,7 @@ async fn three_instances_issue_exactly_once() {
     let config = |_: usize| {
         let mut c = ServerConfig::new(data.path());
         c.db = db.location();
+        c.rate_limits.per_address = None;
         c.campaigns = vec![campaign.clone()];
         c.clock = clock.clone();
         c.max_concurrency = 4096;

@@ -273,6 +273,9 @@ impl ServerSetup {
             config.db = db.location.clone();
             config.pg_pool = self.pg_pool.clone();
             config.max_concurrency = args.max_concurrency;
+            // A load run's crowd shares one loopback address, and the baselines' refreshing is
+            // what is measured: no rate limits here (`lineup-sim attack` measures them).
+            config.rate_limits = lineup_server::limit::RateLimitConfig::off();
             config.campaigns = campaign
                 .iter()
                 .map(|spec| ConfiguredCampaign {
