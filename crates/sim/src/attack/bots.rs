@@ -6,6 +6,7 @@
 
 use super::tally::{Tally, label};
 use ed25519_dalek::SigningKey;
+use lineup_protocol::auth::Origin;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use reqwest::Method;
@@ -156,13 +157,13 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
-async fn send(http: &reqwest::Client, base: &str, s: Shot, tally: &Tally) -> Option<Vec<u8>> {
+async fn send(http: &reqwest::Client, base: &str, origin: &Origin, s: Shot, tally: &Tally) -> Option<Vec<u8>> {
     let mut req = http.request(s.method.clone(), format!("{base}{}", s.path));
     if !s.body.is_empty() && !s.headers.iter().any(|(k, _)| *k == "Content-Type") {
         req = req.header("Content-Type", "application/json");
     }
     if let Some(key) = &s.sign_as {
-        let auth = lineup_protocol::auth::sign_request(key, s.method.as_str(), &s.path, unix_now(), &s.body);
+        let auth = lineup_protocol::auth::sign_request(key, origin, s.method.as_str(), &s.path, unix_now(), &s.body);
         req = req.header("Authorization", auth);
     }
     for (k, v) in s.headers {
@@ -208,6 +209,7 @@ pub fn spawn(
         .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| super::AttackError::Setup(format!("attacker HTTP client: {e}")))?;
+    let origin = Arc::new(Origin::parse(&base).map_err(|e| super::AttackError::Invalid(e.to_string()))?);
     let (mut stop, tally) = (stop.clone(), tally.clone());
     tasks.spawn(async move {
         let mut rng = Pcg64::seed_from_u64(bot.seed);
@@ -241,17 +243,20 @@ pub fn spawn(
                     sign_as: Some(key.clone()),
                     headers: Vec::new(),
                 };
-                ticket = send(&http, &base, s, &tally)
+                ticket = send(&http, &base, &origin, s, &tally)
                     .await
                     .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                     .and_then(|v| v.get("ticket_id")?.as_str().map(str::to_owned));
-                join_at = None;
+                // Refused (rate limits answer the bot too): try again at the next tick.
+                if ticket.is_some() {
+                    join_at = None;
+                }
             }
             let s = shot(&bot.kind, i, ticket.as_deref(), &mut rng);
             i += 1;
-            let (http, base, tally) = (http.clone(), base.clone(), tally.clone());
+            let (http, base, origin, tally) = (http.clone(), base.clone(), origin.clone(), tally.clone());
             tokio::spawn(async move {
-                send(&http, &base, s, &tally).await;
+                send(&http, &base, &origin, s, &tally).await;
                 drop(permit);
             });
         }

@@ -104,8 +104,7 @@ pub fn spawn(
 }
 
 /// One connection until the server ends it or the run stops; returns how long to wait before
-/// the next (a refused connection is not retried in a busy loop: that would measure the
-/// harness's CPU, not the server).
+/// the next.
 async fn one_connection(
     kind: RawKind,
     source: IpAddr,
@@ -174,9 +173,12 @@ async fn one_connection(
     match ended {
         Some(what) => {
             tally.held(opened.elapsed());
-            let refused = what.starts_with("503");
+            // Refused for load or rate: the server asks for a second (`Retry-After: 1`). An
+            // attacker free to reconnect faster spends its own CPU, which on one machine is the
+            // server's too: the harness would measure itself.
+            let refused = what.starts_with("503") || what.starts_with("429");
             tally.outcome(what);
-            refused.then_some(Duration::from_millis(100))
+            refused.then_some(Duration::from_secs(1))
         }
         None => {
             tally.outcome("still open at the end");

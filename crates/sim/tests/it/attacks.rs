@@ -5,7 +5,9 @@
 //! tally shows the attack happened and what the server did about it (a deadline, a refusal).
 //!
 //! The server runs in this process (the test binary cannot start a `lineup-server` binary it
-//! did not build), with short deadlines so a test takes seconds: headers 2 s, bodies 1 s.
+//! did not build), with its default rate limits and short deadlines so a test takes seconds:
+//! headers 2 s, bodies 1 s. Each calm person connects from their own loopback address, each
+//! attacker from one of its own.
 
 use clap::Parser;
 use lineup_sim::attack::tally::TallySnapshot;
@@ -192,15 +194,23 @@ async fn idle_connections_past_the_cap_from_one_address_do_not_lock_out_the_calm
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hammering_identity_is_answered_without_errors_and_the_calm_are_unharmed() {
+async fn a_hammering_identity_is_held_to_its_budget_and_the_calm_are_unharmed() {
     let (base, row) = attacked(Attack::HammerIdentity, strength(), 10_000).await;
     assert_calm_unharmed(base, &row);
     let t = tally(&row, Attack::HammerIdentity);
     // About 300/s over the run's seconds; the bot's own in-flight cap may skip a few ticks.
     assert!(t.sent >= 1_500, "{t:?}");
     assert_answered_without_errors(t);
-    // It took a ticket once and never got a voucher by hammering out of turn.
-    assert_eq!(count(t, "201"), 1, "{t:?}");
+    // The identity's budget (2/s, bursts of 20) answers most of it with 429.
+    assert!(count(t, "429 rate_limited") * 10 >= t.sent * 9, "{t:?}");
+    // At most one ticket, and no voucher by hammering out of turn.
+    assert!(count(t, "201") <= 1, "{t:?}");
+    assert_eq!(
+        row.server_metrics.get("lineup_issued_total").copied(),
+        Some(VOUCHERS as f64),
+        "{:?}",
+        row.server_metrics
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,9 +220,11 @@ async fn a_hammering_address_sending_junk_is_refused_and_the_calm_are_unharmed()
     let t = tally(&row, Attack::HammerAddress);
     assert!(t.sent >= 1_500, "{t:?}");
     assert_answered_without_errors(t);
-    // Three of every four requests are unsigned or badly signed: none is accepted.
+    // Three of every four requests are unsigned or badly signed: none is accepted; past the
+    // address's burst (1,000, then 100/s) everything is answered 429.
     assert!(count(t, "4") * 10 >= t.sent * 7, "{t:?}");
     assert_eq!(count(t, "201"), 0, "{t:?}");
+    assert!(count(t, "429 rate_limited") >= 300, "{t:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,10 +245,16 @@ async fn junk_claims_get_no_voucher_and_the_calm_are_unharmed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_registration_flood_is_answered_without_errors_and_the_calm_are_unharmed() {
-    let (base, row) = attacked(Attack::RegistrationFlood, strength(), 10_000).await;
+async fn a_registration_flood_from_one_address_is_held_to_its_budget_and_the_calm_are_unharmed() {
+    // 400/s from one address: past its burst, the address budget (100/s) holds the flood back.
+    let s = Strength {
+        registration_rps: 400,
+        ..strength()
+    };
+    let (base, row) = attacked(Attack::RegistrationFlood, s, 10_000).await;
     assert_calm_unharmed(base, &row);
     let t = tally(&row, Attack::RegistrationFlood);
-    assert!(t.sent >= 1_000, "{t:?}");
+    assert!(t.sent >= 2_000, "{t:?}");
     assert_answered_without_errors(t);
+    assert!(count(t, "429 rate_limited") >= 300, "{t:?}");
 }
