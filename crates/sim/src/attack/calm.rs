@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// The ending of people stopped at the calm deadline (counted as failed).
+pub const UNFINISHED: &str = "failed: unfinished at the calm deadline";
+
 /// What the calm clients saw beyond the load mode's [`crate::stats::Recorder`].
 #[derive(Debug, Default)]
 pub struct CalmLog {
@@ -72,6 +75,15 @@ impl CalmLog {
         };
         if let Ok(mut m) = self.outcomes.lock() {
             *m.entry(what).or_insert(0) += 1;
+        }
+    }
+
+    /// `n` people stopped at the calm deadline without an ending.
+    pub fn unfinished(&self, n: u64) {
+        if n > 0
+            && let Ok(mut m) = self.outcomes.lock()
+        {
+            *m.entry(UNFINISHED.to_owned()).or_insert(0) += n;
         }
     }
 
@@ -150,5 +162,10 @@ mod tests {
             ..CalmSummary::default()
         };
         assert_eq!(s.failed(), 2);
+        let log = CalmLog::default();
+        log.unfinished(0);
+        log.unfinished(3);
+        assert_eq!(log.summary().failed(), 3);
+        assert_eq!(log.summary().outcomes[UNFINISHED], 3);
     }
 }

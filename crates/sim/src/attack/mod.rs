@@ -169,6 +169,9 @@ pub struct Calm {
     pub capacity: f64,
     pub seed: u64,
     pub load: LoadArgs,
+    /// Seconds the calm people get from their start; who has not finished by then is stopped
+    /// and counted as failed (a locked-out crowd would otherwise keep a run going for ever).
+    pub deadline_s: f64,
 }
 
 /// The server of every run.
@@ -457,7 +460,15 @@ async fn attack_and_drive(
     // The attackers' sockets are closed; give the server a moment to see it.
     tokio::time::sleep(Duration::from_secs(2)).await;
     summary.after = proc::sample(running.pid).unwrap_or_default();
-    let (report, detail) = driven?;
+    // Read back once the attack is over: an attack that locks people out would lock the
+    // read-back out too.
+    let (shared, log, ended) = driven?;
+    people::read_back(&people.calm, &shared, calm.load.setup_concurrency).await?;
+    let report = match shared.recorder.lock() {
+        Ok(r) => r.finish("lineup", calm.vouchers, calm.capacity, None, ended),
+        Err(_) => return Err(AttackError::Setup("a client panicked while recording".into())),
+    };
+    let detail = log.summary();
     Ok(RunRow {
         name: name.to_owned(),
         attacks: attacks.to_vec(),
@@ -470,13 +481,14 @@ async fn attack_and_drive(
     })
 }
 
-/// The calm people from the campaign's pre-queue to their endings, then the read-back.
+/// The calm people from the campaign's pre-queue to their endings (or the calm deadline):
+/// what they recorded and when they ended.
 async fn drive_calm(
     calm: &Calm,
     campaign: lineup_protocol::Campaign,
     crowd: &[people::Person],
     origin: chrono::DateTime<chrono::Utc>,
-) -> Result<(StrategyReport, calm::CalmSummary), AttackError> {
+) -> Result<(Arc<Shared>, Arc<calm::CalmLog>, crate::scenario::Micros), AttackError> {
     let opens_at = u64::try_from((campaign.opens_at - origin).num_microseconds().unwrap_or(0)).unwrap_or(0);
     let mut recorder = Recorder::new(calm.clients, opens_at);
     recorder.setup_requests(u64::from(calm.clients) + 1);
@@ -493,14 +505,21 @@ async fn drive_calm(
         let seed = calm.seed ^ Strategy::Lineup.salt() ^ (u64::from(client) << 20);
         tasks.spawn(calm::run(client, person.api.clone(), shared.clone(), log.clone(), seed));
     }
-    while tasks.join_next().await.is_some() {}
+    let deadline = tokio::time::sleep(Duration::from_secs_f64(calm.deadline_s.max(1.0)));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            next = tasks.join_next() => if next.is_none() { break },
+            () = &mut deadline => {
+                log.unfinished(tasks.len() as u64);
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                break;
+            }
+        }
+    }
     let ended = shared.now();
-    people::read_back(crowd, &shared, calm.load.setup_concurrency).await?;
-    let row = match shared.recorder.lock() {
-        Ok(r) => r.finish("lineup", calm.vouchers, calm.capacity, None, ended),
-        Err(_) => return Err(AttackError::Setup("a client panicked while recording".into())),
-    };
-    Ok((row, log.summary()))
+    Ok((shared, log, ended))
 }
 
 /// Flags of `lineup-sim attack`.
@@ -518,6 +537,10 @@ pub struct AttackArgs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Seconds the calm people get from their start; who has not finished by then is stopped
+    /// and counted as failed.
+    #[arg(long, default_value_t = 300.0)]
+    pub calm_deadline_s: f64,
     /// Attacks to run, one run each after the baseline (comma-separated).
     #[arg(
         long,
@@ -570,6 +593,7 @@ impl AttackArgs {
             capacity: self.capacity,
             seed: self.seed,
             load: self.load.clone(),
+            deadline_s: self.calm_deadline_s,
         }
     }
 

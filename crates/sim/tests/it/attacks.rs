@@ -41,6 +41,8 @@ fn calm() -> Calm {
         capacity: 40.0,
         seed: 7,
         load: a.load,
+        // Unharmed, they finish in seconds; locked out, the test still ends.
+        deadline_s: 60.0,
     }
 }
 
@@ -187,9 +189,7 @@ async fn idle_connections_past_the_cap_from_one_address_do_not_lock_out_the_calm
         idle: 1_200,
         ..strength()
     };
-    let (base, row) = tokio::time::timeout(std::time::Duration::from_secs(120), attacked(Attack::Idle, s, 1_000))
-        .await
-        .expect("the calm people finish within two minutes");
+    let (base, row) = attacked(Attack::Idle, s, 1_000).await;
     assert_calm_unharmed(base, &row);
 }
 
