@@ -158,6 +158,16 @@ struct Answer<T> {
 impl ApiClient {
     /// A client for the server at `base_url` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base_url: &str, config: ApiConfig) -> Result<Self, ApiError> {
+        Self::build(base_url, config, None)
+    }
+
+    /// The same, connecting from `local` (a load harness gives each simulated person its own
+    /// loopback address, as real people have their own, so per-address limits see a crowd).
+    pub fn bound_to(base_url: &str, config: ApiConfig, local: std::net::IpAddr) -> Result<Self, ApiError> {
+        Self::build(base_url, config, Some(local))
+    }
+
+    fn build(base_url: &str, config: ApiConfig, local: Option<std::net::IpAddr>) -> Result<Self, ApiError> {
         let parsed = reqwest::Url::parse(base_url).map_err(|e| ApiError::BadUrl(format!("{base_url}: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(ApiError::BadUrl(format!("{base_url}: use http or https")));
@@ -168,6 +178,7 @@ impl ApiClient {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .pool_idle_timeout(config.idle_timeout)
+            .local_address(local)
             .user_agent(concat!("lineup-core/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Client(e.to_string()))?;

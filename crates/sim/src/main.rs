@@ -1,5 +1,5 @@
 //! `lineup-sim`: the surge benchmark. `model` simulates in virtual time; `load` drives a real
-//! server over loopback HTTP. Both print the same table and, with `--json`, one JSON object.
+//! server over loopback HTTP; `attack` drives it beside attackers. Both print the same table and, with `--json`, one JSON object.
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -43,6 +43,13 @@ enum Mode {
         #[command(flatten)]
         servers: ServerArgs,
     },
+    /// Calm `lineup` clients on a real server, without attackers and then beside each attack
+    /// (slow headers and bodies, idle connections, hammering bots, junk claims, a registration
+    /// flood): their figures side by side, and the server's memory and open descriptors.
+    Attack {
+        #[command(flatten)]
+        args: lineup_sim::attack::AttackArgs,
+    },
 }
 
 /// The scenario block of the JSON output.
@@ -72,6 +79,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().mode {
         Mode::Model { surge, model } => run_model(&surge, &model),
         Mode::Load { surge, load, servers } => run_load(&surge, &load, &servers),
+        Mode::Attack { args } => run_attack(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -139,6 +147,58 @@ fn run_load(surge: &SurgeArgs, args: &LoadArgs, servers: &ServerArgs) -> anyhow:
     let opens_at = lineup_sim::scenario::secs(args.prequeue_s);
     let (capacity, lead) = (scenario.capacity, args.draw_lead_s);
     emit(surge, &header, scenario, rows, capacity, opens_at, lead)
+}
+
+fn run_attack(args: &lineup_sim::attack::AttackArgs) -> anyhow::Result<()> {
+    use lineup_sim::attack::report::{attacker_table, calm_table};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let started = Instant::now();
+    let rows = runtime
+        .block_on(lineup_sim::attack::run_all(args))
+        .context("attack run failed")?;
+    let separate = rows.iter().all(|r| r.server_separate);
+    let text = format!(
+        "attack: {} calm lineup people, V={} C={}/s, pre-queue {} s (+{} s ramp), draw {} s before opening; \
+         server max concurrency {}, max connections {}, header deadline {} ms, body deadline {} ms{}; seed {}; \
+         server memory and descriptors are {}; wall time {:.1} s\n\n{}\n{}",
+        args.clients,
+        args.vouchers,
+        args.capacity,
+        args.load.prequeue_s,
+        args.strength.ramp_s,
+        args.load.draw_lead_s,
+        args.load.max_concurrency,
+        args.max_connections,
+        args.header_read_timeout_ms,
+        args.body_timeout_ms,
+        if args.server_args.is_empty() {
+            String::new()
+        } else {
+            format!(", extra flags {:?}", args.server_args)
+        },
+        args.seed,
+        if separate {
+            "the server process's"
+        } else {
+            "this whole process's (server in-process)"
+        },
+        started.elapsed().as_secs_f64(),
+        calm_table(&rows),
+        attacker_table(&rows),
+    );
+    if args.json {
+        eprint!("{text}");
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer(&mut stdout, &serde_json::json!({ "mode": "attack", "runs": rows }))
+            .context("writing JSON")?;
+        writeln!(stdout).context("writing JSON")?;
+    } else {
+        print!("{text}");
+    }
+    Ok(())
 }
 
 fn run_model(surge: &SurgeArgs, args: &ModelArgs) -> anyhow::Result<()> {

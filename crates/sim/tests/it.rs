@@ -1,8 +1,9 @@
 //! Integration tests of `lineup-sim`: a small `model` scenario (library and binary), a small
-//! `load` scenario against a spawned `lineup-server`, and the same on three instances sharing
-//! PostgreSQL.
+//! `load` scenario against a spawned `lineup-server`, the same on three instances sharing
+//! PostgreSQL, and that load beside each attacker of `lineup-sim attack`.
 
 mod it {
+    mod attacks;
     mod load;
     mod model;
     mod postgres;

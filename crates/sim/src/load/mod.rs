@@ -16,8 +16,8 @@
 //! dedicated server.
 
 mod baseline;
-mod clients;
-mod server;
+pub(crate) mod clients;
+pub(crate) mod server;
 
 use crate::cli::SurgeArgs;
 use crate::scenario::Micros;
