@@ -114,3 +114,48 @@ async fn slow_bodies_do_not_hold_the_api() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_a_newcomer_takes_the_place_of_the_longest_silent() {
+    let app = spawn_app_with(Backend::Sqlite, demo(10, 10, 60), |c| {
+        c.connections.max_connections = 4;
+        c.connections.header_read_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let addr = app.running().addr;
+    // Four connections that never send a byte fill the cap, and stay silent past the eviction age.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(lineup_server::listen::EVICT_SILENT_AFTER + Duration::from_millis(200)).await;
+    // Calm requests, each on a new connection, are served (30 s before the silent ones' deadline).
+    for _ in 0..3 {
+        let mut calm = TcpStream::connect(addr).await.unwrap();
+        calm.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let (text, _) = read_all(&mut calm, Duration::from_secs(5)).await;
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    }
+    // The oldest silent ones were closed to make room (read returns at once: end of stream).
+    let (_, waited) = read_all(&mut held[0], Duration::from_secs(5)).await;
+    assert!(
+        waited < Duration::from_secs(1),
+        "the longest-silent was closed, after {waited:?}"
+    );
+    // A newcomer that finds only fresh connections at the cap is still refused at once.
+    let mut fresh = Vec::new();
+    for _ in 0..4 {
+        fresh.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let mut late = TcpStream::connect(addr).await.unwrap();
+    let (text, _) = read_all(&mut late, Duration::from_secs(5)).await;
+    assert!(
+        text.starts_with("HTTP/1.1 503") || text.is_empty(),
+        "refused while every silent connection is younger than the eviction age: {text}"
+    );
+    drop((held, fresh));
+    app.stop().await;
+}
