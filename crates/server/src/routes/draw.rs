@@ -101,7 +101,8 @@ fn page_query(q: Option<&str>) -> Result<(u64, u64), ApiError> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let n: u64 = v.parse().map_err(|_| bad("from and limit are positive integers"))?;
         match k {
-            "from" if n >= 1 => from = n,
+            // The document says int64: a join number past it names no ticket and is refused.
+            "from" if (1..=i64::MAX as u64).contains(&n) => from = n,
             "limit" if (1..=PAGE_MAX).contains(&n) => limit = n,
             "from" | "limit" => return Err(bad(&format!("from >= 1 and limit in 1..={PAGE_MAX}"))),
             _ => return Err(bad("only from and limit are accepted")),
@@ -130,8 +131,8 @@ async fn sealed(state: &AppState, id: &CampaignId) -> Result<std::sync::Arc<crat
 
 #[utoipa::path(get, path = "/v1/campaigns/{id}/draw/tickets", tag = "campaigns",
     params(("id" = String, Path, description = "campaign id"),
-        ("from" = Option<u64>, Query, description = "join number of the first ticket (1-based, default 1)"),
-        ("limit" = Option<u64>, Query, description = "at most this many ids (1..=10000, default 10000)")),
+        ("from" = Option<u64>, Query, minimum = 1, description = "join number of the first ticket (1-based, default 1)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "at most this many ids (1..=10000, default 10000)")),
     responses(
         (status = 200, description = "ticket ids in join order", body = DrawPage),
         (status = 400, description = "bad from or limit", body = lineup_protocol::Problem),
