@@ -260,18 +260,6 @@ pub enum RedeemTarget {
     Code(VoucherCode),
 }
 
-/// Result of a redemption.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RedeemOutcome {
-    Redeemed(VoucherRow),
-    /// The holder gave it back: void.
-    Returned,
-    AlreadyRedeemed {
-        first_redeemed_at: DateTime<Utc>,
-    },
-    UnknownVoucher,
-}
-
 /// The store: enum dispatch over the backends (an `async fn` trait object is not possible yet,
 /// and an enum keeps every call statically dispatched).
 #[derive(Clone)]
@@ -556,12 +544,6 @@ impl Store {
     pub async fn find_voucher(&self, target: &RedeemTarget) -> Result<Option<VoucherRow>, StoreError> {
         dispatch!(self, s => s.find_voucher(target).await)
     }
-
-    /// Redeems a voucher: the first call wins (one atomic conditional update).
-    pub async fn redeem(&self, target: &RedeemTarget, now: DateTime<Utc>) -> Result<RedeemOutcome, StoreError> {
-        dispatch!(self, s => s.redeem(target, now).await)
-    }
-
     /// Tickets whose admission instant is at or before `now` (for the `admitted` metric).
     pub async fn admitted_count(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {
         dispatch!(self, s => s.admitted_count(id, now).await)

@@ -18,8 +18,8 @@
 
 use super::inflight::InFlight;
 use super::{
-    CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, RedeemOutcome,
-    RedeemTarget, RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
+    CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, RedeemTarget,
+    RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
 };
 use crate::clock::Clock;
 use crate::config::CampaignSpec;
@@ -676,55 +676,6 @@ impl PgStore {
     pub async fn find_voucher(&self, target: &RedeemTarget) -> Result<Option<VoucherRow>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         find_voucher_in(&mut conn, target).await
-    }
-
-    pub async fn redeem(&self, target: &RedeemTarget, now: DateTime<Utc>) -> Result<RedeemOutcome, StoreError> {
-        retrying!("redeem", async {
-            let mut tx = self.pool.begin().await?;
-            let Some(v) = find_voucher_in(&mut tx, target).await? else {
-                return Ok(RedeemOutcome::UnknownVoucher);
-            };
-            if v.returned_at.is_some() {
-                return Ok(RedeemOutcome::Returned);
-            }
-            // The first conditional update wins; a concurrent one waits for its row lock, then
-            // finds `redeemed_at` set and changes nothing.
-            let done = sqlx::query(
-                "UPDATE vouchers SET redeemed_at = $1 WHERE campaign_id = $2 AND serial = $3 AND redeemed_at IS NULL
-                    AND returned_at IS NULL",
-            )
-            .bind(ms(now))
-            .bind(v.campaign_id.as_str())
-            .bind(i(v.serial))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            let outcome = if done == 1 {
-                sqlx::query("UPDATE campaigns SET redeemed = redeemed + 1 WHERE id = $1")
-                    .bind(v.campaign_id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                RedeemOutcome::Redeemed(VoucherRow {
-                    redeemed_at: Some(at(ms(now))?),
-                    ..v
-                })
-            } else {
-                let first: Option<i64> =
-                    sqlx::query_scalar("SELECT redeemed_at FROM vouchers WHERE campaign_id = $1 AND serial = $2")
-                        .bind(v.campaign_id.as_str())
-                        .bind(i(v.serial))
-                        .fetch_one(&mut *tx)
-                        .await?;
-                match first {
-                    Some(first) => RedeemOutcome::AlreadyRedeemed {
-                        first_redeemed_at: at(first)?,
-                    },
-                    None => return Err(StoreError::Corrupt("redemption neither applied nor recorded".into())),
-                }
-            };
-            tx.commit().await?;
-            Ok(outcome)
-        })
     }
 
     pub async fn admitted_count(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {

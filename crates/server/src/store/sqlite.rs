@@ -6,7 +6,7 @@
 use super::inflight::InFlight;
 use super::{
     CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, JoinInput,
-    RedeemOutcome, RedeemTarget, RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
+    RedeemTarget, RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
 };
 use crate::clock::Clock;
 use crate::config::CampaignSpec;
@@ -403,46 +403,6 @@ impl SqliteStore {
     pub async fn find_voucher(&self, target: &RedeemTarget) -> Result<Option<VoucherRow>, StoreError> {
         let mut conn = self.reader.acquire().await?;
         find_voucher_in(&mut conn, target).await
-    }
-
-    pub async fn redeem(&self, target: &RedeemTarget, now: DateTime<Utc>) -> Result<RedeemOutcome, StoreError> {
-        let now = at(ms(now))?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(v) = find_voucher_in(&mut tx, target).await? else {
-            return Ok(RedeemOutcome::UnknownVoucher);
-        };
-        if v.returned_at.is_some() {
-            return Ok(RedeemOutcome::Returned);
-        }
-        let done = sqlx::query(
-            "UPDATE vouchers SET redeemed_at = ? WHERE campaign_id = ? AND serial = ? AND redeemed_at IS NULL
-                AND returned_at IS NULL",
-        )
-        .bind(ms(now))
-        .bind(v.campaign_id.as_str())
-        .bind(i(v.serial))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let outcome = if done == 1 {
-            sqlx::query("UPDATE campaigns SET redeemed = redeemed + 1 WHERE id = ?")
-                .bind(v.campaign_id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            RedeemOutcome::Redeemed(VoucherRow {
-                redeemed_at: Some(now),
-                ..v
-            })
-        } else {
-            match v.redeemed_at {
-                Some(first) => RedeemOutcome::AlreadyRedeemed {
-                    first_redeemed_at: first,
-                },
-                None => return Err(StoreError::Corrupt("redemption neither applied nor recorded".into())),
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
     }
 
     pub async fn admitted_count(&self, id: &CampaignId, now: DateTime<Utc>) -> Result<u64, StoreError> {

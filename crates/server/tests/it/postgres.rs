@@ -12,9 +12,8 @@ use lineup_protocol::{CampaignId, IdentityKey, TicketState, TicketStatus, Vouche
 use lineup_server::config::{CampaignSpec, ConfiguredCampaign};
 use lineup_server::issuer::Issuer;
 use lineup_server::store::postgres::{create_database, drop_database};
-use lineup_server::store::{
-    ClaimInput, ClaimOutcome, ClaimRefusal, RedeemOutcome, RedeemTarget, RegisterOutcome, Store, TakeOutcome,
-};
+use lineup_server::store::redemption::{self, Redeemed};
+use lineup_server::store::{ClaimInput, ClaimOutcome, ClaimRefusal, RedeemTarget, RegisterOutcome, Store, TakeOutcome};
 use lineup_server::{Clock, DbLocation, ServerConfig};
 use reqwest::{Method, StatusCode};
 use std::collections::{HashMap, HashSet};
@@ -251,21 +250,24 @@ async fn store_exactly_once(a: Store, b: Store) {
         serial,
     };
     let when = at + ChronoDuration::seconds(10);
+    let found = a.find_voucher(&target).await.unwrap().expect("the voucher is found");
     let mut tasks = Vec::new();
     for k in 0..10 {
         let st = if k % 2 == 0 { a.clone() } else { b.clone() };
-        let target = target.clone();
-        tasks.push(tokio::spawn(async move { st.redeem(&target, when).await.unwrap() }));
+        let v = found.clone();
+        tasks.push(tokio::spawn(async move {
+            redemption::redeem(&st, &v, None, when).await.unwrap()
+        }));
     }
     let mut wins = 0;
     for t in tasks {
         match t.await.unwrap() {
-            RedeemOutcome::Redeemed(v) => {
+            Redeemed::Now(v) => {
                 wins += 1;
                 assert_eq!(v.redeemed_at, Some(when));
             }
-            RedeemOutcome::AlreadyRedeemed { first_redeemed_at } => assert_eq!(first_redeemed_at, when),
-            RedeemOutcome::UnknownVoucher | RedeemOutcome::Returned => panic!("voucher unknown or returned"),
+            Redeemed::AlreadyRedeemed { first_redeemed_at } => assert_eq!(first_redeemed_at, when),
+            Redeemed::Replayed(_) | Redeemed::Returned => panic!("replayed without a key, or returned"),
         }
     }
     assert_eq!(wins, 1, "exactly one redemption wins");
