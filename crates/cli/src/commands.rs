@@ -45,7 +45,7 @@ async fn register(ctx: &Ctx, contact: &str, code: Option<&str>) -> Result<ExitCo
     let api = ctx.api()?.with_identity(id.signing_key().clone());
     let (reg, created) = match code {
         // Second step: the code proves the contact.
-        Some(code) => api.verify_code(code).await.context("verification failed")?,
+        Some(code) => api.verify_code(code, false).await.context("verification failed")?,
         // Registering is the person's consent to the terms and to the contact being kept as a
         // digest.
         None => match api

@@ -375,8 +375,12 @@ impl ApiClient {
 
     /// `POST /v1/identities/verify`: the one-time code the contact received; the flag says
     /// whether the identity was created now (a repeat answers the registration made).
-    pub async fn verify_code(&self, code: OneTimeCode) -> Result<(Registration, bool), ApiError> {
-        let body = VerifyRequest { code };
+    /// `move_here` ("I changed phones") takes the contact over from the key that holds it:
+    /// that key is revoked and its places and vouchers move here (`Registration::moved`).
+    /// Without it such a contact is `contact_taken`, and the same code may be sent again with
+    /// `move_here`.
+    pub async fn verify_code(&self, code: OneTimeCode, move_here: bool) -> Result<(Registration, bool), ApiError> {
+        let body = VerifyRequest { code, move_here };
         let a = self
             .call::<_, Registration>(
                 Method::POST,

@@ -387,6 +387,21 @@ impl Identity {
         Ok(Identity { meta, key, path })
     }
 
+    /// Replaces the key for `server_url` with a new one, for a key the server revoked (the
+    /// person moved to another device, then came back here): a revoked key can never sign
+    /// again, so its secret is deleted and a fresh, unregistered identity takes its place.
+    pub fn renew(profile: &Profile, store: &dyn SecretStore, server_url: &str) -> Result<Identity, IdentityError> {
+        let path = meta_path_for(profile, server_url)?;
+        if let Some(old) = read_json::<IdentityMeta>(&path)? {
+            store.delete(&old.public_key.to_b64())?;
+            std::fs::remove_file(&path).map_err(|source| ProfileError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Identity::load_or_create(profile, store, server_url)
+    }
+
     /// Records a successful registration in the metadata.
     pub fn mark_registered(
         &mut self,

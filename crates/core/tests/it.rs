@@ -143,7 +143,7 @@ async fn two_step_registration_with_a_one_time_code() {
     }
     let code = server.state.demo_code(&contact).unwrap();
     let wrong = if code == "000000" { "000001" } else { "000000" };
-    let e = api.verify_code(wrong.parse().unwrap()).await.unwrap_err();
+    let e = api.verify_code(wrong.parse().unwrap(), false).await.unwrap_err();
     match e {
         lineup_core::api::ApiError::Problem { problem, .. } => {
             assert_eq!(problem.code, ProblemCode::WrongCode);
@@ -151,7 +151,7 @@ async fn two_step_registration_with_a_one_time_code() {
         }
         other => panic!("expected wrong_code, got {other:?}"),
     }
-    let (reg, created) = api.verify_code(code.parse().unwrap()).await.unwrap();
+    let (reg, created) = api.verify_code(code.parse().unwrap(), false).await.unwrap();
     assert!(created);
     assert_eq!(reg.identity, id.public_key());
     // The one-step call on this server: registered already (200), and a new key is told why it

@@ -98,6 +98,25 @@ pub struct RegisterRequest {
 pub struct Registration {
     pub identity: IdentityKey,
     pub registered_at: DateTime<Utc>,
+    /// Present when this key took the contact over from the person's previous device
+    /// (`move_here`): what moved. A repeat of that request answers the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved: Option<MovedHere>,
+}
+
+/// What moved to a new device key when the person proved their contact with `move_here`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MovedHere {
+    /// When the previous key was revoked (the move).
+    pub revoked_at: DateTime<Utc>,
+    /// Places in line that now belong to this key.
+    pub tickets: u32,
+    /// Vouchers that now belong to this key.
+    pub vouchers: u32,
+    /// Of those, the unused ones signed again for this key: new token, new code; the old
+    /// copies are void (the box office answers 410 `voucher_moved`).
+    pub vouchers_reissued: u32,
 }
 
 /// Response of `POST /v1/identities` (202) on a server that verifies contacts: a one-time code
@@ -129,6 +148,12 @@ pub enum VerificationSentStatus {
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     pub code: OneTimeCode,
+    /// "I changed phones": when the contact is held by another key, move it to this one. The
+    /// other key is revoked; its places in line and vouchers follow (unused vouchers are signed
+    /// again for this key). Without it such a contact is 409 `contact_taken` and the code stays
+    /// pending, so the same code may be sent again with `move_here`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub move_here: bool,
 }
 
 /// A one-time code as a person types it: six digits, spaces and `-` ignored.

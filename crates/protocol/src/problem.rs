@@ -65,6 +65,7 @@ problem_codes! {
     BadSignature = 401, "The request signature is not valid", Invalid;
     StaleSignature = 401, "The request timestamp is too far from the server's clock", Clock;
     UnknownIdentity = 401, "This identity is not registered", Final;
+    KeyRevoked = 401, "This key was replaced by the key of the person's new device", Final;
     StaffUnauthorized = 401, "A valid staff token is required", Invalid;
     NotFound = 404, "No such resource", Invalid;
     UnknownCampaign = 404, "No such campaign", Final;
@@ -83,6 +84,7 @@ problem_codes! {
     AdmissionExpired = 410, "The admission window passed without a claim", Final;
     VoucherExpired = 410, "The voucher has expired", Final;
     Returned = 410, "The place or voucher was given back", Final;
+    VoucherMoved = 410, "The voucher moved to its holder's new device: this copy is void", Final;
     AutoIssueKeyRequired = 400, "Opting in to server-side issuance needs an Idempotency-Key header", Invalid;
     InvalidVoucher = 422, "The voucher is not valid", Final;
     PayloadTooLarge = 413, "The request body is too large", Invalid;

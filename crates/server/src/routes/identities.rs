@@ -212,6 +212,7 @@ fn registered(key: IdentityKey, outcome: RegisterOutcome) -> Result<Response, Ap
             Json(Registration {
                 identity: key,
                 registered_at,
+                moved: None,
             }),
         )
             .into_response(),
