@@ -180,13 +180,13 @@ impl RawRequest {
     pub async fn identity(&self, state: &AppState) -> Result<IdentityKey, ApiError> {
         let key = self.signer(state)?;
         if state.identity_known(&key).await? {
-            Ok(key)
-        } else {
-            Err(ApiError::new(
-                ProblemCode::UnknownIdentity,
-                "This key is not registered: POST /v1/identities first.",
-            ))
+            return Ok(key);
         }
+        not_revoked(state, &key).await?;
+        Err(ApiError::new(
+            ProblemCode::UnknownIdentity,
+            "This key is not registered: POST /v1/identities first.",
+        ))
     }
 
     /// The `Authorization: Bearer <token>` value, if any.
@@ -205,5 +205,20 @@ impl RawRequest {
     /// A header's raw value bytes, `None` only when the header is absent.
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
         self.headers.get(name).map(|v| v.as_bytes())
+    }
+}
+
+/// Refuses a key that was replaced by its person's new device (401 `key_revoked`): it may never
+/// sign again, not even to register anew.
+pub async fn not_revoked(state: &AppState, key: &IdentityKey) -> Result<(), ApiError> {
+    match state.store().revocation(key).await? {
+        None => Ok(()),
+        Some(r) => Err(ApiError::new(
+            ProblemCode::KeyRevoked,
+            format!(
+                "This device's key was replaced at {} when its person proved the contact from a new device; it cannot sign again. To use this device, make a new key and register it.",
+                r.moved.revoked_at.to_rfc3339()
+            ),
+        )),
     }
 }

@@ -285,6 +285,7 @@ pub async fn spawn(config: ServerConfig) -> Result<Running, ServerError> {
         &config.rate_limits,
         config.public_origins.clone(),
     );
+    state.revocations_seen_up_to(state.store().last_revocation().await?);
     announce_verification(&verifier, config.addr, state.store()).await?;
     state.set_verifier(verifier);
     let router = http::router(
@@ -480,6 +481,9 @@ async fn tick_loop(state: AppState, every: Duration, mut stopped: watch::Receive
                 Ok(_) => {}
                 Err(e) => tracing::warn!(campaign = %c.spec.id, problem = %e.0, "tick failed"),
             }
+        }
+        if let Err(e) = state.forget_revoked_keys().await {
+            tracing::warn!(problem = %e.0, "tick: cannot read key revocations");
         }
         if gauges_at.elapsed() >= GAUGES_EVERY {
             gauges_at = std::time::Instant::now();

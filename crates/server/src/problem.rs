@@ -64,7 +64,14 @@ impl ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            // Nothing is wrong but the timing: the client's retry goes through.
+            crate::store::StoreError::Conflict(_) => {
+                tracing::warn!(error = %e, "a transaction gave way to concurrent writes");
+                ApiError::new(ProblemCode::Overloaded, "Busy with concurrent changes; retry shortly.").retry_after(1)
+            }
+            e => ApiError::internal(e),
+        }
     }
 }
 

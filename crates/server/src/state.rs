@@ -53,6 +53,8 @@ struct Inner {
     contact_key: tokio::sync::OnceCell<crate::verify::ContactKey>,
     draws: crate::draw::DrawCache,
     staff_guard: crate::staff_guard::StaffGuard,
+    /// The last key revocation this instance has applied to `identities` (-1: not yet looked).
+    revoked_seen: std::sync::atomic::AtomicI64,
 }
 
 impl AppState {
@@ -111,6 +113,7 @@ impl AppState {
                 contact_key: tokio::sync::OnceCell::new(),
                 draws: crate::draw::DrawCache::default(),
                 staff_guard: crate::staff_guard::StaffGuard::default(),
+                revoked_seen: std::sync::atomic::AtomicI64::new(-1),
             }),
         }
     }
@@ -327,6 +330,49 @@ impl AppState {
         Ok(known)
     }
 
+    /// Forgets keys revoked since this instance last looked (by any instance on the database),
+    /// so a key cached as registered stops signing within a tick of its move.
+    pub async fn forget_revoked_keys(&self) -> Result<usize, ApiError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.inner.revoked_seen.load(Relaxed) < 0 {
+            // The first look (at start-up, before serving): nothing is cached yet, so the keys
+            // revoked so far need no forgetting; watch from the newest.
+            let last = self.inner.store.last_revocation().await?;
+            self.inner.revoked_seen.store(last, Relaxed);
+            return Ok(0);
+        }
+        let mut forgotten = 0;
+        loop {
+            let after = self.inner.revoked_seen.load(Relaxed);
+            let batch = self.inner.store.revocations_after(after, 1000).await?;
+            let Some(&(last, _)) = batch.last() else {
+                return Ok(forgotten);
+            };
+            {
+                let mut known = lock(&self.inner.identities);
+                for (_, key) in &batch {
+                    known.remove(&key.0);
+                }
+            }
+            forgotten += batch.len();
+            self.inner.revoked_seen.store(last, Relaxed);
+            if batch.len() < 1000 {
+                return Ok(forgotten);
+            }
+        }
+    }
+
+    /// Where [`AppState::forget_revoked_keys`] starts: the newest revocation at start-up
+    /// (nothing is cached yet, so the ones before need no forgetting).
+    pub fn revocations_seen_up_to(&self, seq: i64) {
+        self.inner.revoked_seen.store(seq, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Forgets `key` at once (this instance revoked it).
+    pub fn forget_identity(&self, key: &IdentityKey) {
+        lock(&self.inner.identities).remove(&key.0);
+    }
+
     /// The ticket of `identity` in campaign `c` at `now`, given counters just settled: from this
     /// instance's cache while [`crate::ticket_cache`] allows, else one indexed store read (which
     /// is then cached). `None`: no ticket (never cached, so a join elsewhere shows at once).
@@ -416,6 +462,12 @@ impl KnownKeys {
             return true;
         }
         false
+    }
+
+    /// Forgets `key` (revoked: it moved to a new device).
+    pub fn remove(&mut self, key: &[u8; 32]) {
+        self.current.remove(key);
+        self.previous.remove(key);
     }
 
     pub fn insert(&mut self, key: [u8; 32]) {

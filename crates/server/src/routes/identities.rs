@@ -9,6 +9,7 @@ use crate::extract::RawRequest;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::store::RegisterOutcome;
+use crate::store::recovery::MoveOutcome;
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::StatusCode;
@@ -16,7 +17,8 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use lineup_protocol::{
-    IdentityKey, ProblemCode, RegisterRequest, Registration, VerificationSent, VerificationSentStatus, VerifyRequest,
+    IdentityKey, MovedHere, ProblemCode, RegisterRequest, Registration, VerificationSent, VerificationSentStatus,
+    VerifyRequest,
 };
 use std::net::{IpAddr, SocketAddr};
 
@@ -41,7 +43,7 @@ impl FromRequestParts<AppState> for ClientAddr {
         (status = 200, description = "this key already holds this contact", body = Registration),
         (status = 202, description = "a one-time code was sent to the contact (the same answer whether or not someone holds it)", body = VerificationSent),
         (status = 400, description = "malformed body or contact, or a kind of contact this server cannot reach", body = lineup_protocol::Problem),
-        (status = 401, description = "bad or stale signature", body = lineup_protocol::Problem),
+        (status = 401, description = "bad or stale signature, or a key revoked when its person moved to a new device (key_revoked)", body = lineup_protocol::Problem),
         (status = 409, description = "this key holds another contact (or, without verification, the contact is held by another key)", body = lineup_protocol::Problem),
         (status = 422, description = "consent missing", body = lineup_protocol::Problem),
         (status = 502, description = "the code could not be sent", body = lineup_protocol::Problem),
@@ -52,6 +54,7 @@ pub async fn register(
     req: RawRequest,
 ) -> Result<Response, ApiError> {
     let key = req.signer(&state)?;
+    crate::extract::not_revoked(&state, &key).await?;
     let body: RegisterRequest = req.json()?;
     if !body.consent {
         return Err(ApiError::new(
@@ -72,7 +75,7 @@ pub async fn register(
             Some(known) => known,
             None => state.store().register_identity(&key, digest, now).await?,
         };
-        return registered(key, outcome);
+        return registered(key, outcome, None);
     }
     // What this key itself holds may be told (it is the signer's own registration); whether
     // another key holds the contact is not looked at here, so the answer cannot show it.
@@ -84,6 +87,7 @@ pub async fn register(
                 RegisterOutcome::Existing {
                     registered_at: mine.registered_at,
                 },
+                state.store().moved_to(&key).await?,
             );
         }
         return Err(ApiError::new(
@@ -143,23 +147,28 @@ pub async fn register(
     request_body = VerifyRequest,
     security(("lineup_signature" = [])),
     responses(
-        (status = 201, description = "the code proved the contact: registered", body = Registration),
+        (status = 201, description = "the code proved the contact: registered (with move_here and another key holding the contact: moved here, `moved` says what)", body = Registration),
         (status = 200, description = "this key is already registered (a repeat)", body = Registration),
         (status = 400, description = "malformed body (a code is 6 digits)", body = lineup_protocol::Problem),
-        (status = 401, description = "bad or stale signature", body = lineup_protocol::Problem),
-        (status = 409, description = "the code proved the contact, but another key holds it (recovery: pending, see docs/protocol.md)", body = lineup_protocol::Problem),
+        (status = 401, description = "bad or stale signature, or a key revoked when its person moved to a new device (key_revoked)", body = lineup_protocol::Problem),
+        (status = 409, description = "the code proved the contact, but another key holds it: the code stays pending; send it again with move_here to move the contact here (docs/protocol.md, \"Moving to a new device\")", body = lineup_protocol::Problem),
         (status = 410, description = "no code pending for this key (none sent, expired, or too many wrong codes)", body = lineup_protocol::Problem),
         (status = 422, description = "wrong code; attempts_left says how many more may be tried", body = lineup_protocol::Problem),
     ))]
 pub async fn verify(State(state): State<AppState>, req: RawRequest) -> Result<Response, ApiError> {
     let key = req.signer(&state)?;
+    crate::extract::not_revoked(&state, &key).await?;
     let body: VerifyRequest = req.json()?;
     let now = state.now();
     let ck = state.contact_key().await?;
     let Some(pending) = state.store().take_attempt(&key, now).await? else {
-        // A repeat after a lost answer finds the registration made.
+        // A repeat after a lost answer finds the registration made (and what moved with it).
         if let Some(at) = state.store().registered_at(&key).await? {
-            return registered(key, RegisterOutcome::Existing { registered_at: at });
+            return registered(
+                key,
+                RegisterOutcome::Existing { registered_at: at },
+                state.store().moved_to(&key).await?,
+            );
         }
         return Err(ApiError::new(
             ProblemCode::NoPendingCode,
@@ -181,28 +190,63 @@ pub async fn verify(State(state): State<AppState>, req: RawRequest) -> Result<Re
         e.0.attempts_left = Some(pending.attempts_left);
         return Err(e);
     }
-    state.store().clear_pending(&key).await?;
     let digest: [u8; 32] = pending
         .contact_digest
         .as_slice()
         .try_into()
         .map_err(|_| ApiError::internal("pending contact digest is not 32 bytes"))?;
     // The code proved the contact: only now may the answer say it is held by another key.
+    let known = state.store().register_precheck(&key, &digest).await?;
+    if matches!(known, Some(RegisterOutcome::ContactTaken)) {
+        if !body.move_here {
+            // The code stays pending: the person may send it again with move_here.
+            return Err(ApiError::new(
+                ProblemCode::ContactTaken,
+                "This contact is registered to another device's key. If it is yours (a new phone, a wiped keyring), send the same code again with move_here: true: that key is revoked and your places in line and vouchers move to this one.",
+            ));
+        }
+        state.store().clear_pending(&key).await?;
+        match state.store().move_identity(&digest, &key, state.issuer(), now).await? {
+            MoveOutcome::Moved { old, moved } => {
+                state.forget_identity(&old);
+                tracing::info!(
+                    tickets = moved.tickets,
+                    vouchers = moved.vouchers,
+                    "identity moved to a new device key"
+                );
+                return registered(
+                    key,
+                    RegisterOutcome::Created {
+                        registered_at: state.store().registered_at(&key).await?.unwrap_or(now),
+                    },
+                    Some(moved),
+                );
+            }
+            // Released (or taken by this key) meanwhile: an ordinary registration below.
+            MoveOutcome::Unheld | MoveOutcome::AlreadyRegistered => {}
+        }
+    } else {
+        state.store().clear_pending(&key).await?;
+    }
     let outcome = match state.store().register_precheck(&key, &digest).await? {
         Some(known) => known,
         None => state.store().register_identity(&key, digest, now).await?,
     };
-    registered(key, outcome)
+    let moved = match outcome {
+        RegisterOutcome::Existing { .. } => state.store().moved_to(&key).await?,
+        _ => None,
+    };
+    registered(key, outcome, moved)
 }
 
-fn registered(key: IdentityKey, outcome: RegisterOutcome) -> Result<Response, ApiError> {
+fn registered(key: IdentityKey, outcome: RegisterOutcome, moved: Option<MovedHere>) -> Result<Response, ApiError> {
     let (status, registered_at): (StatusCode, DateTime<Utc>) = match outcome {
         RegisterOutcome::Created { registered_at } => (StatusCode::CREATED, registered_at),
         RegisterOutcome::Existing { registered_at } => (StatusCode::OK, registered_at),
         RegisterOutcome::ContactTaken => {
             return Err(ApiError::new(
                 ProblemCode::ContactTaken,
-                "This contact is registered to another identity (or this key to another contact). Moving a contact to a new key (a lost phone) is not offered yet.",
+                "This contact is registered to another identity (or this key to another contact). On a server that verifies contacts, its person can move it to a new key (docs/protocol.md, \"Moving to a new device\").",
             ));
         }
     };
@@ -212,7 +256,7 @@ fn registered(key: IdentityKey, outcome: RegisterOutcome) -> Result<Response, Ap
             Json(Registration {
                 identity: key,
                 registered_at,
-                moved: None,
+                moved,
             }),
         )
             .into_response(),

@@ -47,7 +47,7 @@ fn refused(state: &AppState, key: &Key, now: DateTime<Utc>, detail: &'static str
         (status = 401, description = "staff token missing or no campaign's (checked before the body), or not the voucher's campaign's", body = lineup_protocol::Problem),
         (status = 404, description = "no voucher with this code", body = lineup_protocol::Problem),
         (status = 409, description = "already redeemed (first_redeemed_at)", body = lineup_protocol::Problem),
-        (status = 410, description = "voucher expired", body = lineup_protocol::Problem),
+        (status = 410, description = "voucher expired (voucher_expired), given back (returned), or an old copy of a voucher that moved to its holder's new device (voucher_moved)", body = lineup_protocol::Problem),
         (status = 422, description = "forged or altered token", body = lineup_protocol::Problem),
     ))]
 pub async fn redeem(State(state): State<AppState>, peer: Peer, req: RawRequest) -> Result<Response, ApiError> {
@@ -79,18 +79,22 @@ pub async fn redeem(State(state): State<AppState>, peer: Peer, req: RawRequest) 
         raw => Some(super::claim::IdempotencyKey::parse(raw)?.into_inner()),
     };
     let body: RedeemRequest = req.json()?;
-    let target = match (&body.token, &body.code) {
+    let (target, presented) = match (&body.token, &body.code) {
         (Some(token), None) => {
             let t = voucher::verify(token, state.issuer().public_keys(), None).map_err(|e| match e {
                 VoucherError::Expired(_) => ApiError::new(ProblemCode::VoucherExpired, e.to_string()),
                 _ => ApiError::new(ProblemCode::InvalidVoucher, e.to_string()),
             })?;
-            RedeemTarget::Serial {
-                campaign_id: t.claims.campaign,
-                serial: t.claims.serial,
-            }
+            let code = t.code();
+            (
+                RedeemTarget::Serial {
+                    campaign_id: t.claims.campaign,
+                    serial: t.claims.serial,
+                },
+                code,
+            )
         }
-        (None, Some(code)) => RedeemTarget::Code(code.clone()),
+        (None, Some(code)) => (RedeemTarget::Code(code.clone()), code.clone()),
         _ => {
             return Err(ApiError::new(
                 ProblemCode::InvalidInput,
@@ -98,8 +102,34 @@ pub async fn redeem(State(state): State<AppState>, peer: Peer, req: RawRequest) 
             ));
         }
     };
-    let Some(v) = state.store().find_voucher(&target).await? else {
-        return Err(ApiError::new(ProblemCode::NotFound, "No voucher has this code."));
+    let v = match state.store().find_voucher(&target).await? {
+        // A token signed before its voucher moved to the holder's new device names the
+        // voucher by serial, but its code is the old one.
+        Some(v) if v.code == presented => v,
+        found => {
+            if let Some(campaign) = state.store().voucher_moved(&presented).await? {
+                // Said only to the voucher's own campaign's staff, as for a voucher found.
+                let c = state.campaign(&campaign).await?;
+                let by_campaign: Key = (peer, Some(campaign));
+                throttled(&state, &by_campaign, now)?;
+                if !staff_token_matches(&staff, &c.staff_token_hash) {
+                    return Err(refused(
+                        &state,
+                        &by_campaign,
+                        now,
+                        "This staff token is not valid for the voucher's campaign.",
+                    ));
+                }
+                return Err(moved());
+            }
+            return Err(match found {
+                None => ApiError::new(ProblemCode::NotFound, "No voucher has this code."),
+                Some(_) => ApiError::new(
+                    ProblemCode::InvalidVoucher,
+                    "This token does not match the voucher issued under its serial.",
+                ),
+            });
+        }
     };
     let c = state.campaign(&v.campaign_id).await?;
     let by_campaign: Key = (peer, Some(v.campaign_id.clone()));
@@ -145,5 +175,13 @@ pub async fn redeem(State(state): State<AppState>, peer: Peer, req: RawRequest) 
             ProblemCode::Returned,
             "The holder gave this voucher back: it is void.",
         )),
+        Redeemed::Moved => Err(moved()),
     }
+}
+
+fn moved() -> ApiError {
+    ApiError::new(
+        ProblemCode::VoucherMoved,
+        "This voucher moved to its holder's new device and got a new code there: this copy is void. Scan the code on the holder's current device.",
+    )
 }

@@ -15,6 +15,7 @@ pub mod draw_record;
 pub mod keys;
 pub mod postgres;
 pub mod push;
+pub mod recovery;
 pub mod redemption;
 pub mod sqlite;
 
@@ -59,6 +60,9 @@ pub enum StoreError {
     Sign(String),
     #[error("backend not available: {0}")]
     Unsupported(String),
+    /// Concurrent writes kept a transaction from completing after several tries.
+    #[error("conflicting writes: {0}")]
+    Conflict(String),
 }
 
 /// A campaign as stored: its specification plus the draw seed.

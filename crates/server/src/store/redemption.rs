@@ -21,6 +21,8 @@ pub enum Redeemed {
     },
     /// Given back by its holder: void.
     Returned,
+    /// Moved to its holder's new device (signed again, new code): this copy is void.
+    Moved,
 }
 
 /// The digest stored for a redemption's key: bound to the campaign's staff token, so a key
@@ -45,74 +47,81 @@ pub async fn redeem(
     let now_ms = now.timestamp_millis();
     let serial = i64::try_from(v.serial).map_err(|_| StoreError::Corrupt("serial".into()))?;
     let key = key.map(|k| k.to_vec());
-    // (applied, redeemed_at, redeem_key, returned_at) after the update.
-    let (applied, first, stored_key, returned): (bool, Option<i64>, Option<Vec<u8>>, Option<i64>) = match db(store) {
-        Db::Lite { writer, .. } => {
-            let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-            let done = sqlx::query(
-                "UPDATE vouchers SET redeemed_at = ?, redeem_key = ? WHERE campaign_id = ? AND serial = ?
-                    AND redeemed_at IS NULL AND returned_at IS NULL",
-            )
-            .bind(now_ms)
-            .bind(&key)
-            .bind(v.campaign_id.as_str())
-            .bind(serial)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if done == 1 {
-                sqlx::query("UPDATE campaigns SET redeemed = redeemed + 1 WHERE id = ?")
-                    .bind(v.campaign_id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let row: (Option<i64>, Option<Vec<u8>>, Option<i64>) = sqlx::query_as(
-                "SELECT redeemed_at, redeem_key, returned_at FROM vouchers WHERE campaign_id = ? AND serial = ?",
-            )
-            .bind(v.campaign_id.as_str())
-            .bind(serial)
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            (done == 1, row.0, row.1, row.2)
-        }
-        Db::Pg(pool) => {
-            let mut tx = pool.begin().await?;
-            // A concurrent redemption waits for the row lock, then finds redeemed_at set.
-            let done = sqlx::query(
-                "UPDATE vouchers SET redeemed_at = $1, redeem_key = $2 WHERE campaign_id = $3 AND serial = $4
-                    AND redeemed_at IS NULL AND returned_at IS NULL",
-            )
-            .bind(now_ms)
-            .bind(&key)
-            .bind(v.campaign_id.as_str())
-            .bind(serial)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if done == 1 {
-                sqlx::query("UPDATE campaigns SET redeemed = redeemed + 1 WHERE id = $1")
-                    .bind(v.campaign_id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let row: (Option<i64>, Option<Vec<u8>>, Option<i64>) = sqlx::query_as(
-                "SELECT redeemed_at, redeem_key, returned_at FROM vouchers WHERE campaign_id = $1 AND serial = $2",
+    // (applied, redeemed_at, redeem_key, returned_at, code) after the update.
+    let (applied, first, stored_key, returned, code): (bool, Option<i64>, Option<Vec<u8>>, Option<i64>, String) =
+        match db(store) {
+            Db::Lite { writer, .. } => {
+                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                let done = sqlx::query(
+                    "UPDATE vouchers SET redeemed_at = ?, redeem_key = ? WHERE campaign_id = ? AND serial = ?
+                    AND code = ? AND redeemed_at IS NULL AND returned_at IS NULL",
+                )
+                .bind(now_ms)
+                .bind(&key)
+                .bind(v.campaign_id.as_str())
+                .bind(serial)
+                .bind(v.code.compact())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 1 {
+                    sqlx::query("UPDATE campaigns SET redeemed = redeemed + 1 WHERE id = ?")
+                        .bind(v.campaign_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let row: (Option<i64>, Option<Vec<u8>>, Option<i64>, String) = sqlx::query_as(
+                "SELECT redeemed_at, redeem_key, returned_at, code FROM vouchers WHERE campaign_id = ? AND serial = ?",
             )
             .bind(v.campaign_id.as_str())
             .bind(serial)
             .fetch_one(&mut *tx)
             .await?;
-            tx.commit().await?;
-            (done == 1, row.0, row.1, row.2)
-        }
-    };
+                tx.commit().await?;
+                (done == 1, row.0, row.1, row.2, row.3)
+            }
+            Db::Pg(pool) => {
+                let mut tx = pool.begin().await?;
+                // A concurrent redemption waits for the row lock, then finds redeemed_at set.
+                let done = sqlx::query(
+                    "UPDATE vouchers SET redeemed_at = $1, redeem_key = $2 WHERE campaign_id = $3 AND serial = $4
+                    AND code = $5 AND redeemed_at IS NULL AND returned_at IS NULL",
+                )
+                .bind(now_ms)
+                .bind(&key)
+                .bind(v.campaign_id.as_str())
+                .bind(serial)
+                .bind(v.code.compact())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 1 {
+                    sqlx::query("UPDATE campaigns SET redeemed = redeemed + 1 WHERE id = $1")
+                        .bind(v.campaign_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let row: (Option<i64>, Option<Vec<u8>>, Option<i64>, String) = sqlx::query_as(
+                "SELECT redeemed_at, redeem_key, returned_at, code FROM vouchers WHERE campaign_id = $1 AND serial = $2",
+            )
+            .bind(v.campaign_id.as_str())
+            .bind(serial)
+            .fetch_one(&mut *tx)
+            .await?;
+                tx.commit().await?;
+                (done == 1, row.0, row.1, row.2, row.3)
+            }
+        };
     let at = |ms: i64| DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("instant {ms}")));
     if applied {
         return Ok(Redeemed::Now(VoucherRow {
             redeemed_at: Some(at(now_ms)?),
             ..v.clone()
         }));
+    }
+    if code != v.code.compact() {
+        // Signed again for its holder's new device after the caller found it: this copy is void.
+        return Ok(Redeemed::Moved);
     }
     if returned.is_some() && first.is_none() {
         return Ok(Redeemed::Returned);

@@ -19,7 +19,7 @@ async fn the_server_issues_at_each_turn() {
 }
 
 impl TestApp {
-    async fn take_auto(&self, who: &Person, key: &str) -> (StatusCode, Value) {
+    pub(crate) async fn take_auto(&self, who: &Person, key: &str) -> (StatusCode, Value) {
         let r = self
             .signed(
                 who,
@@ -32,7 +32,7 @@ impl TestApp {
         (r.status(), r.json().await.unwrap())
     }
 
-    async fn vouchers(&self, who: &Person) -> Vec<Value> {
+    pub(crate) async fn vouchers(&self, who: &Person) -> Vec<Value> {
         let r = self.signed(who, Method::GET, "/v1/vouchers", None, &[]).await;
         assert_eq!(r.status(), StatusCode::OK);
         let v: Value = r.json().await.unwrap();
@@ -40,7 +40,7 @@ impl TestApp {
     }
 
     /// Waits (real time) until `who`'s ticket is in `state`, at most 10 s.
-    async fn wait_state(&self, who: &Person, state: &str) -> Value {
+    pub(crate) async fn wait_state(&self, who: &Person, state: &str) -> Value {
         for _ in 0..200 {
             let t = self.status(who).await;
             if t["state"] == state {

@@ -15,6 +15,7 @@ mod openapi;
 mod origin;
 mod postgres;
 mod push;
+mod recovery;
 mod restart;
 mod secrets;
 mod status_cache;

@@ -267,7 +267,9 @@ async fn store_exactly_once(a: Store, b: Store) {
                 assert_eq!(v.redeemed_at, Some(when));
             }
             Redeemed::AlreadyRedeemed { first_redeemed_at } => assert_eq!(first_redeemed_at, when),
-            Redeemed::Replayed(_) | Redeemed::Returned => panic!("replayed without a key, or returned"),
+            Redeemed::Replayed(_) | Redeemed::Returned | Redeemed::Moved => {
+                panic!("replayed without a key, returned or moved")
+            }
         }
     }
     assert_eq!(wins, 1, "exactly one redemption wins");

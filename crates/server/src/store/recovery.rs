@@ -1,0 +1,414 @@
+//! "I changed phones": moving a person's contact from the key that holds it to a new device key,
+//! once the new key proved the contact with a one-time code. One transaction, written once for
+//! both backends (the SQL is the same; only the pools differ): the old key is revoked, its
+//! places in line follow the person, and its unused vouchers are signed again for the new key
+//! (same campaign and serial, so supply is untouched; new token and code) while the old codes
+//! are recorded as moved. A redemption or issuance racing the move either lands before it (and
+//! its voucher moves too) or finds the old key gone and fails cleanly: the old identity row is
+//! deleted last, so any row still naming it makes the whole move fail and start again.
+
+use super::{Store, StoreError, VoucherRow};
+use crate::issuer::Issuer;
+use chrono::{DateTime, Utc};
+use lineup_protocol::{CampaignId, IdentityKey, MovedHere, VoucherCode};
+use sha2::Digest;
+use sqlx::Row as _;
+
+/// What a move did, or why it did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveOutcome {
+    /// Moved now from key `old`.
+    Moved { old: IdentityKey, moved: MovedHere },
+    /// Nobody holds the contact (any more): register the new key as for a new person.
+    Unheld,
+    /// The new key is itself registered (to this contact or another).
+    AlreadyRegistered,
+}
+
+/// A key's revocation, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub replaced_by: IdentityKey,
+    pub moved: MovedHere,
+}
+
+/// Moves at most this many times when a concurrent write (an issuance batch, a redemption, a
+/// new place in line) makes the move's last check fail.
+const MOVE_ATTEMPTS: u32 = 4;
+
+/// A placeholder digest for the old row while the new one takes the contact (the contact
+/// digest is unique, and the old row goes at the end of the same transaction).
+fn moving_marker(old: &IdentityKey) -> Vec<u8> {
+    let mut h = sha2::Sha256::new();
+    h.update(b"lineup-moving-v1");
+    h.update(old.0);
+    h.finalize().to_vec()
+}
+
+macro_rules! on_writer {
+    ($store:expr, $w:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite(s) => {
+                let ($w, _) = s.pools();
+                $body
+            }
+            Store::Postgres(p) => {
+                let $w = p.pool();
+                $body
+            }
+        }
+    };
+}
+
+macro_rules! on_reader {
+    ($store:expr, $r:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite(s) => {
+                let (_, $r) = s.pools();
+                $body
+            }
+            Store::Postgres(p) => {
+                let $r = p.pool();
+                $body
+            }
+        }
+    };
+}
+
+fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("instant {ms} out of range")))
+}
+
+fn count(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+fn key(bytes: &[u8]) -> Result<IdentityKey, StoreError> {
+    Ok(IdentityKey(bytes.try_into().map_err(|_| {
+        StoreError::Corrupt("identity key is not 32 bytes".into())
+    })?))
+}
+
+/// Whether a failed move is worth starting again: a row naming the old key appeared (foreign
+/// key), or the backend asks for a retry (serialization failure, deadlock, busy).
+fn retryable(e: &StoreError) -> bool {
+    let StoreError::Db(sqlx::Error::Database(d)) = e else {
+        return false;
+    };
+    if d.is_foreign_key_violation() || d.is_unique_violation() {
+        return true;
+    }
+    matches!(d.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "517"))
+}
+
+/// A voucher that moves: signed again when still usable.
+fn usable(v: &VoucherRow, now: DateTime<Utc>) -> bool {
+    v.redeemed_at.is_none() && v.returned_at.is_none() && v.expires_at > now
+}
+
+fn currency(v: &VoucherRow) -> Result<[u8; 3], StoreError> {
+    v.currency
+        .as_bytes()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("currency {:?}", v.currency)))
+}
+
+impl Store {
+    /// Moves the contact with digest `digest` to `new` (which proved it), revoking the key that
+    /// holds it. See the module header.
+    pub async fn move_identity(
+        &self,
+        digest: &[u8; 32],
+        new: &IdentityKey,
+        issuer: &Issuer,
+        now: DateTime<Utc>,
+    ) -> Result<MoveOutcome, StoreError> {
+        let mut attempt = 0;
+        loop {
+            let again = match self.move_once(digest, new, issuer, now).await {
+                Ok(Some(done)) => return Ok(done),
+                Ok(None) => "the contact moved concurrently".to_owned(),
+                Err(e) if retryable(&e) => e.to_string(),
+                Err(e) => return Err(e),
+            };
+            attempt += 1;
+            if attempt == MOVE_ATTEMPTS {
+                return Err(StoreError::Conflict(format!("moving an identity: {again}")));
+            }
+            tracing::debug!(attempt, reason = %again, "moving an identity again after a concurrent write");
+            tokio::time::sleep(std::time::Duration::from_millis(2 << attempt)).await;
+        }
+    }
+
+    async fn move_once(
+        &self,
+        digest: &[u8; 32],
+        new: &IdentityKey,
+        issuer: &Issuer,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MoveOutcome>, StoreError> {
+        let now_ms = now.timestamp_millis();
+        on_writer!(self, w => {
+            let mut tx = w.begin().await?;
+            let mine = sqlx::query("SELECT 1 FROM identities WHERE public_key = $1")
+                .bind(&new.0[..])
+                .fetch_optional(&mut *tx)
+                .await?;
+            if mine.is_some() {
+                return Ok(Some(MoveOutcome::AlreadyRegistered));
+            }
+            let Some(holder) = sqlx::query("SELECT public_key, registered_at FROM identities WHERE contact_digest = $1")
+                .bind(&digest[..])
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(Some(MoveOutcome::Unheld));
+            };
+            let old = key(&holder.try_get::<Vec<u8>, _>("public_key")?)?;
+            let registered_at: i64 = holder.try_get("registered_at")?;
+            // Conditional on the holder read: also the row lock (PostgreSQL) that makes a
+            // concurrent insert naming the old key wait for this transaction, then fail.
+            let took = sqlx::query("UPDATE identities SET contact_digest = $1 WHERE public_key = $2 AND contact_digest = $3")
+                .bind(moving_marker(&old))
+                .bind(&old.0[..])
+                .bind(&digest[..])
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if took != 1 {
+                // Moved by a concurrent request a moment ago: read again.
+                return Ok(None);
+            }
+            sqlx::query("INSERT INTO identities (public_key, contact_digest, registered_at) VALUES ($1, $2, $3)")
+                .bind(&new.0[..])
+                .bind(&digest[..])
+                .bind(registered_at)
+                .execute(&mut *tx)
+                .await?;
+            let tickets = sqlx::query("UPDATE tickets SET identity = $1 WHERE identity = $2")
+                .bind(&new.0[..])
+                .bind(&old.0[..])
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let rows = sqlx::query(
+                "SELECT campaign_id, serial, identity, ticket_id, token, code, kid, amount, currency,
+                    issued_at, expires_at, redeemed_at, returned_at FROM vouchers WHERE identity = $1",
+            )
+            .bind(&old.0[..])
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut vouchers = 0u32;
+            let mut reissued = 0u32;
+            for r in &rows {
+                let v = voucher_row(r)?;
+                vouchers += 1;
+                let serial = i64::try_from(v.serial).map_err(|_| StoreError::Corrupt("serial".into()))?;
+                if usable(&v, now) {
+                    let token = issuer
+                        .sign_voucher(&v.campaign_id, v.serial, v.amount, currency(&v)?, v.expires_at, new)
+                        .map_err(|e| StoreError::Sign(e.to_string()))?;
+                    let done = sqlx::query(
+                        "UPDATE vouchers SET identity = $1, token = $2, code = $3, kid = $4
+                         WHERE campaign_id = $5 AND serial = $6 AND code = $7
+                           AND redeemed_at IS NULL AND returned_at IS NULL",
+                    )
+                    .bind(&new.0[..])
+                    .bind(&token.text)
+                    .bind(token.code().compact())
+                    .bind(i64::from(token.claims.kid))
+                    .bind(v.campaign_id.as_str())
+                    .bind(serial)
+                    .bind(v.code.compact())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if done == 1 {
+                        sqlx::query("INSERT INTO voucher_moves (old_code, campaign_id, serial, moved_at) VALUES ($1, $2, $3, $4)")
+                            .bind(v.code.compact())
+                            .bind(v.campaign_id.as_str())
+                            .bind(serial)
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                        reissued += 1;
+                        continue;
+                    }
+                    // Redeemed or given back since it was read: it moves as it is.
+                }
+                sqlx::query("UPDATE vouchers SET identity = $1 WHERE campaign_id = $2 AND serial = $3")
+                    .bind(&new.0[..])
+                    .bind(v.campaign_id.as_str())
+                    .bind(serial)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // The old device's own state goes: its pushes would tell a lost phone the codes.
+            sqlx::query(
+                "DELETE FROM push_outbox WHERE subscription_id IN (SELECT id FROM push_subscriptions WHERE identity = $1)",
+            )
+            .bind(&old.0[..])
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM push_subscriptions WHERE identity = $1")
+                .bind(&old.0[..])
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM idempotency_keys WHERE identity = $1")
+                .bind(&old.0[..])
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM pending_registrations WHERE public_key = $1")
+                .bind(&old.0[..])
+                .execute(&mut *tx)
+                .await?;
+            let tickets = count(i64::try_from(tickets).unwrap_or(i64::MAX));
+            sqlx::query(
+                "INSERT INTO key_revocations (public_key, replaced_by, revoked_at, tickets, vouchers, vouchers_reissued)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&old.0[..])
+            .bind(&new.0[..])
+            .bind(now_ms)
+            .bind(i64::from(tickets))
+            .bind(i64::from(vouchers))
+            .bind(i64::from(reissued))
+            .execute(&mut *tx)
+            .await?;
+            // Last: fails (and the move starts again) if anything still names the old key.
+            sqlx::query("DELETE FROM identities WHERE public_key = $1")
+                .bind(&old.0[..])
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(tickets, vouchers, reissued, "a person moved to a new device: the old key is revoked");
+            Ok(Some(MoveOutcome::Moved {
+                old,
+                moved: MovedHere {
+                    revoked_at: at(now_ms)?,
+                    tickets,
+                    vouchers,
+                    vouchers_reissued: reissued,
+                },
+            }))
+        })
+    }
+
+    /// The revocation of `key`, if it was revoked.
+    pub async fn revocation(&self, key: &IdentityKey) -> Result<Option<Revocation>, StoreError> {
+        let row = on_writer!(self, w => {
+            // The writer: a move made a moment ago by this process must be seen.
+            sqlx::query(
+                "SELECT replaced_by, revoked_at, tickets, vouchers, vouchers_reissued FROM key_revocations WHERE public_key = $1",
+            )
+            .bind(&key.0[..])
+            .fetch_optional(w)
+            .await?
+            .map(|r| revocation_of(&r))
+            .transpose()?
+        });
+        Ok(row)
+    }
+
+    /// What moved to `key` when it took its contact over (the latest move, if several).
+    pub async fn moved_to(&self, key: &IdentityKey) -> Result<Option<MovedHere>, StoreError> {
+        let row = on_writer!(self, w => {
+            sqlx::query(
+                "SELECT replaced_by, revoked_at, tickets, vouchers, vouchers_reissued FROM key_revocations
+                 WHERE replaced_by = $1 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(&key.0[..])
+            .fetch_optional(w)
+            .await?
+            .map(|r| revocation_of(&r))
+            .transpose()?
+        });
+        Ok(row.map(|r| r.moved))
+    }
+
+    /// Keys revoked after `after` (a `seq`), oldest first, at most `limit`, with their `seq`.
+    pub async fn revocations_after(&self, after: i64, limit: i64) -> Result<Vec<(i64, IdentityKey)>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>)> = on_reader!(self, r => {
+            sqlx::query_as("SELECT seq, public_key FROM key_revocations WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(r)
+                .await?
+        });
+        rows.into_iter().map(|(s, k)| Ok((s, key(&k)?))).collect()
+    }
+
+    /// The newest revocation's `seq` (0 when none): where an instance starts watching.
+    pub async fn last_revocation(&self) -> Result<i64, StoreError> {
+        let seq: Option<i64> = on_reader!(self, r => {
+            sqlx::query_scalar("SELECT MAX(seq) FROM key_revocations").fetch_one(r).await?
+        });
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// The campaign of the voucher whose old copy had `code`, if it moved to its holder's new
+    /// device.
+    pub async fn voucher_moved(&self, code: &VoucherCode) -> Result<Option<CampaignId>, StoreError> {
+        let campaign: Option<String> = on_writer!(self, w => {
+            sqlx::query_scalar("SELECT campaign_id FROM voucher_moves WHERE old_code = $1")
+                .bind(code.compact())
+                .fetch_optional(w)
+                .await?
+        });
+        campaign
+            .map(|c| {
+                c.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("bad stored campaign id {c}")))
+            })
+            .transpose()
+    }
+}
+
+fn revocation_of<R: sqlx::Row>(r: &R) -> Result<Revocation, StoreError>
+where
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    Ok(Revocation {
+        replaced_by: key(&r.try_get::<Vec<u8>, _>("replaced_by")?)?,
+        moved: MovedHere {
+            revoked_at: at(r.try_get("revoked_at")?)?,
+            tickets: count(r.try_get("tickets")?),
+            vouchers: count(r.try_get("vouchers")?),
+            vouchers_reissued: count(r.try_get("vouchers_reissued")?),
+        },
+    })
+}
+
+fn voucher_row<R: sqlx::Row>(r: &R) -> Result<VoucherRow, StoreError>
+where
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    let code: String = r.try_get("code")?;
+    let campaign: String = r.try_get("campaign_id")?;
+    let opt_at = |v: Option<i64>| v.map(at).transpose();
+    Ok(VoucherRow {
+        campaign_id: campaign
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("bad stored campaign id {campaign}")))?,
+        serial: u64::try_from(r.try_get::<i64, _>("serial")?).map_err(|_| StoreError::Corrupt("serial".into()))?,
+        identity: key(&r.try_get::<Vec<u8>, _>("identity")?)?,
+        ticket_id: r.try_get("ticket_id")?,
+        token: r.try_get("token")?,
+        code: code
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("bad stored code {code}")))?,
+        kid: u32::try_from(r.try_get::<i64, _>("kid")?).map_err(|_| StoreError::Corrupt("kid".into()))?,
+        amount: u32::try_from(r.try_get::<i64, _>("amount")?).map_err(|_| StoreError::Corrupt("amount".into()))?,
+        currency: r.try_get("currency")?,
+        issued_at: at(r.try_get("issued_at")?)?,
+        expires_at: at(r.try_get("expires_at")?)?,
+        redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
+        returned_at: opt_at(r.try_get("returned_at")?)?,
+    })
+}
