@@ -35,6 +35,11 @@ pub enum Command {
         /// verify contacts): `lineup register --contact ... --code 123456`.
         #[arg(long)]
         code: Option<String>,
+        /// I changed phones: this contact is registered on my old device (lost, wiped, or
+        /// replaced); move it here. The old device's key stops working, and my places in line
+        /// and vouchers move to this device (unused vouchers get new codes; old copies are void).
+        #[arg(long)]
+        changed_phone: bool,
     },
     /// Show this profile's identity.
     Whoami,

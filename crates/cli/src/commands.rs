@@ -10,7 +10,7 @@ use lineup_core::clock::{Clock, MonotonicClock};
 use lineup_core::driver::{FileRecordStore, run_claim};
 use lineup_core::engine::{EngineConfig, Outcome, Phase, Progress};
 use lineup_core::identity::Identity;
-use lineup_protocol::{CampaignId, Contact, PublicKeySet, RedeemRequest, VoucherCode};
+use lineup_protocol::{CampaignId, Contact, ProblemCode, PublicKeySet, RedeemRequest, VoucherCode};
 use serde_json::json;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -22,7 +22,11 @@ const EXIT_NO_VOUCHER: u8 = 2;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Ctx::new(&cli)?;
     match cli.command {
-        Command::Register { contact, code } => register(&ctx, &contact, code.as_deref()).await,
+        Command::Register {
+            contact,
+            code,
+            changed_phone,
+        } => register(&ctx, &contact, code.as_deref(), changed_phone).await,
         Command::Whoami => whoami(&ctx),
         Command::Campaigns => campaigns(&ctx).await,
         Command::Claim { campaign, claim_myself } => claim(&ctx, &campaign, !claim_myself).await,
@@ -34,7 +38,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn register(ctx: &Ctx, contact: &str, code: Option<&str>) -> Result<ExitCode> {
+async fn register(ctx: &Ctx, contact: &str, code: Option<&str>, changed_phone: bool) -> Result<ExitCode> {
     let contact: Contact = contact.parse().context("invalid --contact")?;
     let code: Option<lineup_protocol::OneTimeCode> = code
         .map(|c| c.parse().context("invalid --code (6 digits)"))
@@ -42,51 +46,83 @@ async fn register(ctx: &Ctx, contact: &str, code: Option<&str>) -> Result<ExitCo
     let url = ctx.server_url()?;
     let store = ctx.secret_store()?;
     let mut id = Identity::load_or_create(&ctx.profile, &store, &url).context("cannot create the identity")?;
-    let api = ctx.api()?.with_identity(id.signing_key().clone());
+    let mut api = ctx.api()?.with_identity(id.signing_key().clone());
     let (reg, created) = match code {
         // Second step: the code proves the contact.
-        Some(code) => api.verify_code(code, false).await.context("verification failed")?,
+        Some(code) => match api.verify_code(code.clone(), changed_phone).await {
+            Ok(done) => done,
+            Err(e) if e.code() == Some(ProblemCode::ContactTaken) => bail!(
+                "this contact is registered on another device; if it is yours (you changed phones), move it here with the same code: lineup register --contact {} --code {} --changed-phone",
+                contact.as_str(),
+                code.as_str()
+            ),
+            Err(e) => return Err(e).context("verification failed"),
+        },
         // Registering is the person's consent to the terms and to the contact being kept as a
         // digest.
-        None => match api
-            .register_start(contact.clone(), true)
-            .await
-            .context("registration failed")?
-        {
-            lineup_core::api::RegisterStep::Registered(reg, created) => (reg, created),
-            lineup_core::api::RegisterStep::CodeSent(sent) => {
-                if ctx.json {
-                    crate::say!(
-                        "{}",
-                        json!({"status": "verification_sent", "expires_in_s": sent.expires_in_s,
-                               "contact": contact.as_str(), "server_url": url})
-                    );
-                } else {
-                    crate::say!(
-                        "a code was sent to {}: finish within {} minutes with\n  lineup register --contact {} --code CODE",
-                        lineup_core::identity::contact_hint(&contact),
-                        sent.expires_in_s.div_ceil(60),
-                        contact.as_str()
-                    );
+        None => {
+            let step = match api.register_start(contact.clone(), true).await {
+                // This device's key was replaced by the person's new device: it can never sign
+                // again, so a fresh key registers in its place.
+                Err(e) if e.code() == Some(ProblemCode::KeyRevoked) => {
+                    id = Identity::renew(&ctx.profile, &store, &url).context("cannot replace the revoked key")?;
+                    api = ctx.api()?.with_identity(id.signing_key().clone());
+                    if !ctx.json {
+                        eprintln!("note: this device's old key was revoked (moved to another device); made a new one");
+                    }
+                    api.register_start(contact.clone(), true).await
                 }
-                return Ok(ExitCode::SUCCESS);
+                other => other,
             }
-        },
+            .context("registration failed")?;
+            match step {
+                lineup_core::api::RegisterStep::Registered(reg, created) => (reg, created),
+                lineup_core::api::RegisterStep::CodeSent(sent) => {
+                    if ctx.json {
+                        crate::say!(
+                            "{}",
+                            json!({"status": "verification_sent", "expires_in_s": sent.expires_in_s,
+                                   "contact": contact.as_str(), "server_url": url})
+                        );
+                    } else {
+                        crate::say!(
+                            "a code was sent to {}: finish within {} minutes with\n  lineup register --contact {} --code CODE{}",
+                            lineup_core::identity::contact_hint(&contact),
+                            sent.expires_in_s.div_ceil(60),
+                            contact.as_str(),
+                            if changed_phone { " --changed-phone" } else { "" }
+                        );
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
     };
     if id.meta.server_url != url {
         id.meta.server_url = url.clone();
     }
     id.mark_registered(&ctx.profile, &contact, reg.registered_at)
         .context("cannot save the identity")?;
-    // Keep the issuer keys now, so vouchers verify offline later.
-    if let Ok(keys) = api.keys().await {
-        ctx.wallet().save_keys(&url, &keys)?;
+    // Keep the issuer keys now, so vouchers verify offline later; after a move, the vouchers
+    // that came along (signed again for this key).
+    let wallet = ctx.wallet();
+    let fetched = if reg.moved.is_some() {
+        wallet.refresh(&api).await.map(Some)
+    } else {
+        match api.keys().await {
+            Ok(keys) => wallet.save_keys(&url, &keys).map(|()| None),
+            Err(_) => Ok(None),
+        }
+    };
+    if let Err(e) = &fetched {
+        eprintln!("note: the vouchers could not be fetched now ({e}); `lineup wallet` fetches them");
     }
     if ctx.json {
         crate::say!(
             "{}",
             json!({"identity": reg.identity, "registered_at": reg.registered_at, "created": created,
-                   "server_url": url, "contact_hint": id.meta.contact_hint, "store": store_name(&store)})
+                   "server_url": url, "contact_hint": id.meta.contact_hint, "store": store_name(&store),
+                   "moved": reg.moved})
         );
     } else {
         let verb = if created { "registered" } else { "already registered" };
@@ -95,6 +131,14 @@ async fn register(ctx: &Ctx, contact: &str, code: Option<&str>) -> Result<ExitCo
             reg.identity,
             store_name(&store)
         );
+        if let Some(m) = &reg.moved {
+            crate::say!(
+                "moved here from your previous device: {} place(s) in line and {} voucher(s); {} unused voucher(s) got new codes (the old copies are void). The old device's key no longer works.",
+                m.tickets,
+                m.vouchers,
+                m.vouchers_reissued
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
