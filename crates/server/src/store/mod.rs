@@ -553,3 +553,37 @@ impl Store {
         dispatch!(self, s => s.admitted_count(id, now).await)
     }
 }
+
+/// A `vouchers` row as selected by `VOUCHER_COLUMNS`-style queries, read the same way from
+/// either backend.
+pub(crate) fn voucher_from_row<R: sqlx::Row>(r: &R) -> Result<VoucherRow, StoreError>
+where
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    let code: String = r.try_get("code")?;
+    let campaign: String = r.try_get("campaign_id")?;
+    let opt_at = |v: Option<i64>| v.map(recovery::at).transpose();
+    Ok(VoucherRow {
+        campaign_id: campaign
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("bad stored campaign id {campaign}")))?,
+        serial: u64::try_from(r.try_get::<i64, _>("serial")?).map_err(|_| StoreError::Corrupt("serial".into()))?,
+        identity: recovery::key(&r.try_get::<Vec<u8>, _>("identity")?)?,
+        ticket_id: r.try_get("ticket_id")?,
+        token: r.try_get("token")?,
+        code: code
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("bad stored code {code}")))?,
+        kid: u32::try_from(r.try_get::<i64, _>("kid")?).map_err(|_| StoreError::Corrupt("kid".into()))?,
+        amount: u32::try_from(r.try_get::<i64, _>("amount")?).map_err(|_| StoreError::Corrupt("amount".into()))?,
+        currency: r.try_get("currency")?,
+        issued_at: recovery::at(r.try_get("issued_at")?)?,
+        expires_at: recovery::at(r.try_get("expires_at")?)?,
+        redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
+        returned_at: opt_at(r.try_get("returned_at")?)?,
+    })
+}

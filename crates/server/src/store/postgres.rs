@@ -19,7 +19,7 @@
 use super::inflight::InFlight;
 use super::{
     CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, RedeemTarget,
-    RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
+    RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow, voucher_from_row,
 };
 use crate::clock::Clock;
 use crate::config::CampaignSpec;
@@ -1098,24 +1098,6 @@ async fn load_ticket(
     };
     lazy_from_row(&r)?.complete(&mut t);
     Ok(Some(t))
-}
-
-fn voucher_from_row(r: &PgRow) -> Result<VoucherRow, StoreError> {
-    Ok(VoucherRow {
-        campaign_id: campaign_id(&r.try_get::<String, _>("campaign_id")?)?,
-        serial: u(r.try_get("serial")?),
-        identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
-        ticket_id: r.try_get("ticket_id")?,
-        token: r.try_get("token")?,
-        code: parse_code(&r.try_get::<String, _>("code")?)?,
-        kid: u32_of(r.try_get("kid")?)?,
-        amount: u32_of(r.try_get("amount")?)?,
-        currency: r.try_get("currency")?,
-        issued_at: at(r.try_get("issued_at")?)?,
-        expires_at: at(r.try_get("expires_at")?)?,
-        redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
-        returned_at: opt_at(r.try_get("returned_at")?)?,
-    })
 }
 
 async fn load_voucher(conn: &mut PgConnection, id: &CampaignId, serial: u64) -> Result<Option<VoucherRow>, StoreError> {

@@ -75,7 +75,7 @@ macro_rules! on_reader {
     };
 }
 
-fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("instant {ms} out of range")))
 }
 
@@ -83,7 +83,7 @@ fn count(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-fn key(bytes: &[u8]) -> Result<IdentityKey, StoreError> {
+pub(super) fn key(bytes: &[u8]) -> Result<IdentityKey, StoreError> {
     Ok(IdentityKey(bytes.try_into().map_err(|_| {
         StoreError::Corrupt("identity key is not 32 bytes".into())
     })?))
@@ -201,7 +201,7 @@ impl Store {
             let mut vouchers = 0u32;
             let mut reissued = 0u32;
             for r in &rows {
-                let v = voucher_row(r)?;
+                let v = super::voucher_from_row(r)?;
                 vouchers += 1;
                 let serial = i64::try_from(v.serial).map_err(|_| StoreError::Corrupt("serial".into()))?;
                 if usable(&v, now) {
@@ -378,37 +378,5 @@ where
             vouchers: count(r.try_get("vouchers")?),
             vouchers_reissued: count(r.try_get("vouchers_reissued")?),
         },
-    })
-}
-
-fn voucher_row<R: sqlx::Row>(r: &R) -> Result<VoucherRow, StoreError>
-where
-    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-{
-    let code: String = r.try_get("code")?;
-    let campaign: String = r.try_get("campaign_id")?;
-    let opt_at = |v: Option<i64>| v.map(at).transpose();
-    Ok(VoucherRow {
-        campaign_id: campaign
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("bad stored campaign id {campaign}")))?,
-        serial: u64::try_from(r.try_get::<i64, _>("serial")?).map_err(|_| StoreError::Corrupt("serial".into()))?,
-        identity: key(&r.try_get::<Vec<u8>, _>("identity")?)?,
-        ticket_id: r.try_get("ticket_id")?,
-        token: r.try_get("token")?,
-        code: code
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("bad stored code {code}")))?,
-        kid: u32::try_from(r.try_get::<i64, _>("kid")?).map_err(|_| StoreError::Corrupt("kid".into()))?,
-        amount: u32::try_from(r.try_get::<i64, _>("amount")?).map_err(|_| StoreError::Corrupt("amount".into()))?,
-        currency: r.try_get("currency")?,
-        issued_at: at(r.try_get("issued_at")?)?,
-        expires_at: at(r.try_get("expires_at")?)?,
-        redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
-        returned_at: opt_at(r.try_get("returned_at")?)?,
     })
 }

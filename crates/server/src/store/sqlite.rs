@@ -6,7 +6,7 @@
 use super::inflight::InFlight;
 use super::{
     CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, JoinInput,
-    RedeemTarget, RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow,
+    RedeemTarget, RegisterOutcome, StoreError, TakeOutcome, TicketRow, VoucherRow, voucher_from_row,
 };
 use crate::clock::Clock;
 use crate::config::CampaignSpec;
@@ -868,24 +868,6 @@ async fn load_ticket(
 fn parse_code(s: &str) -> Result<VoucherCode, StoreError> {
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("bad stored code {s}")))
-}
-
-fn voucher_from_row(r: &SqliteRow) -> Result<VoucherRow, StoreError> {
-    Ok(VoucherRow {
-        campaign_id: campaign_id(&r.try_get::<String, _>("campaign_id")?)?,
-        serial: u(r.try_get("serial")?),
-        identity: key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
-        ticket_id: r.try_get("ticket_id")?,
-        token: r.try_get("token")?,
-        code: parse_code(&r.try_get::<String, _>("code")?)?,
-        kid: u32::try_from(r.try_get::<i64, _>("kid")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        amount: u32::try_from(r.try_get::<i64, _>("amount")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        currency: r.try_get("currency")?,
-        issued_at: at(r.try_get("issued_at")?)?,
-        expires_at: at(r.try_get("expires_at")?)?,
-        redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
-        returned_at: opt_at(r.try_get("returned_at")?)?,
-    })
 }
 
 async fn load_voucher(
