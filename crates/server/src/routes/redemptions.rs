@@ -109,17 +109,7 @@ pub async fn redeem(State(state): State<AppState>, peer: Peer, req: RawRequest) 
         found => {
             if let Some(campaign) = state.store().voucher_moved(&presented).await? {
                 // Said only to the voucher's own campaign's staff, as for a voucher found.
-                let c = state.campaign(&campaign).await?;
-                let by_campaign: Key = (peer, Some(campaign));
-                throttled(&state, &by_campaign, now)?;
-                if !staff_token_matches(&staff, &c.staff_token_hash) {
-                    return Err(refused(
-                        &state,
-                        &by_campaign,
-                        now,
-                        "This staff token is not valid for the voucher's campaign.",
-                    ));
-                }
+                campaign_staff(&state, peer, &campaign, &staff, now).await?;
                 return Err(moved());
             }
             return Err(match found {
@@ -131,17 +121,7 @@ pub async fn redeem(State(state): State<AppState>, peer: Peer, req: RawRequest) 
             });
         }
     };
-    let c = state.campaign(&v.campaign_id).await?;
-    let by_campaign: Key = (peer, Some(v.campaign_id.clone()));
-    throttled(&state, &by_campaign, now)?;
-    if !staff_token_matches(&staff, &c.staff_token_hash) {
-        return Err(refused(
-            &state,
-            &by_campaign,
-            now,
-            "This staff token is not valid for the voucher's campaign.",
-        ));
-    }
+    let c = campaign_staff(&state, peer, &v.campaign_id, &staff, now).await?;
     if now > v.expires_at {
         return Err(ApiError::new(
             ProblemCode::VoucherExpired,
@@ -177,6 +157,29 @@ pub async fn redeem(State(state): State<AppState>, peer: Peer, req: RawRequest) 
         )),
         Redeemed::Moved => Err(moved()),
     }
+}
+
+/// Campaign `id`, once `staff` proved to be its staff token (a wrong one is counted towards
+/// the address's throttle for that campaign).
+async fn campaign_staff(
+    state: &AppState,
+    peer: Peer,
+    id: &lineup_protocol::CampaignId,
+    staff: &str,
+    now: DateTime<Utc>,
+) -> Result<std::sync::Arc<crate::store::CampaignRow>, ApiError> {
+    let c = state.campaign(id).await?;
+    let by_campaign: Key = (peer, Some(id.clone()));
+    throttled(state, &by_campaign, now)?;
+    if !staff_token_matches(staff, &c.staff_token_hash) {
+        return Err(refused(
+            state,
+            &by_campaign,
+            now,
+            "This staff token is not valid for the voucher's campaign.",
+        ));
+    }
+    Ok(c)
 }
 
 fn moved() -> ApiError {

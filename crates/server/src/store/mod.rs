@@ -7,6 +7,26 @@
 //! Instants are kept as Unix milliseconds (`i64`) in every backend; the domain types below use
 //! `DateTime<Utc>`.
 
+/// Runs `$body` inside a write transaction bound to `$tx`, the same statements for both
+/// backends (sqlx takes `$1`-style parameters on SQLite too): `BEGIN IMMEDIATE` on SQLite, so
+/// the one writer holds the lock from the first statement, a plain `BEGIN` on PostgreSQL, where
+/// row locks and constraints order concurrent writers. `$body` commits (`$tx.commit()`) or
+/// returns early, which rolls back.
+macro_rules! in_tx {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite(s) => {
+                let mut $tx = s.pools().0.begin_with("BEGIN IMMEDIATE").await?;
+                $body
+            }
+            $crate::store::Store::Postgres(p) => {
+                let mut $tx = p.pool().begin().await?;
+                $body
+            }
+        }
+    };
+}
+
 pub mod contacts;
 mod gate;
 pub mod inflight;

@@ -148,8 +148,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<MoveOutcome>, StoreError> {
         let now_ms = now.timestamp_millis();
-        on_writer!(self, w => {
-            let mut tx = w.begin().await?;
+        in_tx!(self, tx => {
             let mine = sqlx::query("SELECT 1 FROM identities WHERE public_key = $1")
                 .bind(&new.0[..])
                 .fetch_optional(&mut *tx)

@@ -1,10 +1,9 @@
-//! A redemption that a retry replays, both backends' SQL side by side. The box office may send
+//! A redemption that a retry replays, one flow and one SQL for both backends. The box office may send
 //! an `Idempotency-Key` with a redemption; its digest is stored with the redemption in the same
 //! conditional update, so a retry after a lost response (same key, same staff token) gets the
 //! same 200 and the same `redeemed_at`, while any other redemption of that voucher still gets
 //! 409 `already_redeemed`.
 
-use super::keys::{Db, db};
 use super::{Store, StoreError, VoucherRow};
 use chrono::{DateTime, Utc};
 use sha2::Digest;
@@ -47,71 +46,37 @@ pub async fn redeem(
     let now_ms = now.timestamp_millis();
     let serial = i64::try_from(v.serial).map_err(|_| StoreError::Corrupt("serial".into()))?;
     let key = key.map(|k| k.to_vec());
-    // (applied, redeemed_at, redeem_key, returned_at, code) after the update.
-    let (applied, first, stored_key, returned, code): (bool, Option<i64>, Option<Vec<u8>>, Option<i64>, String) =
-        match db(store) {
-            Db::Lite { writer, .. } => {
-                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-                let done = sqlx::query(
-                    "UPDATE vouchers SET redeemed_at = ?, redeem_key = ? WHERE campaign_id = ? AND serial = ?
-                    AND code = ? AND redeemed_at IS NULL AND returned_at IS NULL",
-                )
-                .bind(now_ms)
-                .bind(&key)
+    let (applied, (first, stored_key, returned, code)) = in_tx!(store, tx => {
+        // On PostgreSQL a concurrent redemption waits for the row lock, then finds redeemed_at set.
+        let done = sqlx::query(
+            "UPDATE vouchers SET redeemed_at = $1, redeem_key = $2 WHERE campaign_id = $3 AND serial = $4
+                AND code = $5 AND redeemed_at IS NULL AND returned_at IS NULL",
+        )
+        .bind(now_ms)
+        .bind(&key)
+        .bind(v.campaign_id.as_str())
+        .bind(serial)
+        .bind(v.code.compact())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 1 {
+            sqlx::query("UPDATE campaigns SET redeemed = redeemed + 1 WHERE id = $1")
                 .bind(v.campaign_id.as_str())
-                .bind(serial)
-                .bind(v.code.compact())
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if done == 1 {
-                    sqlx::query("UPDATE campaigns SET redeemed = redeemed + 1 WHERE id = ?")
-                        .bind(v.campaign_id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let row: (Option<i64>, Option<Vec<u8>>, Option<i64>, String) = sqlx::query_as(
-                "SELECT redeemed_at, redeem_key, returned_at, code FROM vouchers WHERE campaign_id = ? AND serial = ?",
-            )
-            .bind(v.campaign_id.as_str())
-            .bind(serial)
-            .fetch_one(&mut *tx)
-            .await?;
-                tx.commit().await?;
-                (done == 1, row.0, row.1, row.2, row.3)
-            }
-            Db::Pg(pool) => {
-                let mut tx = pool.begin().await?;
-                // A concurrent redemption waits for the row lock, then finds redeemed_at set.
-                let done = sqlx::query(
-                    "UPDATE vouchers SET redeemed_at = $1, redeem_key = $2 WHERE campaign_id = $3 AND serial = $4
-                    AND code = $5 AND redeemed_at IS NULL AND returned_at IS NULL",
-                )
-                .bind(now_ms)
-                .bind(&key)
-                .bind(v.campaign_id.as_str())
-                .bind(serial)
-                .bind(v.code.compact())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if done == 1 {
-                    sqlx::query("UPDATE campaigns SET redeemed = redeemed + 1 WHERE id = $1")
-                        .bind(v.campaign_id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let row: (Option<i64>, Option<Vec<u8>>, Option<i64>, String) = sqlx::query_as(
-                "SELECT redeemed_at, redeem_key, returned_at, code FROM vouchers WHERE campaign_id = $1 AND serial = $2",
-            )
-            .bind(v.campaign_id.as_str())
-            .bind(serial)
-            .fetch_one(&mut *tx)
-            .await?;
-                tx.commit().await?;
-                (done == 1, row.0, row.1, row.2, row.3)
-            }
-        };
+                .await?;
+        }
+        // After the update: redeemed_at, redeem_key, returned_at and code.
+        let row: (Option<i64>, Option<Vec<u8>>, Option<i64>, String) = sqlx::query_as(
+            "SELECT redeemed_at, redeem_key, returned_at, code FROM vouchers WHERE campaign_id = $1 AND serial = $2",
+        )
+        .bind(v.campaign_id.as_str())
+        .bind(serial)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        (done == 1, row)
+    });
     let at = |ms: i64| DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("instant {ms}")));
     if applied {
         return Ok(Redeemed::Now(VoucherRow {
