@@ -451,6 +451,10 @@ pub const EXPIRE_KEYS_EVERY: Duration = Duration::from_secs(60);
 /// How often the rate limiters forget clients back to a full budget.
 pub const FORGET_IDLE_EVERY: Duration = Duration::from_secs(5);
 
+/// Push messages delivered (or given up) are kept this long, then forgotten: the cursors, not
+/// the rows, say what was derived, so nothing is sent twice.
+pub const PUSH_DONE_KEPT: Duration = Duration::from_secs(24 * 3600);
+
 /// Performs due draws and returns expired admissions' vouchers without waiting for a request,
 /// so waitlisted people are admitted at the time they were told to check; refreshes the
 /// gauges `/metrics` renders and trims the rate limiters' memory.
@@ -499,6 +503,15 @@ async fn tick_loop(state: AppState, every: Duration, mut stopped: watch::Receive
                 Ok(0) => {}
                 Ok(n) => tracing::info!(keys = n, "expired idempotency keys forgotten"),
                 Err(e) => tracing::warn!(error = %e, "cannot expire idempotency keys"),
+            }
+            if let Err(e) = state.store().sweep_verification(now).await {
+                tracing::warn!(error = %e, "cannot forget old code sends");
+            }
+            let done_before = now - chrono::Duration::from_std(PUSH_DONE_KEPT).unwrap_or(chrono::Duration::MAX);
+            match state.store().prune_push_outbox(done_before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(rows = n, "delivered pushes forgotten"),
+                Err(e) => tracing::warn!(error = %e, "cannot forget delivered pushes"),
             }
         }
         if trimmed_at.elapsed() >= FORGET_IDLE_EVERY {

@@ -118,7 +118,6 @@ pub async fn register(
             &ck.code_hash(&key, &code),
             config.max_attempts,
             now + ttl,
-            now,
         )
         .await?;
     if let Err(e) = verifier.send(&body.contact, &code).await {

@@ -268,6 +268,17 @@ impl Store {
         })
     }
 
+    /// Forgets messages delivered or given up before `before`; how many.
+    pub async fn prune_push_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        on!(self, w, _r => {
+            let done = sqlx::query("DELETE FROM push_outbox WHERE done_at IS NOT NULL AND done_at <= $1")
+                .bind(ms(before))
+                .execute(w)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
     /// Every subscription of `identity`.
     pub async fn push_subscriptions_of(&self, identity: &IdentityKey) -> Result<Vec<SubscriptionRow>, StoreError> {
         on!(self, _w, r => {

@@ -45,36 +45,6 @@ fn moving_marker(old: &IdentityKey) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-macro_rules! on_writer {
-    ($store:expr, $w:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(s) => {
-                let ($w, _) = s.pools();
-                $body
-            }
-            Store::Postgres(p) => {
-                let $w = p.pool();
-                $body
-            }
-        }
-    };
-}
-
-macro_rules! on_reader {
-    ($store:expr, $r:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(s) => {
-                let (_, $r) = s.pools();
-                $body
-            }
-            Store::Postgres(p) => {
-                let $r = p.pool();
-                $body
-            }
-        }
-    };
-}
-
 pub(super) fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("instant {ms} out of range")))
 }
