@@ -3,12 +3,10 @@
 //! latency and how each person's claim ended.
 
 use crate::load::Shared;
-use crate::load::clients::{campaign_id, record_exchange};
+use crate::load::clients::{Transport, drive_lineup};
 use lineup_core::api::ApiClient;
-use lineup_core::clock::{Clock, MonotonicClock};
-use lineup_core::engine::{ClaimRecord, Engine, EngineConfig, Outcome, Step, new_idempotency_key};
-use rand::SeedableRng;
-use rand_pcg::Pcg64;
+use lineup_core::engine::{Outcome, Reply, Request};
+use lineup_protocol::CampaignId;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -104,41 +102,26 @@ impl CalmLog {
 /// One calm person, as `load::clients::run_lineup` (the engine the app ships, the claim record
 /// in memory) through their own client ([`super::people`]), timing every request.
 pub(crate) async fn run(client: u32, api: ApiClient, shared: Arc<Shared>, log: Arc<CalmLog>, seed: u64) {
-    let Ok(cid) = campaign_id() else { return };
-    let clock = MonotonicClock::new();
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let record = ClaimRecord::new(cid.clone(), new_idempotency_key(&mut rng));
-    let age_ms = (chrono::Utc::now() - shared.campaign.server_time)
-        .num_milliseconds()
-        .max(0)
-        .unsigned_abs();
-    let fetched_at = clock.now().saturating_sub(age_ms);
-    let mut engine = Engine::new(&shared.campaign, fetched_at, record, EngineConfig::default(), rng);
-    loop {
-        match engine.next_step(clock.now()) {
-            Step::Send(req) => {
-                let sent_at = shared.now();
-                let started = Instant::now();
-                shared.sent_to(0);
-                let reply = api.execute(&cid, &req).await;
-                log.latency(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
-                record_exchange(&shared, client, sent_at, &reply);
-                engine.on_reply(clock.now(), reply);
-            }
-            Step::WaitUntil(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(clock.instant(t))).await,
-            Step::AwaitReply => tokio::task::yield_now().await,
-            Step::Done(outcome) => {
-                let at = shared.now();
-                log.ended(&outcome);
-                shared.record(|r| {
-                    if let Outcome::Holding(v) = &outcome {
-                        r.received(client, v.serial);
-                    }
-                    r.knows(client, at);
-                });
-                return;
-            }
-        }
+    let timed = Timed { api, log: log.clone() };
+    if let Some(outcome) = drive_lineup(client, &shared, seed, timed).await {
+        log.ended(&outcome);
+    }
+}
+
+/// A calm person's client, timing each request.
+struct Timed {
+    api: ApiClient,
+    log: Arc<CalmLog>,
+}
+
+impl Transport for Timed {
+    async fn send(&mut self, shared: &Shared, cid: &CampaignId, req: &Request) -> Reply {
+        let started = Instant::now();
+        shared.sent_to(0);
+        let reply = self.api.execute(cid, req).await;
+        self.log
+            .latency(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        reply
     }
 }
 

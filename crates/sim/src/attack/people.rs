@@ -86,15 +86,9 @@ pub async fn register(people: &[Person], concurrency: usize) -> Result<(), Attac
             .map_err(|e| AttackError::Setup(format!("contact: {e}")))?;
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let mut last = String::new();
-            for attempt in 0..20u64 {
-                match api.register(contact.clone(), true).await {
-                    Ok(_) => return Ok(()),
-                    Err(e) => last = e.to_string(),
-                }
-                tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
-            }
-            Err(AttackError::Setup(format!("registration failed: {last}")))
+            crate::load::clients::register_retrying(&api, contact)
+                .await
+                .map_err(|last| AttackError::Setup(format!("registration failed: {last}")))
         });
     }
     while let Some(r) = tasks.join_next().await {

@@ -145,16 +145,9 @@ pub async fn register_all(
             .map_err(|e| LoadError::Setup(format!("contact: {e}")))?;
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            // Registration is not part of the surge: retry until it works.
-            let mut last = String::new();
-            for attempt in 0..20u64 {
-                match api.register(contact.clone(), true).await {
-                    Ok(_) => return Ok(()),
-                    Err(e) => last = e.to_string(),
-                }
-                tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
-            }
-            Err(LoadError::Setup(format!("registration failed: {last}")))
+            register_retrying(&api, contact)
+                .await
+                .map_err(|last| LoadError::Setup(format!("registration failed: {last}")))
         });
     }
     while let Some(r) = tasks.join_next().await {
@@ -218,8 +211,26 @@ pub fn record_exchange(shared: &Shared, client: u32, sent_at: Micros, reply: &Re
 /// One `lineup` client: the engine the app ships, driven as `lineup_core::driver::run_claim`
 /// drives it, with the claim record kept in memory (a run never restarts) and every request
 /// counted.
-pub async fn run_lineup(client: u32, mut conn: Conn, shared: Arc<Shared>, seed: u64) {
-    let Ok(cid) = campaign_id() else { return };
+pub async fn run_lineup(client: u32, conn: Conn, shared: Arc<Shared>, seed: u64) {
+    drive_lineup(client, &shared, seed, conn).await;
+}
+
+/// How a driven person's requests reach the server.
+pub trait Transport: Send {
+    fn send(&mut self, shared: &Shared, cid: &CampaignId, req: &Request) -> impl Future<Output = Reply> + Send;
+}
+
+impl Transport for Conn {
+    fn send(&mut self, shared: &Shared, cid: &CampaignId, req: &Request) -> impl Future<Output = Reply> + Send {
+        self.execute(shared, cid, req)
+    }
+}
+
+/// The engine of person `client` from the campaign `shared` holds to its outcome, each request
+/// sent through `transport` and recorded (the moment the person knows their fate, the voucher
+/// they hold). `None` when the run's campaign id is not valid.
+pub async fn drive_lineup(client: u32, shared: &Shared, seed: u64, mut transport: impl Transport) -> Option<Outcome> {
+    let cid = campaign_id().ok()?;
     let clock = MonotonicClock::new();
     let mut rng = Pcg64::seed_from_u64(seed);
     let record = ClaimRecord::new(cid.clone(), new_idempotency_key(&mut rng));
@@ -235,8 +246,8 @@ pub async fn run_lineup(client: u32, mut conn: Conn, shared: Arc<Shared>, seed: 
         match engine.next_step(clock.now()) {
             Step::Send(req) => {
                 let sent_at = shared.now();
-                let reply = conn.execute(&shared, &cid, &req).await;
-                record_exchange(&shared, client, sent_at, &reply);
+                let reply = transport.send(shared, &cid, &req).await;
+                record_exchange(shared, client, sent_at, &reply);
                 engine.on_reply(clock.now(), reply);
             }
             Step::WaitUntil(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(clock.instant(t))).await,
@@ -249,10 +260,24 @@ pub async fn run_lineup(client: u32, mut conn: Conn, shared: Arc<Shared>, seed: 
                     }
                     r.knows(client, at);
                 });
-                return;
+                return Some(outcome);
             }
         }
     }
+}
+
+/// Registers `api`'s identity with `contact`, retrying (registration comes before the surge
+/// and is not measured); the last failure when 20 tries did not do.
+pub async fn register_retrying(api: &ApiClient, contact: Contact) -> Result<(), String> {
+    let mut last = String::new();
+    for attempt in 0..20u64 {
+        match api.register(contact.clone(), true).await {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+    }
+    Err(last)
 }
 
 /// After the run: each identity's ticket (its place in the queue order) and the vouchers the
