@@ -641,3 +641,35 @@ where
         returned_at: opt_at(r.try_get("returned_at")?)?,
     })
 }
+
+/// A due ticket as the issuance plan reads it: id, identity and `order` (its join seq, or its
+/// position; a missing position reads as 0), the same from either backend.
+pub(crate) fn due_from_row<R: sqlx::Row>(r: &R, order: &str) -> Result<crate::issuance::DueRow, StoreError>
+where
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    Ok((
+        r.try_get("id")?,
+        recovery::key(&r.try_get::<Vec<u8>, _>("identity")?)?,
+        r.try_get::<Option<i64>, _>(order)?
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(0),
+    ))
+}
+
+/// An `identities` row (public key, contact digest, registration instant), from either backend.
+pub(crate) fn registered_from_row<R: sqlx::Row>(r: &R) -> Result<Registered, StoreError>
+where
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    Ok(Registered {
+        public_key: r.try_get("public_key")?,
+        contact_digest: r.try_get("contact_digest")?,
+        registered_at: recovery::at(r.try_get("registered_at")?)?,
+    })
+}

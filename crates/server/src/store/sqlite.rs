@@ -1299,15 +1299,7 @@ impl PlanReads for Reads<'_> {
         .bind(serde_json::to_string(seqs).map_err(|e| StoreError::Corrupt(e.to_string()))?)
         .fetch_all(&mut *self.0)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("id")?,
-                    key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
-                    u(r.try_get("seq")?),
-                ))
-            })
-            .collect()
+        rows.iter().map(|r| super::due_from_row(r, "seq")).collect()
     }
 
     async fn stored_due(&mut self, id: &CampaignId, now: DateTime<Utc>, limit: i64) -> Result<Vec<DueRow>, StoreError> {
@@ -1321,15 +1313,7 @@ impl PlanReads for Reads<'_> {
         .bind(limit)
         .fetch_all(&mut *self.0)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("id")?,
-                    key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
-                    u(r.try_get::<Option<i64>, _>("position")?.unwrap_or(0)),
-                ))
-            })
-            .collect()
+        rows.iter().map(|r| super::due_from_row(r, "position")).collect()
     }
 }
 
@@ -1349,13 +1333,5 @@ where
     .bind(&digest[..])
     .fetch_all(ex)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(super::Registered {
-                public_key: r.try_get("public_key")?,
-                contact_digest: r.try_get("contact_digest")?,
-                registered_at: at(r.try_get("registered_at")?)?,
-            })
-        })
-        .collect()
+    rows.iter().map(super::registered_from_row).collect()
 }
