@@ -367,7 +367,7 @@ fn spawn_push(
     stopped: watch::Receiver<bool>,
 ) -> Result<Option<JoinHandle<()>>, ServerError> {
     let vapid = push::webpush::VapidKey::load_or_create(&config.data_dir)?;
-    let hub = std::sync::Arc::new(push::PushHub::new(config.push.clone(), vapid));
+    let hub = std::sync::Arc::new(push::PushHub::new(config.push.clone(), vapid, state.metrics().clone()));
     state.set_push(hub.clone());
     if !config.push.enabled {
         return Ok(None);
@@ -528,6 +528,14 @@ async fn refresh_gauges(
     campaigns: &[std::sync::Arc<store::CampaignRow>],
     now: chrono::DateTime<chrono::Utc>,
 ) {
+    if let Some(hub) = state.push() {
+        match state.store().push_pending().await {
+            Ok(pending) => state
+                .metrics()
+                .push_queue(hub.stats.in_flight.load(std::sync::atomic::Ordering::Relaxed), pending),
+            Err(e) => tracing::warn!(error = %e, "cannot count waiting pushes"),
+        }
+    }
     for c in campaigns {
         let id = &c.spec.id;
         let figures = async {

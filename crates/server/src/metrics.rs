@@ -74,11 +74,26 @@ pub struct Metrics {
     issued_by_server: Counter,
     rate_limited: Family<PolicyLabels, Counter>,
     rate_limit_keys: Gauge,
+    pushes: Family<OutcomeLabels, Counter>,
+    push_in_flight: Gauge,
+    push_pending: Gauge,
+    identity_moves: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PolicyLabels {
     pub policy: &'static str,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
 }
 
 impl Default for Metrics {
@@ -103,6 +118,30 @@ impl Metrics {
         let issued_by_server = Counter::default();
         let rate_limited = Family::<PolicyLabels, Counter>::default();
         let rate_limit_keys = Gauge::default();
+        let pushes = Family::<OutcomeLabels, Counter>::default();
+        let push_in_flight = Gauge::default();
+        let push_pending = Gauge::default();
+        let identity_moves = Counter::default();
+        registry.register(
+            "lineup_pushes",
+            "Push messages this instance finished, by outcome (delivered, gone, retried, given_up)",
+            pushes.clone(),
+        );
+        registry.register(
+            "lineup_push_in_flight",
+            "Push requests this instance has open now",
+            push_in_flight.clone(),
+        );
+        registry.register(
+            "lineup_push_pending",
+            "Push messages waiting to be sent (all instances)",
+            push_pending.clone(),
+        );
+        registry.register(
+            "lineup_identity_moves",
+            "People who moved their contact, places and vouchers to a new device key on this instance",
+            identity_moves.clone(),
+        );
         registry.register(
             "lineup_rate_limited",
             "Requests refused with 429 rate_limited, by limit (address, identity)",
@@ -163,7 +202,27 @@ impl Metrics {
             issued_by_server,
             rate_limited,
             rate_limit_keys,
+            pushes,
+            push_in_flight,
+            push_pending,
+            identity_moves,
         }
+    }
+
+    /// A push message finished with `outcome`.
+    pub fn push_finished(&self, outcome: &'static str) {
+        self.pushes.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// Push requests open now, and messages waiting in the outbox.
+    pub fn push_queue(&self, in_flight: u64, pending: u64) {
+        self.push_in_flight.set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+        self.push_pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    /// A person moved to a new device key.
+    pub fn identity_moved(&self) {
+        self.identity_moves.inc();
     }
 
     pub fn rate_limited(&self, policy: crate::limit::Policy) {

@@ -77,6 +77,7 @@ pub struct PushHub {
     /// New outbox rows: send now.
     pub outbox: Notify,
     pub stats: PushStats,
+    metrics: crate::metrics::Metrics,
 }
 
 /// Outcomes recorded by this instance since it started.
@@ -91,25 +92,27 @@ pub struct PushStats {
 }
 
 impl PushHub {
-    pub fn new(config: PushConfig, vapid: webpush::VapidKey) -> Self {
+    pub fn new(config: PushConfig, vapid: webpush::VapidKey, metrics: crate::metrics::Metrics) -> Self {
         PushHub {
             config,
             vapid: Arc::new(vapid),
             wake: Notify::new(),
             outbox: Notify::new(),
             stats: PushStats::default(),
+            metrics,
         }
     }
 
     fn record(&self, batch: &[(i64, i64, Finish)]) {
         for (_, _, f) in batch {
-            let c = match f {
-                Finish::Delivered => &self.stats.delivered,
-                Finish::Gone => &self.stats.gone,
-                Finish::Retry(_) => &self.stats.retried,
-                Finish::GiveUp(_) => &self.stats.given_up,
+            let (c, outcome) = match f {
+                Finish::Delivered => (&self.stats.delivered, "delivered"),
+                Finish::Gone => (&self.stats.gone, "gone"),
+                Finish::Retry(_) => (&self.stats.retried, "retried"),
+                Finish::GiveUp(_) => (&self.stats.given_up, "given_up"),
             };
             c.fetch_add(1, Ordering::Relaxed);
+            self.metrics.push_finished(outcome);
         }
     }
 }

@@ -208,6 +208,7 @@ pub async fn verify(State(state): State<AppState>, req: RawRequest) -> Result<Re
         match state.store().move_identity(&digest, &key, state.issuer(), now).await? {
             MoveOutcome::Moved { old, moved } => {
                 state.forget_identity(&old);
+                state.metrics().identity_moved();
                 tracing::info!(
                     tickets = moved.tickets,
                     vouchers = moved.vouchers,

@@ -438,6 +438,22 @@ async fn pushes(backend: Backend, py: &str) {
     assert!(slow_tries >= 2, "{slow_tries}");
     assert!(stats.gone.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     assert!(stats.retried.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+    // The same outcomes on /metrics, for operators.
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let count = |outcome: &str| -> u64 {
+        let prefix = format!("lineup_pushes_total{{outcome=\"{outcome}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        count("gone"),
+        stats.gone.load(std::sync::atomic::Ordering::Relaxed),
+        "{text}"
+    );
+    assert!(count("delivered") >= 1, "{text}");
+    assert!(text.contains("lineup_push_pending "), "{text}");
     app.stop().await;
 }
 

@@ -115,6 +115,8 @@ async fn a_new_phone_takes_the_place_and_the_voucher_exactly_once() {
         assert_eq!(again["moved"], reg["moved"]);
         assert_eq!(again["registered_at"], reg["registered_at"]);
         assert_eq!(remaining(&app).await, left, "supply untouched by the move");
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        assert!(metrics.contains("lineup_identity_moves_total 1\n"), "{metrics}");
 
         // The place follows the person.
         let t = app.status(&new).await;
