@@ -25,7 +25,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 Every error is `application/problem+json` (RFC 9457) with a stable machine `code` (schema `Problem`). Request header fields whose names and values total more than 16 KiB (16,384 bytes) are refused on every path with 431 `headers_too_large`; request bodies larger than 16 KiB with 413 `payload_too_large`; a body that has not arrived within the body timeout with 408 `body_timeout`. Under `/v1`, requests beyond an identity's or address's rate are refused with 429 `rate_limited` and `Retry-After`, and requests beyond the server's capacity with 503 `overloaded` (or `timeout`) and `Retry-After`.
 
-Signed requests carry `Authorization: Lineup key=<public key>, ts=<unix seconds>, sig=<signature>`, the Ed25519 signature (unpadded base64url) of `lineup-request-v2\\n<origin>\\n<METHOD>\\n<path and query>\\n<ts>\\n<base64url(SHA-256(body))>`, where `<origin>` is the server's `scheme://host[:port]` as the client reaches it (default port left out)."),
+Signed requests carry `Authorization: Lineup key=<public key>, ts=<unix seconds>, sig=<signature>`, the Ed25519 signature (unpadded base64url) of `lineup-request-v2\\n<origin>\\n<METHOD>\\n<path and query>\\n<ts>\\n<base64url(SHA-256(body))>`, where `<origin>` is the server's `scheme://host[:port]` as the client reaches it (default port left out). A key replaced when its person moved to a new device (`move_here` on `POST /v1/identities/verify`) gets 401 `key_revoked` on every signed request."),
     paths(
         routes::ops::healthz,
         routes::ops::metrics,
