@@ -181,6 +181,19 @@ impl TestApp {
             .status()
     }
 
+    /// `POST /v1/identities` for `contact` (on a verifying server: asks for a code).
+    pub async fn ask_code(&self, who: &Person, contact: &str) -> reqwest::Response {
+        let body = serde_json::json!({"contact": contact, "consent": true});
+        self.signed(who, Method::POST, "/v1/identities", Some(&body), &[]).await
+    }
+
+    /// `POST /v1/identities/verify` with `code` (and `move_here`).
+    pub async fn send_code(&self, who: &Person, code: &str, move_here: bool) -> reqwest::Response {
+        let body = serde_json::json!({"code": code, "move_here": move_here});
+        self.signed(who, Method::POST, "/v1/identities/verify", Some(&body), &[])
+            .await
+    }
+
     pub async fn take(&self, who: &Person) -> (StatusCode, Value) {
         let r = self
             .signed(who, Method::POST, "/v1/campaigns/demo/tickets", None, &[])

@@ -20,16 +20,8 @@ fn log_mode(c: &mut lineup_server::ServerConfig) {
 
 /// Asks for a code for `contact` as `who` (202 expected) and returns the code the demo sender
 /// printed.
-async fn ask_code(app: &TestApp, who: &Person, contact: &str) -> String {
-    let r = app
-        .signed(
-            who,
-            Method::POST,
-            "/v1/identities",
-            Some(&json!({"contact": contact, "consent": true})),
-            &[],
-        )
-        .await;
+async fn code_for(app: &TestApp, who: &Person, contact: &str) -> String {
+    let r = app.ask_code(who, contact).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED, "{}", r.text().await.unwrap());
     let c: Contact = contact.parse().unwrap();
     app.running()
@@ -38,21 +30,10 @@ async fn ask_code(app: &TestApp, who: &Person, contact: &str) -> String {
         .expect("the demo sender printed a code")
 }
 
-async fn send_code(app: &TestApp, who: &Person, code: &str, move_here: bool) -> reqwest::Response {
-    app.signed(
-        who,
-        Method::POST,
-        "/v1/identities/verify",
-        Some(&json!({"code": code, "move_here": move_here})),
-        &[],
-    )
-    .await
-}
-
 /// Registers `who` with `contact` through a code.
 async fn register_verified(app: &TestApp, who: &Person, contact: &str) {
-    let code = ask_code(app, who, contact).await;
-    assert_eq!(send_code(app, who, &code, false).await.status(), StatusCode::CREATED);
+    let code = code_for(app, who, contact).await;
+    assert_eq!(app.send_code(who, &code, false).await.status(), StatusCode::CREATED);
 }
 
 async fn keyset(app: &TestApp) -> PublicKeySet {
@@ -90,11 +71,11 @@ async fn a_new_phone_takes_the_place_and_the_voucher_exactly_once() {
 
         // The old phone is lost. The new one proves the contact: first told it is held.
         let new = Person::new(3);
-        let code = ask_code(&app, &new, kim).await;
-        let p = expect_problem(send_code(&app, &new, &code, false).await, ProblemCode::ContactTaken).await;
+        let code = code_for(&app, &new, kim).await;
+        let p = expect_problem(app.send_code(&new, &code, false).await, ProblemCode::ContactTaken).await;
         assert!(p.detail.contains("move_here"), "{}", p.detail);
         // The same code, now with move_here.
-        let r = send_code(&app, &new, &code, true).await;
+        let r = app.send_code(&new, &code, true).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         let reg: Value = r.json().await.unwrap();
         assert_eq!(reg["identity"], json!(new.id));
@@ -109,7 +90,7 @@ async fn a_new_phone_takes_the_place_and_the_voucher_exactly_once() {
         );
         // A retry after a lost answer: the same registration and the same account of the move,
         // and nothing moved or issued twice.
-        let r = send_code(&app, &new, &code, true).await;
+        let r = app.send_code(&new, &code, true).await;
         assert_eq!(r.status(), StatusCode::OK);
         let again: Value = r.json().await.unwrap();
         assert_eq!(again["moved"], reg["moved"]);
@@ -196,8 +177,8 @@ async fn a_place_moved_before_opening_is_issued_to_the_new_phone() {
         app.advance(61);
         let new = Person::new(2);
         // Typed another way: the same person.
-        let code = ask_code(&app, &new, "010-1234-5678").await;
-        let r = send_code(&app, &new, &code, true).await;
+        let code = code_for(&app, &new, "010-1234-5678").await;
+        let r = app.send_code(&new, &code, true).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         let reg: Value = r.json().await.unwrap();
         assert_eq!(reg["moved"]["tickets"], 1);
@@ -231,24 +212,24 @@ async fn the_owner_moves_a_squatter_out_and_nobody_moves_without_the_code() {
 
         // An attacker without the code: wrong codes, with or without move_here, move nothing.
         let attacker = Person::new(2);
-        let code = ask_code(&app, &attacker, "01077770001").await;
+        let code = code_for(&app, &attacker, "01077770001").await;
         let wrong = if code == "000000" { "000001" } else { "000000" };
-        expect_problem(send_code(&app, &attacker, wrong, true).await, ProblemCode::WrongCode).await;
+        expect_problem(app.send_code(&attacker, wrong, true).await, ProblemCode::WrongCode).await;
         let r = app.signed(&squatter, Method::GET, "/v1/vouchers", None, &[]).await;
         assert_eq!(r.status(), StatusCode::OK, "the holder is untouched");
 
         // The owner, with the code that reached their phone.
         app.advance(61);
         let owner = Person::new(3);
-        let code = ask_code(&app, &owner, "+82 10 7777 0001").await;
-        let r = send_code(&app, &owner, &code, true).await;
+        let code = code_for(&app, &owner, "+82 10 7777 0001").await;
+        let r = app.send_code(&owner, &code, true).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         let r = app.signed(&squatter, Method::GET, "/v1/vouchers", None, &[]).await;
         expect_problem(r, ProblemCode::KeyRevoked).await;
         let (s, t) = app.take(&owner).await;
         assert_eq!(s, StatusCode::CREATED, "{t}");
         // The attacker's pending code is for a key that never proved anything.
-        expect_problem(send_code(&app, &attacker, &code, true).await, ProblemCode::WrongCode).await;
+        expect_problem(app.send_code(&attacker, &code, true).await, ProblemCode::WrongCode).await;
         app.stop().await;
     }
 }
@@ -284,8 +265,8 @@ async fn every_instance_forgets_the_revoked_key() {
     assert_eq!(at_second(&old).await.unwrap().status(), StatusCode::OK);
     app.advance(61);
     let new = Person::new(2);
-    let code = ask_code(&app, &new, "kim@example.com").await;
-    assert_eq!(send_code(&app, &new, &code, true).await.status(), StatusCode::CREATED);
+    let code = code_for(&app, &new, "kim@example.com").await;
+    assert_eq!(app.send_code(&new, &code, true).await.status(), StatusCode::CREATED);
     let mut last = StatusCode::OK;
     for _ in 0..50 {
         last = at_second(&old).await.unwrap().status();
@@ -325,12 +306,12 @@ async fn a_redemption_racing_the_move_uses_the_voucher_once() {
             let (s, v) = app.claim(old, ticket, "k").await;
             assert_eq!(s, StatusCode::CREATED, "{v}");
             let new = Person::new(200 + n as u32);
-            let code = ask_code(&app, &new, &format!("p{n}@example.com")).await;
+            let code = code_for(&app, &new, &format!("p{n}@example.com")).await;
             let scanned = json!({"code": v["code"]});
             // Scans a little later each round, so the runs cover both orders and the moment
             // between (the invariant is asserted whichever comes first).
             let delay = Duration::from_millis([0, 3, 6, 12, 25, 60][n % 6]);
-            let (moved, redeemed) = tokio::join!(send_code(&app, &new, &code, true), async {
+            let (moved, redeemed) = tokio::join!(app.send_code(&new, &code, true), async {
                 tokio::time::sleep(delay).await;
                 app.redeem(&app.staff, &scanned).await
             });

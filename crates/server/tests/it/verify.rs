@@ -6,7 +6,7 @@
 use crate::common::{Person, backends, demo, expect_problem, spawn_app_with};
 use lineup_protocol::{Contact, ProblemCode};
 use lineup_server::verify::{SmtpConfig, VerifyConfig, VerifyMode};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -89,10 +89,6 @@ fn code_in(mail: &Value) -> String {
     code
 }
 
-fn register_body(contact: &str) -> Value {
-    json!({"contact": contact, "consent": true})
-}
-
 fn log_mode(c: &mut lineup_server::ServerConfig) {
     c.verify = VerifyConfig::log();
 }
@@ -115,15 +111,7 @@ async fn an_email_code_through_a_real_smtp_server_registers() {
         .await;
         let kim = Person::new(1);
         let contact = format!("Kim.{backend:?}@Example.COM");
-        let r = app
-            .signed(
-                &kim,
-                Method::POST,
-                "/v1/identities",
-                Some(&register_body(&contact)),
-                &[],
-            )
-            .await;
+        let r = app.ask_code(&kim, &contact).await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         let sent: Value = r.json().await.unwrap();
         assert_eq!(sent["status"], "verification_sent");
@@ -139,66 +127,20 @@ async fn an_email_code_through_a_real_smtp_server_registers() {
         let (st, _) = app.take(&kim).await;
         assert_eq!(st, StatusCode::UNAUTHORIZED);
         let wrong = if code == "000000" { "000001" } else { "000000" };
-        let p = expect_problem(
-            app.signed(
-                &kim,
-                Method::POST,
-                "/v1/identities/verify",
-                Some(&json!({"code": wrong})),
-                &[],
-            )
-            .await,
-            ProblemCode::WrongCode,
-        )
-        .await;
+        let p = expect_problem(app.send_code(&kim, wrong, false).await, ProblemCode::WrongCode).await;
         assert_eq!(p.attempts_left, Some(4));
-        let r = app
-            .signed(
-                &kim,
-                Method::POST,
-                "/v1/identities/verify",
-                Some(&json!({"code": code})),
-                &[],
-            )
-            .await;
+        let r = app.send_code(&kim, &code, false).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         // A repeat (a lost answer) is the same registration; so is asking to register again.
-        let r = app
-            .signed(
-                &kim,
-                Method::POST,
-                "/v1/identities/verify",
-                Some(&json!({"code": code})),
-                &[],
-            )
-            .await;
+        let r = app.send_code(&kim, &code, false).await;
         assert_eq!(r.status(), StatusCode::OK);
-        let r = app
-            .signed(
-                &kim,
-                Method::POST,
-                "/v1/identities",
-                Some(&register_body(&contact)),
-                &[],
-            )
-            .await;
+        let r = app.ask_code(&kim, &contact).await;
         assert_eq!(r.status(), StatusCode::OK);
         let (st, _) = app.take(&kim).await;
         assert_eq!(st, StatusCode::CREATED);
         // A phone number cannot be reached by this server (no SMS sender): said plainly.
         let lee = Person::new(2);
-        expect_problem(
-            app.signed(
-                &lee,
-                Method::POST,
-                "/v1/identities",
-                Some(&register_body("010-2222-3333")),
-                &[],
-            )
-            .await,
-            ProblemCode::InvalidInput,
-        )
-        .await;
+        expect_problem(app.ask_code(&lee, "010-2222-3333").await, ProblemCode::InvalidInput).await;
         app.stop().await;
     }
 }
@@ -223,15 +165,7 @@ async fn a_crowd_of_bots_without_codes_registers_no_one() {
         for n in 0..BOTS {
             let bot = Person::new(10_000 + n);
             let contact = format!("010-9{n:03}-{n:04}");
-            let r = app
-                .signed(
-                    &bot,
-                    Method::POST,
-                    "/v1/identities",
-                    Some(&register_body(&contact)),
-                    &[],
-                )
-                .await;
+            let r = app.ask_code(&bot, &contact).await;
             assert_eq!(r.status(), StatusCode::ACCEPTED, "bot {n}");
             let real = app
                 .running()
@@ -239,15 +173,7 @@ async fn a_crowd_of_bots_without_codes_registers_no_one() {
                 .demo_code(&contact.parse::<Contact>().unwrap())
                 .unwrap();
             let guess = format!("{:06}", (real.parse::<u32>().unwrap() + 1 + n) % 1_000_000);
-            let r = app
-                .signed(
-                    &bot,
-                    Method::POST,
-                    "/v1/identities/verify",
-                    Some(&json!({"code": guess})),
-                    &[],
-                )
-                .await;
+            let r = app.send_code(&bot, &guess, false).await;
             assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "bot {n}");
             let (st, _) = app.take(&bot).await;
             assert_eq!(st, StatusCode::UNAUTHORIZED, "bot {n} holds no ticket");
@@ -267,74 +193,26 @@ async fn a_squatters_pending_code_does_not_stop_the_owner() {
         let phone: Contact = "+82 10 5555 0001".parse().unwrap();
         let squatter = Person::new(1);
         let owner = Person::new(2);
-        let r = app
-            .signed(
-                &squatter,
-                Method::POST,
-                "/v1/identities",
-                Some(&register_body("010-5555-0001")),
-                &[],
-            )
-            .await;
+        let r = app.ask_code(&squatter, "010-5555-0001").await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         let squat_body: Value = r.json().await.unwrap();
         // One code a minute per number, whoever asks.
-        let r = app
-            .signed(
-                &owner,
-                Method::POST,
-                "/v1/identities",
-                Some(&register_body("01055550001")),
-                &[],
-            )
-            .await;
+        let r = app.ask_code(&owner, "01055550001").await;
         let p = expect_problem(r, ProblemCode::RateLimited).await;
         assert!(p.retry_after_s.unwrap() <= 60);
         app.advance(61);
-        let r = app
-            .signed(
-                &owner,
-                Method::POST,
-                "/v1/identities",
-                Some(&register_body("01055550001")),
-                &[],
-            )
-            .await;
+        let r = app.ask_code(&owner, "01055550001").await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         let code = app.running().state.demo_code(&phone).unwrap();
-        let r = app
-            .signed(
-                &owner,
-                Method::POST,
-                "/v1/identities/verify",
-                Some(&json!({"code": code})),
-                &[],
-            )
-            .await;
+        let r = app.send_code(&owner, &code, false).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         // The squatter's own (unknown to it) code does not become the owner's number.
-        let r = app
-            .signed(
-                &squatter,
-                Method::POST,
-                "/v1/identities/verify",
-                Some(&json!({"code": code})),
-                &[],
-            )
-            .await;
+        let r = app.send_code(&squatter, &code, false).await;
         expect_problem(r, ProblemCode::WrongCode).await;
         // A third key asks for the now-held number: the same answer as for a free one.
         app.advance(61);
         let third = Person::new(3);
-        let r = app
-            .signed(
-                &third,
-                Method::POST,
-                "/v1/identities",
-                Some(&register_body("+821055550001")),
-                &[],
-            )
-            .await;
+        let r = app.ask_code(&third, "+821055550001").await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         let held_body: Value = r.json().await.unwrap();
         assert_eq!(
@@ -343,50 +221,12 @@ async fn a_squatters_pending_code_does_not_stop_the_owner() {
         );
         let code = app.running().state.demo_code(&phone).unwrap();
         let wrong = if code == "999999" { "999998" } else { "999999" };
-        let r = app
-            .signed(
-                &third,
-                Method::POST,
-                "/v1/identities/verify",
-                Some(&json!({"code": wrong})),
-                &[],
-            )
-            .await;
+        let r = app.send_code(&third, wrong, false).await;
         expect_problem(r, ProblemCode::WrongCode).await;
-        let r = app
-            .signed(
-                &third,
-                Method::POST,
-                "/v1/identities/verify",
-                Some(&json!({"code": code})),
-                &[],
-            )
-            .await;
+        let r = app.send_code(&third, &code, false).await;
         expect_problem(r, ProblemCode::ContactTaken).await;
         app.stop().await;
     }
-}
-
-async fn ask(app: &crate::common::TestApp, who: &Person) -> reqwest::Response {
-    app.signed(
-        who,
-        Method::POST,
-        "/v1/identities",
-        Some(&register_body("kim@example.com")),
-        &[],
-    )
-    .await
-}
-
-async fn try_code(app: &crate::common::TestApp, who: &Person, code: &str) -> reqwest::Response {
-    app.signed(
-        who,
-        Method::POST,
-        "/v1/identities/verify",
-        Some(&json!({"code": code})),
-        &[],
-    )
-    .await
 }
 
 #[tokio::test]
@@ -395,19 +235,25 @@ async fn codes_expire_and_tries_are_bounded() {
         let app = spawn_app_with(backend, demo(10, 10, 60), log_mode).await;
         let kim = Person::new(1);
         let contact: Contact = "kim@example.com".parse().unwrap();
-        assert_eq!(ask(&app, &kim).await.status(), StatusCode::ACCEPTED);
+        assert_eq!(
+            app.ask_code(&kim, "kim@example.com").await.status(),
+            StatusCode::ACCEPTED
+        );
         let code = app.running().state.demo_code(&contact).unwrap();
         app.advance(601);
-        expect_problem(try_code(&app, &kim, &code).await, ProblemCode::NoPendingCode).await;
+        expect_problem(app.send_code(&kim, &code, false).await, ProblemCode::NoPendingCode).await;
         // A new code; five wrong tries void it, and then even the right one is refused.
-        assert_eq!(ask(&app, &kim).await.status(), StatusCode::ACCEPTED);
+        assert_eq!(
+            app.ask_code(&kim, "kim@example.com").await.status(),
+            StatusCode::ACCEPTED
+        );
         let code = app.running().state.demo_code(&contact).unwrap();
         let wrong = if code == "123456" { "654321" } else { "123456" };
         for left in (0..5).rev() {
-            let p = expect_problem(try_code(&app, &kim, wrong).await, ProblemCode::WrongCode).await;
+            let p = expect_problem(app.send_code(&kim, wrong, false).await, ProblemCode::WrongCode).await;
             assert_eq!(p.attempts_left, Some(left));
         }
-        expect_problem(try_code(&app, &kim, &code).await, ProblemCode::NoPendingCode).await;
+        expect_problem(app.send_code(&kim, &code, false).await, ProblemCode::NoPendingCode).await;
         let (st, _) = app.take(&kim).await;
         assert_eq!(st, StatusCode::UNAUTHORIZED);
         app.stop().await;
@@ -421,15 +267,7 @@ async fn one_address_cannot_ask_for_codes_without_end() {
     let mut statuses = Vec::new();
     for n in 0..25u32 {
         let bot = Person::new(20_000 + n);
-        let r = app
-            .signed(
-                &bot,
-                Method::POST,
-                "/v1/identities",
-                Some(&register_body(&format!("bot{n}@example.com"))),
-                &[],
-            )
-            .await;
+        let r = app.ask_code(&bot, &format!("bot{n}@example.com")).await;
         statuses.push(r.status().as_u16());
     }
     assert_eq!(statuses[..20], [202; 20]);
@@ -496,15 +334,7 @@ async fn an_sms_code_through_the_http_sender_registers() {
     })
     .await;
     let park = Person::new(1);
-    let r = app
-        .signed(
-            &park,
-            Method::POST,
-            "/v1/identities",
-            Some(&register_body("010-7777-0001")),
-            &[],
-        )
-        .await;
+    let r = app.ask_code(&park, "010-7777-0001").await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let (auth, body) = rx.recv().await.unwrap();
     assert_eq!(auth.as_deref(), Some("Bearer provider-key-123"));
@@ -515,39 +345,15 @@ async fn an_sms_code_through_the_http_sender_registers() {
         .strip_prefix("Lineup code: ")
         .map(|t| t[..6].to_owned())
         .unwrap_or_else(|| panic!("{text}"));
-    let r = app
-        .signed(
-            &park,
-            Method::POST,
-            "/v1/identities/verify",
-            Some(&json!({"code": code})),
-            &[],
-        )
-        .await;
+    let r = app.send_code(&park, &code, false).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     // The provider refuses: the person is told to ask again, nothing is registered.
     let choi = Person::new(2);
-    let r = app
-        .signed(
-            &choi,
-            Method::POST,
-            "/v1/identities",
-            Some(&register_body("010-7777-9999")),
-            &[],
-        )
-        .await;
+    let r = app.ask_code(&choi, "010-7777-9999").await;
     let p = expect_problem(r, ProblemCode::DeliveryFailed).await;
     assert!(p.retry_after_s.is_some());
     // E-mail cannot be reached by this server (no SMTP relay).
-    let r = app
-        .signed(
-            &choi,
-            Method::POST,
-            "/v1/identities",
-            Some(&register_body("choi@example.com")),
-            &[],
-        )
-        .await;
+    let r = app.ask_code(&choi, "choi@example.com").await;
     expect_problem(r, ProblemCode::InvalidInput).await;
     app.stop().await;
 }
@@ -573,15 +379,7 @@ async fn instances_on_one_postgres_share_the_contact_secret() {
     .unwrap();
     let b = lineup_server::spawn(config).await.unwrap();
     let kim = Person::new(1);
-    let r = app
-        .signed(
-            &kim,
-            Method::POST,
-            "/v1/identities",
-            Some(&register_body("010-8888-0001")),
-            &[],
-        )
-        .await;
+    let r = app.ask_code(&kim, "010-8888-0001").await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let phone: Contact = "+821088880001".parse().unwrap();
     let code = app.running().state.demo_code(&phone).unwrap();
@@ -591,38 +389,14 @@ async fn instances_on_one_postgres_share_the_contact_secret() {
         "the code was sent by the first instance"
     );
     let a_url = std::mem::replace(&mut app.url, b.url.clone());
-    let r = app
-        .signed(
-            &kim,
-            Method::POST,
-            "/v1/identities/verify",
-            Some(&json!({"code": code})),
-            &[],
-        )
-        .await;
+    let r = app.send_code(&kim, &code, false).await;
     assert_eq!(r.status(), StatusCode::CREATED, "the second instance knows the code");
     // The per-contact limit is shared too: the second instance refuses a second code at once.
     let lee = Person::new(2);
-    let r = app
-        .signed(
-            &lee,
-            Method::POST,
-            "/v1/identities",
-            Some(&register_body("010-8888-0002")),
-            &[],
-        )
-        .await;
+    let r = app.ask_code(&lee, "010-8888-0002").await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     app.url = a_url;
-    let r = app
-        .signed(
-            &lee,
-            Method::POST,
-            "/v1/identities",
-            Some(&register_body("01088880002")),
-            &[],
-        )
-        .await;
+    let r = app.ask_code(&lee, "01088880002").await;
     expect_problem(r, ProblemCode::RateLimited).await;
     b.shutdown().await;
     app.stop().await;
