@@ -470,6 +470,10 @@ async fn tick_loop(state: AppState, every: Duration, mut stopped: watch::Receive
             _ = interval.tick() => {}
             _ = stopped.wait_for(|s| *s) => return,
         }
+        // First, and whatever else fails: a revoked key stops signing here within a tick.
+        if let Err(e) = state.forget_revoked_keys().await {
+            tracing::warn!(problem = %e.0, "tick: cannot read key revocations");
+        }
         let campaigns = match state.campaigns().await {
             Ok(c) => c,
             Err(e) => {
@@ -485,9 +489,6 @@ async fn tick_loop(state: AppState, every: Duration, mut stopped: watch::Receive
                 Ok(_) => {}
                 Err(e) => tracing::warn!(campaign = %c.spec.id, problem = %e.0, "tick failed"),
             }
-        }
-        if let Err(e) = state.forget_revoked_keys().await {
-            tracing::warn!(problem = %e.0, "tick: cannot read key revocations");
         }
         if gauges_at.elapsed() >= GAUGES_EVERY {
             gauges_at = std::time::Instant::now();

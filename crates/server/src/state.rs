@@ -55,6 +55,8 @@ struct Inner {
     staff_guard: crate::staff_guard::StaffGuard,
     /// The last key revocation this instance has applied to `identities` (-1: not yet looked).
     revoked_seen: std::sync::atomic::AtomicI64,
+    /// How many times keys were forgotten from `identities` (see `identity_known`).
+    forgotten: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -114,6 +116,7 @@ impl AppState {
                 draws: crate::draw::DrawCache::default(),
                 staff_guard: crate::staff_guard::StaffGuard::default(),
                 revoked_seen: std::sync::atomic::AtomicI64::new(-1),
+                forgotten: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -320,14 +323,25 @@ impl AppState {
     /// Whether `key` is a registered identity (positive answers are cached, at most
     /// [`KNOWN_KEYS`] of them: identities are never removed).
     pub async fn identity_known(&self, key: &IdentityKey) -> Result<bool, ApiError> {
+        use std::sync::atomic::Ordering::SeqCst;
         if lock(&self.inner.identities).contains(&key.0) {
             return Ok(true);
         }
-        let known = self.inner.store.identity_exists(key).await?;
-        if known {
-            lock(&self.inner.identities).insert(key.0);
+        // A key revoked (and forgotten) while this read was under way must not be cached by it:
+        // when anything was forgotten meanwhile, the answer is read again, after the forgetting.
+        for _ in 0..2 {
+            let forgotten = self.inner.forgotten.load(SeqCst);
+            let known = self.inner.store.identity_exists(key).await?;
+            let mut cache = lock(&self.inner.identities);
+            if self.inner.forgotten.load(SeqCst) == forgotten {
+                if known {
+                    cache.insert(key.0);
+                }
+                return Ok(known);
+            }
         }
-        Ok(known)
+        // Revocations keep coming: answer from the database without caching.
+        Ok(self.inner.store.identity_exists(key).await?)
     }
 
     /// Forgets keys revoked since this instance last looked (by any instance on the database),
@@ -341,6 +355,9 @@ impl AppState {
             self.inner.revoked_seen.store(last, Relaxed);
             return Ok(0);
         }
+        let recent = self.now() - chrono::Duration::seconds(REVOCATION_OVERLAP_S);
+        let again = self.inner.store.revocations_since(recent, 10_000).await?;
+        self.forget_keys(again.iter());
         let mut forgotten = 0;
         loop {
             let after = self.inner.revoked_seen.load(Relaxed);
@@ -348,17 +365,26 @@ impl AppState {
             let Some(&(last, _)) = batch.last() else {
                 return Ok(forgotten);
             };
-            {
-                let mut known = lock(&self.inner.identities);
-                for (_, key) in &batch {
-                    known.remove(&key.0);
-                }
-            }
+            self.forget_keys(batch.iter().map(|(_, k)| k));
             forgotten += batch.len();
             self.inner.revoked_seen.store(last, Relaxed);
             if batch.len() < 1000 {
                 return Ok(forgotten);
             }
+        }
+    }
+
+    /// Forgets `keys`; any key at all counts as a forgetting for `identity_known`, cached or
+    /// not (a read under way may be about to cache it).
+    fn forget_keys<'k>(&self, keys: impl Iterator<Item = &'k IdentityKey>) {
+        let mut known = lock(&self.inner.identities);
+        let mut any = false;
+        for key in keys {
+            known.remove(&key.0);
+            any = true;
+        }
+        if any {
+            self.inner.forgotten.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -371,6 +397,7 @@ impl AppState {
     /// Forgets `key` at once (this instance revoked it).
     pub fn forget_identity(&self, key: &IdentityKey) {
         lock(&self.inner.identities).remove(&key.0);
+        self.inner.forgotten.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The ticket of `identity` in campaign `c` at `now`, given counters just settled: from this
@@ -430,6 +457,10 @@ impl AppState {
         lock(&self.inner.counters).remove(id);
     }
 }
+
+/// Revocations of the last this many seconds are read again at every tick (see
+/// `Store::revocations_after`).
+pub const REVOCATION_OVERLAP_S: i64 = 60;
 
 /// Registered keys remembered at most (32 bytes each, in two generations: about 13 MB).
 pub const KNOWN_KEYS: usize = 200_000;

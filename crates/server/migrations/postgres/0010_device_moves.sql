@@ -13,6 +13,9 @@ CREATE TABLE key_revocations (
     vouchers_reissued BIGINT NOT NULL
 );
 CREATE INDEX key_revocations_replaced_by ON key_revocations (replaced_by);
+-- Each instance re-reads the last minute's revocations every tick (a move may commit after one
+-- with a higher seq was read).
+CREATE INDEX key_revocations_revoked_at ON key_revocations (revoked_at);
 
 -- Codes of unused vouchers signed again for the new key: the old copy is void, and the box
 -- office says so (410 voucher_moved) instead of "no such voucher".

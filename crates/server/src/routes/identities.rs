@@ -198,13 +198,16 @@ pub async fn verify(State(state): State<AppState>, req: RawRequest) -> Result<Re
     let known = state.store().register_precheck(&key, &digest).await?;
     if matches!(known, Some(RegisterOutcome::ContactTaken)) {
         if !body.move_here {
-            // The code stays pending: the person may send it again with move_here.
+            // The code stays pending, and this try (a right code) is given back: the person
+            // may send it again with move_here at no cost.
+            state.store().refund_attempt(&key).await?;
             return Err(ApiError::new(
                 ProblemCode::ContactTaken,
                 "This contact is registered to another device's key. If it is yours (a new phone, a wiped keyring), send the same code again with move_here: true: that key is revoked and your places in line and vouchers move to this one.",
             ));
         }
-        state.store().clear_pending(&key).await?;
+        // The move deletes the pending code in its own transaction: a move that fails leaves
+        // the code for the retry.
         match state.store().move_identity(&digest, &key, state.issuer(), now).await? {
             MoveOutcome::Moved { old, moved } => {
                 state.forget_identity(&old);
@@ -225,13 +228,14 @@ pub async fn verify(State(state): State<AppState>, req: RawRequest) -> Result<Re
             // Released (or taken by this key) meanwhile: an ordinary registration below.
             MoveOutcome::Unheld | MoveOutcome::AlreadyRegistered => {}
         }
-    } else {
-        state.store().clear_pending(&key).await?;
     }
     let outcome = match state.store().register_precheck(&key, &digest).await? {
         Some(known) => known,
         None => state.store().register_identity(&key, digest, now).await?,
     };
+    // Only once registered: a registration that fails leaves the code for the retry (and a
+    // code left after a success is harmless: a repeat answers the registration made).
+    state.store().clear_pending(&key).await?;
     let moved = match outcome {
         RegisterOutcome::Existing { .. } => state.store().moved_to(&key).await?,
         _ => None,

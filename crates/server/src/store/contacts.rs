@@ -80,11 +80,10 @@ impl Store {
 
     /// When `key` was registered, if it is.
     pub async fn registered_at(&self, key: &IdentityKey) -> Result<Option<DateTime<Utc>>, StoreError> {
-        // The writer: a registration made a moment ago by this process must be seen.
-        let ms: Option<i64> = on_writer!(self, w => {
+        let ms: Option<i64> = on_reader!(self, r => {
             sqlx::query_scalar("SELECT registered_at FROM identities WHERE public_key = $1")
                 .bind(&key.0[..])
-                .fetch_optional(w)
+                .fetch_optional(r)
                 .await?
         });
         ms.map(at).transpose()
@@ -180,6 +179,19 @@ impl Store {
             code_hash,
             attempts_left: u32::try_from(left).unwrap_or(0),
         }))
+    }
+
+    /// Gives back the try taken for the code pending for `key`: the code was right (the answer
+    /// was "held by another key"), so sending it again with `move_here` must not cost a try.
+    pub async fn refund_attempt(&self, key: &IdentityKey) -> Result<(), StoreError> {
+        on_writer!(self, w => {
+            sqlx::query("UPDATE pending_registrations SET attempts_left = attempts_left + 1 WHERE public_key = $1")
+                .bind(&key.0[..])
+                .execute(w)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
     }
 
     /// Forgets the code pending for `key` (used, or void).

@@ -771,9 +771,12 @@ impl PgStore {
                     ..IssueBatch::default()
                 })
             }
-            // Another writer took a serial, a ticket or an identity first (unique violation),
-            // or the transaction conflicted: nothing was written; plan again.
-            Err(sqlx::Error::Database(d)) if matches!(d.code().as_deref(), Some("23505" | "40001" | "40P01")) => {
+            // Another writer took a serial, a ticket or an identity first (unique violation), a
+            // holder moved to a new device key since the plan (foreign key: the old identity is
+            // gone), or the transaction conflicted: nothing was written; plan again.
+            Err(sqlx::Error::Database(d))
+                if matches!(d.code().as_deref(), Some("23503" | "23505" | "40001" | "40P01")) =>
+            {
                 let _ = tx.rollback().await;
                 Ok(IssueBatch {
                     conflict: true,
@@ -842,9 +845,11 @@ impl PgStore {
                     hand_on(&mut tx, id, spec, now).await?;
                 }
             }
-            let t = load_ticket(&mut tx, id, identity)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt("ticket vanished".into()))?;
+            // None: the place moved to its person's new device key meanwhile (this key is
+            // revoked now): nothing was given back.
+            let Some(t) = load_ticket(&mut tx, id, identity).await? else {
+                return Ok(GiveBackOutcome::NoTicket);
+            };
             tx.commit().await?;
             Ok(GiveBackOutcome::Returned(Box::new(t)))
         })

@@ -227,8 +227,11 @@ impl Store {
                 .bind(&old.0[..])
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM pending_registrations WHERE public_key = $1")
+            // The old key's pending code, and the new key's, used by this move (gone only if
+            // the move commits: a failed move leaves the code for the retry).
+            sqlx::query("DELETE FROM pending_registrations WHERE public_key = $1 OR public_key = $2")
                 .bind(&old.0[..])
+                .bind(&new.0[..])
                 .execute(&mut *tx)
                 .await?;
             let tickets = count(i64::try_from(tickets).unwrap_or(i64::MAX));
@@ -265,13 +268,13 @@ impl Store {
 
     /// The revocation of `key`, if it was revoked.
     pub async fn revocation(&self, key: &IdentityKey) -> Result<Option<Revocation>, StoreError> {
-        let row = on_writer!(self, w => {
-            // The writer: a move made a moment ago by this process must be seen.
+        // A reader: in WAL mode a new read sees every move committed before it.
+        let row = on_reader!(self, r => {
             sqlx::query(
                 "SELECT replaced_by, revoked_at, tickets, vouchers, vouchers_reissued FROM key_revocations WHERE public_key = $1",
             )
             .bind(&key.0[..])
-            .fetch_optional(w)
+            .fetch_optional(r)
             .await?
             .map(|r| revocation_of(&r))
             .transpose()?
@@ -281,13 +284,13 @@ impl Store {
 
     /// What moved to `key` when it took its contact over (the latest move, if several).
     pub async fn moved_to(&self, key: &IdentityKey) -> Result<Option<MovedHere>, StoreError> {
-        let row = on_writer!(self, w => {
+        let row = on_reader!(self, r => {
             sqlx::query(
                 "SELECT replaced_by, revoked_at, tickets, vouchers, vouchers_reissued FROM key_revocations
                  WHERE replaced_by = $1 ORDER BY seq DESC LIMIT 1",
             )
             .bind(&key.0[..])
-            .fetch_optional(w)
+            .fetch_optional(r)
             .await?
             .map(|r| revocation_of(&r))
             .transpose()?
@@ -307,6 +310,21 @@ impl Store {
         rows.into_iter().map(|(s, k)| Ok((s, key(&k)?))).collect()
     }
 
+    /// Keys revoked at or after `since` (at most `limit`). On PostgreSQL a `seq` is taken when
+    /// its row is written, not when the move commits, so a move may commit after one with a
+    /// higher `seq` was read: re-reading the last minute's revocations catches it (forgetting a
+    /// key twice is harmless).
+    pub async fn revocations_since(&self, since: DateTime<Utc>, limit: i64) -> Result<Vec<IdentityKey>, StoreError> {
+        let rows: Vec<Vec<u8>> = on_reader!(self, r => {
+            sqlx::query_scalar("SELECT public_key FROM key_revocations WHERE revoked_at >= $1 LIMIT $2")
+                .bind(since.timestamp_millis())
+                .bind(limit)
+                .fetch_all(r)
+                .await?
+        });
+        rows.iter().map(|k| key(k)).collect()
+    }
+
     /// The newest revocation's `seq` (0 when none): where an instance starts watching.
     pub async fn last_revocation(&self) -> Result<i64, StoreError> {
         let seq: Option<i64> = on_reader!(self, r => {
@@ -318,10 +336,10 @@ impl Store {
     /// The campaign of the voucher whose old copy had `code`, if it moved to its holder's new
     /// device.
     pub async fn voucher_moved(&self, code: &VoucherCode) -> Result<Option<CampaignId>, StoreError> {
-        let campaign: Option<String> = on_writer!(self, w => {
+        let campaign: Option<String> = on_reader!(self, r => {
             sqlx::query_scalar("SELECT campaign_id FROM voucher_moves WHERE old_code = $1")
                 .bind(code.compact())
-                .fetch_optional(w)
+                .fetch_optional(r)
                 .await?
         });
         campaign

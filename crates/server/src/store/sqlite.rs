@@ -479,7 +479,18 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
             for chunk in vouchers.chunks(VALUES_CHUNK) {
-                insert_vouchers(&mut tx, chunk).await?;
+                match insert_vouchers(&mut tx, chunk).await {
+                    // A holder moved to a new device key since the plan (the old identity is
+                    // gone): write nothing and plan again, for the new key.
+                    Err(StoreError::Db(sqlx::Error::Database(d))) if d.is_foreign_key_violation() => {
+                        tx.rollback().await?;
+                        return Ok(IssueBatch {
+                            conflict: true,
+                            ..IssueBatch::default()
+                        });
+                    }
+                    other => other?,
+                }
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
                     "INSERT INTO issued_now (ticket_id, serial) VALUES ",
                     2,

@@ -343,3 +343,60 @@ async fn a_redemption_racing_the_move_uses_the_voucher_once() {
         app.stop().await;
     }
 }
+
+/// A right code answered "held by another key" costs no try: even on the last try, the same
+/// code with `move_here` moves.
+#[tokio::test]
+async fn the_right_code_on_the_last_try_still_moves() {
+    for backend in backends() {
+        let app = spawn_app_with(backend, demo(2, 10, 60), log_mode).await;
+        let old = Person::new(1);
+        register_verified(&app, &old, "kim@example.com").await;
+        app.advance(61);
+        let new = Person::new(2);
+        let code = code_for(&app, &new, "kim@example.com").await;
+        let wrong = if code == "000000" { "000001" } else { "000000" };
+        for _ in 0..4 {
+            expect_problem(app.send_code(&new, wrong, false).await, ProblemCode::WrongCode).await;
+        }
+        expect_problem(app.send_code(&new, &code, false).await, ProblemCode::ContactTaken).await;
+        let r = app.send_code(&new, &code, true).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+        app.stop().await;
+    }
+}
+
+/// A move whose transaction fails (here: a trigger standing for a lost connection or a pool
+/// timeout) changes nothing and keeps the code: the retry with the same code moves.
+#[tokio::test]
+async fn a_failed_move_keeps_the_code_for_the_retry() {
+    use sqlx::Connection as _;
+    let app = spawn_app_with(Backend::Sqlite, demo(2, 10, 60), log_mode).await;
+    let lineup_server::DbLocation::Sqlite(path) = app.config.db.clone() else {
+        panic!("a SQLite test app")
+    };
+    let old = Person::new(1);
+    register_verified(&app, &old, "kim@example.com").await;
+    app.advance(61);
+    let new = Person::new(2);
+    let code = code_for(&app, &new, "kim@example.com").await;
+    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER fail_moves BEFORE INSERT ON key_revocations BEGIN SELECT RAISE(ABORT, 'injected'); END",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let r = app.send_code(&new, &code, true).await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    let r = app.signed(&old, Method::GET, "/v1/vouchers", None, &[]).await;
+    assert_eq!(r.status(), StatusCode::OK, "nothing moved: the old key still works");
+    sqlx::query("DROP TRIGGER fail_moves").execute(&mut db).await.unwrap();
+    let r = app.send_code(&new, &code, true).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    let r = app.signed(&old, Method::GET, "/v1/vouchers", None, &[]).await;
+    expect_problem(r, ProblemCode::KeyRevoked).await;
+    app.stop().await;
+}
