@@ -3,7 +3,7 @@
 //! the plain digest before migration 0009.
 
 use super::{Store, StoreError};
-use crate::verify::policy::{HOUR_MS, SendPolicy, send_verdict};
+use crate::verify::policy::{DAY_MS, SendPolicy, send_verdict};
 use chrono::{DateTime, Utc};
 use lineup_protocol::IdentityKey;
 
@@ -92,7 +92,7 @@ impl Store {
     /// Records a code sent to `contact_digest` at `now` if the per-contact policy allows it,
     /// deciding under a lock (SQLite's writer, a PostgreSQL advisory lock on the digest) so that
     /// instances racing for one contact cannot both pass. `Err(seconds)`: wait that long.
-    /// Sends older than an hour do not count; [`Store::sweep_verification`] forgets them.
+    /// Sends older than a day do not count; [`Store::sweep_verification`] forgets them.
     pub async fn reserve_send(
         &self,
         contact_digest: &[u8; 32],
@@ -100,7 +100,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Result<(), u64>, StoreError> {
         let now_ms = now.timestamp_millis();
-        let since = now_ms - HOUR_MS;
+        let since = now_ms - DAY_MS;
         let pg = matches!(self, Store::Postgres(_));
         in_tx!(self, tx => {
             if pg {
@@ -206,14 +206,14 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets what verification no longer needs at `now`: sends older than an hour (they no
+    /// Forgets what verification no longer needs at `now`: sends older than a day (they no
     /// longer count against a contact) and expired codes. The background tick calls it every
     /// minute, so neither table grows with the number of contacts ever asked for.
     pub async fn sweep_verification(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let now_ms = now.timestamp_millis();
         let n = on_writer!(self, w => {
             let sends = sqlx::query("DELETE FROM contact_sends WHERE sent_at <= $1")
-                .bind(now_ms - HOUR_MS)
+                .bind(now_ms - DAY_MS)
                 .execute(w)
                 .await?
                 .rows_affected();
@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(rows[0].contact_digest, keyed.to_vec());
     }
 
-    /// Sends stop counting after an hour and are then swept; expired codes are swept.
+    /// Sends stop counting after a day and are then swept; expired codes are swept.
     #[tokio::test]
     async fn old_sends_and_expired_codes_are_swept() {
         let dir = tempfile::tempdir().unwrap();
@@ -277,7 +277,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.sweep_verification(t0).await.unwrap(), 0, "nothing old yet");
-        let later = t0 + chrono::Duration::minutes(61);
+        let later = t0 + chrono::Duration::hours(24) + chrono::Duration::minutes(1);
         assert_eq!(store.sweep_verification(later).await.unwrap(), 2);
         assert!(store.take_attempt(&key, t0).await.unwrap().is_none());
         assert_eq!(store.reserve_send(&digest, &policy, later).await.unwrap(), Ok(()));

@@ -4,21 +4,25 @@
 use std::time::Duration;
 
 /// How often a code may be sent to one contact (whoever asks: this is what keeps a number from
-/// being flooded with messages).
+/// being flooded with messages, and what bounds guessing: every code allows a few tries, so a
+/// key that does not receive the codes gets at most `per_day` times that many guesses a day).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendPolicy {
     /// At least this long between two codes to one contact.
     pub min_gap: Duration,
     /// At most this many codes to one contact in any hour.
     pub per_hour: u32,
+    /// At most this many codes to one contact in any day.
+    pub per_day: u32,
 }
 
 impl Default for SendPolicy {
-    /// One a minute, five an hour.
+    /// One a minute, five an hour, ten a day.
     fn default() -> Self {
         SendPolicy {
             min_gap: Duration::from_secs(60),
             per_hour: 5,
+            per_day: 10,
         }
     }
 }
@@ -26,22 +30,27 @@ impl Default for SendPolicy {
 /// The window of `per_hour`.
 pub const HOUR_MS: i64 = 3_600_000;
 
+/// The window of `per_day`: how long sends are kept.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
 /// Whether a code may go to a contact at `now_ms` given when earlier ones went (any order;
-/// entries older than an hour are ignored): `Err(seconds to wait)` when not.
+/// entries older than a day are ignored): `Err(seconds to wait)` when not.
 pub fn send_verdict(policy: &SendPolicy, sent_ms: &[i64], now_ms: i64) -> Result<(), u64> {
-    let recent: Vec<i64> = sent_ms.iter().copied().filter(|&t| now_ms - t < HOUR_MS).collect();
+    let mut recent: Vec<i64> = sent_ms.iter().copied().filter(|&t| now_ms - t < DAY_MS).collect();
+    recent.sort_unstable();
     let gap_ms = i64::try_from(policy.min_gap.as_millis()).unwrap_or(i64::MAX);
     let mut wait_ms = 0i64;
-    if let Some(last) = recent.iter().max() {
+    if let Some(last) = recent.last() {
         wait_ms = wait_ms.max(last.saturating_add(gap_ms) - now_ms);
     }
-    let cap = usize::try_from(policy.per_hour).unwrap_or(usize::MAX);
-    if recent.len() >= cap {
-        let mut sorted = recent.clone();
-        sorted.sort_unstable();
-        // The send that has to leave the window for one more to fit.
-        let oldest_needed = sorted[recent.len() - cap];
-        wait_ms = wait_ms.max(oldest_needed + HOUR_MS - now_ms);
+    for (window, cap) in [(HOUR_MS, policy.per_hour), (DAY_MS, policy.per_day)] {
+        let within: Vec<i64> = recent.iter().copied().filter(|&t| now_ms - t < window).collect();
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        if cap > 0 && within.len() >= cap {
+            // The send that has to leave the window for one more to fit.
+            let oldest_needed = within[within.len() - cap];
+            wait_ms = wait_ms.max(oldest_needed + window - now_ms);
+        }
     }
     if wait_ms > 0 {
         Err(u64::try_from(wait_ms).unwrap_or(u64::MAX).div_ceil(1000))
@@ -68,6 +77,23 @@ mod tests {
     use super::*;
 
     const MIN: i64 = 60_000;
+
+    #[test]
+    fn ten_a_day() {
+        let p = SendPolicy::default();
+        let t0 = 1_000_000_000;
+        // Five an hour apart by 13 minutes, twice: ten sends within 2 h 10 min.
+        let ten: Vec<i64> = (0..10).map(|i| t0 + i * 13 * MIN + (i / 5) * 60 * MIN).collect();
+        let last = ten[9];
+        assert_eq!(send_verdict(&p, &ten[..9], last), Ok(()));
+        // The eleventh waits until the first leaves the day.
+        let next = last + 2 * 60 * MIN;
+        assert_eq!(
+            send_verdict(&p, &ten, next),
+            Err(u64::try_from((t0 + DAY_MS - next) / 1000).unwrap())
+        );
+        assert_eq!(send_verdict(&p, &ten, t0 + DAY_MS), Ok(()));
+    }
 
     #[test]
     fn one_a_minute_and_five_an_hour() {
