@@ -126,6 +126,7 @@ async function boot() {
   });
 
   subscribe('claim', showResultBanner);
+  window.addEventListener('lineup:register-again', registerAgain);
   booted = true;
   window.addEventListener('hashchange', () => {
     clearBannerFor(parseRoute(location.hash));
@@ -164,6 +165,21 @@ function showResultBanner({ campaignId, tracked, prev }) {
   banner.querySelector(`[data-campaign="${CSS.escape(campaignId)}"]`)?.remove();
   banner.append(item);
   announce(text, { urgent: true });
+}
+
+/**
+ * This device's registration moved to another device (`key_revoked`): registration again. The
+ * backend has usually replaced the key already; if it has not heard yet, `register` does it.
+ */
+async function registerAgain() {
+  try {
+    state.identity = await api.identityStatus();
+  } catch {
+    // The local view below is enough to show registration.
+  }
+  state.identity = { ...(state.identity || {}), registered: false };
+  translateShell();
+  location.hash = '#/register';
 }
 
 function clearBannerFor(next) {

@@ -27,10 +27,26 @@ export function errorBox(error, { onRetry, retryLabel } = {}) {
     h('p', { class: 'notice-title', text: error.message || t('error.unknown') }),
     h('p', { text: errorAdvice(error.code) }),
   );
-  if (onRetry) {
+  if (error.code === 'key_revoked') {
+    box.append(registerAgainButton());
+  } else if (onRetry) {
     box.append(h('button', { type: 'button', class: 'button secondary', onclick: onRetry, text: retryLabel || t('action.retry') }));
   }
   return box;
+}
+
+/**
+ * This device's key was replaced by another device's (the person moved): the way back is to
+ * register again. app.js takes the event (it owns the identity and the routes).
+ */
+export function registerAgainButton() {
+  return h('button', {
+    type: 'button',
+    class: 'button primary',
+    'data-testid': 'register-again',
+    text: t('register.again'),
+    onclick: () => window.dispatchEvent(new CustomEvent('lineup:register-again')),
+  });
 }
 
 /** Runs `work` with the button disabled and marked busy; restores it afterwards. */
