@@ -128,7 +128,7 @@ async function typeCode(input, code) {
 async function launch(args = []) {
   const caps = new Capabilities();
   caps.setBrowserName('wry');
-  caps.set('tauri:options', { application: APP, args });
+  caps.set('tauri:options', args.length ? { application: APP, args } : { application: APP });
   driver = await new Builder().withCapabilities(caps).usingServer(DRIVER).build();
   // The UI marks <html data-ready="true"> once settings and identity are loaded.
   await driver.wait(async () => (await driver.executeScript('return document.documentElement.dataset.ready')) === 'true', 30_000);

@@ -101,23 +101,28 @@ export function renderCodeStep(main, ctx, { sent, contact, moveHere, onRegistere
 
   /** The code proved a contact another device holds: say so first, then offer the move. */
   function showTaken(code) {
-    form.hidden = true;
-    others.hidden = true;
     const move = h('button', { type: 'button', class: 'button primary', 'data-testid': 'move-here', text: t('move.confirm') });
     const cancel = h('button', { type: 'button', class: 'button secondary', text: t('action.cancel') });
     const error = h('div');
-    const title = h('h2', { id: 'taken-title', tabindex: '-1', text: t('move.taken.title') });
+    // The statement is the page's heading now: what happened comes first.
+    const title = heading(t('move.taken.title'), 'taken-title');
     taken.replaceChildren(
       h(
-        'section',
-        { class: 'notice notice-info taken', 'aria-labelledby': 'taken-title', 'data-testid': 'contact-taken' },
+        'div',
+        { 'data-testid': 'contact-taken' },
         title,
-        h('p', { text: t('move.taken.body') }),
-        whatMoves(),
-        error,
-        h('div', { class: 'actions' }, move, cancel),
+        h(
+          'section',
+          { class: 'notice notice-info taken', 'aria-labelledby': 'taken-title' },
+          h('p', { text: t('move.taken.body') }),
+          whatMoves('h2'),
+          error,
+          h('div', { class: 'actions' }, move, cancel),
+        ),
       ),
     );
+    main.replaceChildren(taken);
+    ctx.setTitle(t('move.taken.title'));
     move.addEventListener('click', () =>
       busy(move, async () => {
         error.replaceChildren();
@@ -193,11 +198,11 @@ export function renderCodeStep(main, ctx, { sent, contact, moveHere, onRegistere
 }
 
 /** What moving here does, as a short list (shown before the move is asked for). */
-export function whatMoves() {
+export function whatMoves(level = 'h3') {
   return h(
     'div',
     { class: 'what-moves' },
-    h('h3', { text: t('move.what.title') }),
+    h(level, { text: t('move.what.title') }),
     h('ul', { class: 'bullets' }, h('li', { text: t('move.what.other') }), h('li', { text: t('move.what.places') }), h('li', { text: t('move.what.codes') })),
   );
 }
