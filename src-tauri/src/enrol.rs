@@ -8,7 +8,8 @@ use crate::error::{AppError, CmdResult, ErrorCode};
 use crate::shell::EVENT_WALLET_CHANGED;
 use crate::state::AppState;
 use lineup_core::api::RegisterStep;
-use lineup_core::enrol::{places, with_live_key};
+use lineup_core::driver::{FileRecordStore, RecordStore};
+use lineup_core::enrol::{places, revive_for_moved, with_live_key};
 use lineup_core::identity::{Identity, contact_hint};
 use lineup_protocol::{Contact, MovedHere, OneTimeCode, ProblemCode, Registration};
 use serde::Serialize;
@@ -142,8 +143,19 @@ async fn take_in_moved(state: &AppState, moved: &MovedHere, followed: &mut Vec<S
             return;
         }
     };
+    let store = FileRecordStore::new(&state.profile, &state.server_url());
     for ticket in found {
         let id = ticket.campaign_id.clone();
+        // A claim this device ran for the place before it moved away ended failed (or holds a
+        // voucher that is void now): start it over to follow the place.
+        if let Ok(Some(mut record)) = store.load(&id)
+            && revive_for_moved(&mut record, &ticket)
+        {
+            if let Err(e) = store.save(&record) {
+                tracing::warn!(campaign = %id, error = %e, "cannot restart the claim of a place that moved here");
+            }
+            state.forget_progress(&id);
+        }
         match claims::arm(state, id.clone()).await {
             Ok(p) => {
                 tracing::info!(campaign = %id, phase = ?p.phase, "following a place that moved here");
@@ -291,7 +303,7 @@ mod tests {
     }
 
     #[test]
-    fn moving_here_after_contact_taken_brings_the_voucher_and_follows_the_place() {
+    fn moving_here_after_contact_taken_brings_the_voucher_and_follows_the_place_again() {
         use lineup_protocol::ProblemCode::ContactTaken;
         let verifies = Arc::new(AtomicUsize::new(0));
         let v = verifies.clone();
@@ -324,6 +336,8 @@ mod tests {
             _ => not_found(),
         });
         let app = test_app(&server.url);
+        // This device once held the place, and its claim failed when the place moved away.
+        crate::tests::save_record(&app, lineup_core::engine::Phase::Failed, true, false);
         let wallet_events = app.events("wallet-changed");
         app.invoke("register", json!({"contact": "kim@example.com", "consent": true}))
             .unwrap();

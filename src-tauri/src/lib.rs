@@ -445,7 +445,7 @@ mod tests {
         v
     }
 
-    fn save_record(app: &TestApp, phase: lineup_core::engine::Phase, ticket: bool, voucher: bool) {
+    pub(crate) fn save_record(app: &TestApp, phase: lineup_core::engine::Phase, ticket: bool, voucher: bool) {
         use lineup_core::driver::{FileRecordStore, RecordStore};
         let state = app.state();
         let mut r = lineup_core::engine::ClaimRecord::new("demo".parse().unwrap(), "key-1".into());

@@ -235,6 +235,11 @@ impl Inner {
         lock(&self.claims).insert(p.campaign_id.clone(), p.clone());
     }
 
+    /// Drops the remembered progress of a claim whose record was reset (a place moved here).
+    pub fn forget_progress(&self, id: &CampaignId) {
+        lock(&self.claims).remove(id);
+    }
+
     pub fn all_progress(&self) -> Vec<Progress> {
         lock(&self.claims).values().cloned().collect()
     }

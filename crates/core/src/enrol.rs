@@ -5,6 +5,7 @@
 //! so the client can follow them.
 
 use crate::api::{ApiClient, ApiError};
+use crate::engine::{ClaimRecord, Phase};
 use crate::identity::{Identity, IdentityError, SecretStore};
 use crate::profile::Profile;
 use lineup_protocol::{CampaignId, ProblemCode, TicketState, TicketStatus};
@@ -68,6 +69,29 @@ where
 /// a place already given back (nothing more will happen to it).
 pub fn worth_following(ticket: &TicketStatus) -> bool {
     ticket.state != TicketState::Returned
+}
+
+/// A claim record this device already had for a place that just moved (back) here: whether it
+/// must run again to follow the place, and if so it is reset to start over (keeping its
+/// idempotency key and ticket). That is a claim that failed (typically `key_revoked` while the
+/// place was on the other device) or one holding a voucher the move signed again (its code is
+/// void now). Any other record is followed as it is.
+pub fn revive_for_moved(record: &mut ClaimRecord, ticket: &TicketStatus) -> bool {
+    let stale = match record.phase {
+        Phase::Failed => true,
+        Phase::Holding => ticket
+            .voucher
+            .as_ref()
+            .is_some_and(|v| record.voucher.as_ref().map(|r| &r.code) != Some(&v.code)),
+        _ => false,
+    };
+    if stale {
+        record.phase = Phase::Armed;
+        record.error = None;
+        record.parked = false;
+        record.voucher = None;
+    }
+    stale
 }
 
 /// The person's places in line among `campaigns` (`GET .../tickets/me` for each), after a move:
@@ -168,6 +192,73 @@ mod tests {
             .unwrap()
             .public_key();
         assert_eq!(before, after, "only a revoked key is replaced");
+    }
+
+    #[test]
+    fn a_failed_claim_or_a_voided_voucher_starts_again_for_a_moved_place() {
+        let now = chrono::Utc::now();
+        let ticket = |voucher: Option<lineup_protocol::Voucher>| TicketStatus {
+            campaign_id: "demo".parse().unwrap(),
+            ticket_id: "tk-1".into(),
+            state: TicketState::Claimed,
+            joined_at: now,
+            in_draw: true,
+            auto_issue: true,
+            position: None,
+            ahead: None,
+            waitlist: None,
+            admit_at: None,
+            admit_until: None,
+            check_at: None,
+            voucher,
+            server_time: now,
+        };
+        let voucher = |seed: &str| lineup_protocol::Voucher {
+            campaign_id: "demo".parse().unwrap(),
+            serial: 7,
+            code: lineup_protocol::VoucherCode::derive(seed.as_bytes()),
+            token: "t".into(),
+            amount: 6000,
+            currency: "KRW".into(),
+            kid: 1,
+            issued_at: now,
+            expires_at: now,
+            status: lineup_protocol::VoucherStatus::Unused,
+            redeemed_at: None,
+        };
+        let old = voucher("old token");
+        let new = voucher("token signed again");
+        assert_ne!(old.code, new.code);
+        let mut r = ClaimRecord::new("demo".parse().unwrap(), "key-1".into());
+        r.ticket_id = Some("tk-1".into());
+
+        r.phase = Phase::Failed;
+        r.error = Some(crate::engine::FailReason {
+            code: "key_revoked".into(),
+            message: "replaced".into(),
+        });
+        assert!(revive_for_moved(&mut r, &ticket(None)));
+        assert_eq!((r.phase, r.error.clone()), (Phase::Armed, None));
+        assert_eq!(
+            (r.idempotency_key.as_str(), r.ticket_id.as_deref()),
+            ("key-1", Some("tk-1")),
+            "the same claim, not a new one"
+        );
+
+        r.phase = Phase::Holding;
+        r.voucher = Some(old.clone());
+        assert!(
+            !revive_for_moved(&mut r, &ticket(Some(old.clone()))),
+            "the same voucher: nothing to do"
+        );
+        assert!(revive_for_moved(&mut r, &ticket(Some(new))), "signed again: fetch it");
+        assert_eq!((r.phase, r.voucher.clone()), (Phase::Armed, None));
+
+        r.phase = Phase::InLine;
+        assert!(
+            !revive_for_moved(&mut r, &ticket(None)),
+            "still going: followed as it is"
+        );
     }
 
     #[test]
