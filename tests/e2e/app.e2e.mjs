@@ -8,7 +8,8 @@
 // `hide_code_on_lock_screen` on, a second claim's notifications tell the result and that the
 // voucher is there, without its code. Then "I changed phones": a second profile of the app
 // (a new key) proves the same contact, is told it is registered on another device, moves it
-// here, and shows the unused voucher with a new code; the box office refuses the old code.
+// here, and shows the unused voucher with a new code; the box office refuses the old code; the
+// old device, started again, is told its registration moved and offered to register again.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -390,6 +391,21 @@ test('changed phones: a new device proves the same contact, moves here, and the 
     assert.equal(old.body.code, 'voucher_moved', JSON.stringify(old.body));
     const fresh = await redeem(grouped(newHiddenCode));
     assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
+  });
+
+  await t.test('the old device is told its registration moved, and offered to register again', async () => {
+    await driver.quit();
+    driver = undefined;
+    await launch();
+    await driver.executeScript('location.hash = "#/wallet"');
+    const again = await visible(byTestId('register-again'), 20_000);
+    const alert = await driver.findElement(By.css('[role="alert"]'));
+    assert.match(await alert.getText(), /이 기기의 등록이 다른 기기로 옮겨졌습니다/);
+    await shot('old-device-moved');
+    const status = await invoke('identity_status');
+    assert.equal(status.registered, false, `the revoked key was replaced: ${JSON.stringify(status)}`);
+    await again.click();
+    await driver.wait(until.urlMatches(/#\/register$/), 10_000);
   });
 });
 
