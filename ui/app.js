@@ -144,6 +144,9 @@ function showResultBanner({ campaignId, tracked, prev }) {
   const phase = tracked.progress.phase;
   if (!isResult(phase) || (prev && prev.progress.phase === phase)) return;
   const here = parseRoute(location.hash);
+  // A place that moved here from another device arrives with its result already known: the
+  // registration note says what moved (during the move the route is still registration).
+  if (!prev && (here.name === 'register' || state.movedPlaces.has(campaignId))) return;
   if (here.name === 'claim' && here.params.id === campaignId) return;
   const c = campaignById(campaignId);
   const result = t(phase === 'returned' && tracked.progress.voucher ? 'result.returned.title.voucher' : `result.${phase}.title`);

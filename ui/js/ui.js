@@ -21,15 +21,23 @@ export function errorAdvice(code) {
  * role=alert because it appears in response to an action the person just took.
  */
 export function errorBox(error, { onRetry, retryLabel } = {}) {
+  if (error.code === 'key_revoked') {
+    // Not an error to explain but a fact to state, in the person's language (the server's
+    // detail is English and names keys).
+    return h(
+      'div',
+      { class: 'notice notice-error', role: 'alert' },
+      h('p', { class: 'notice-title', text: t('error.advice.key_revoked') }),
+      registerAgainButton(),
+    );
+  }
   const box = h(
     'div',
     { class: 'notice notice-error', role: 'alert' },
     h('p', { class: 'notice-title', text: error.message || t('error.unknown') }),
     h('p', { text: errorAdvice(error.code) }),
   );
-  if (error.code === 'key_revoked') {
-    box.append(registerAgainButton());
-  } else if (onRetry) {
+  if (onRetry) {
     box.append(h('button', { type: 'button', class: 'button secondary', onclick: onRetry, text: retryLabel || t('action.retry') }));
   }
   return box;

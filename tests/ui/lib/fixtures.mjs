@@ -291,5 +291,7 @@ export const VERIFY_TAKEN = {
   ...VERIFY,
   taken: true,
   moved: { revoked_at: '2026-11-25T09:00:00Z', tickets: 1, vouchers: 1, vouchers_reissued: 1 },
-  places: ['lotte-1125'],
+  places: ['mega-1125'],
+  // What the backend's claim of the moved place reports (claim-progress) as it is followed.
+  place_progress: { 'mega-1125': PHASES.holding },
 };

@@ -127,6 +127,14 @@ export function installMock(scenario) {
       s.identity = v.pending.identity;
       v.pending = null;
       const moved = v.taken && args.move_here ? v.moved : null;
+      // The backend follows each moved place with a claim, whose progress it emits.
+      for (const id of moved ? v.places || [] : []) {
+        const fields = (v.place_progress || {})[id];
+        if (!fields) continue;
+        const p = progress(id, fields);
+        s.claims[id] = p;
+        setTimeout(() => emit('claim-progress', p), v.place_delay_ms || 0);
+      }
       return { step: 'registered', identity: s.identity, moved, places: moved ? v.places || [] : [] };
     },
     list_campaigns: () => {

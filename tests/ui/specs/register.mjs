@@ -244,7 +244,10 @@ export function registerSpecs() {
         assert.match(await done.innerText(), /이 기기로 옮겼습니다/);
         assert.equal(await page.getByTestId('moved').innerText(), '자리 1개와 할인권 1장을 이 기기로 옮겼습니다.');
         assert.match(await done.innerText(), new RegExp(tr('register.moved.reissued').slice(0, 12)));
-        assert.equal(await done.getByRole('link', { name: tr('campaign.action.view_line') }).getAttribute('href'), '#/claim/lotte-1125');
+        assert.equal(await done.getByRole('link', { name: tr('campaign.action.view_line') }).getAttribute('href'), '#/claim/mega-1125');
+        // The moved place's result arrived during the move: no banner repeats what the note says.
+        await page.waitForTimeout(400);
+        assert.equal(await page.locator('#banner .banner').count(), 0);
         // The same code twice on the second try: first as asked, then with the move.
         assert.deepEqual((await calls(page, 'verify_code')).map((c) => c.args), [
           { code: VERIFY.code, move_here: false },
@@ -259,7 +262,12 @@ export function registerSpecs() {
 
     it('"Changed phones?" explains the move, then sends it with the code (English, desktop)', async () => {
       const app = await openApp(
-        scenario({ identity: NOT_REGISTERED, verify: VERIFY_TAKEN, settings: { server_url: 'https://lineup.example.kr', language: 'en', notifications: false, hide_code_on_lock_screen: true } }),
+        scenario({
+          identity: NOT_REGISTERED,
+          // The moved place's progress comes after the answer this time.
+          verify: { ...VERIFY_TAKEN, place_delay_ms: 300 },
+          settings: { server_url: 'https://lineup.example.kr', language: 'en', notifications: false, hide_code_on_lock_screen: true },
+        }),
         { hash: '#/register', viewport: 'desktop' },
       );
       const { page } = app;
@@ -278,6 +286,9 @@ export function registerSpecs() {
         await page.getByTestId('moved').waitFor();
         assert.equal(await page.getByTestId('moved').innerText(), 'Moved 1 place in line and 1 voucher to this device.');
         assert.deepEqual((await calls(page, 'verify_code')).map((c) => c.args), [{ code: VERIFY.code, move_here: true }]);
+        await page.waitForTimeout(600);
+        assert.equal(await page.evaluate(() => window.__mock.state.claims['mega-1125']?.phase), 'holding');
+        assert.equal(await page.locator('#banner .banner').count(), 0, 'no banner for a place that moved here');
         await assertClean(app);
       } finally {
         await app.close();

@@ -253,6 +253,7 @@ export function render(main, _params, ctx) {
   /** The `registered` answer (at once, or after the code): on to the campaigns with a note. */
   async function registered(step, value, wantsNotifications) {
     state.identity = step.identity;
+    for (const id of step.places || []) state.movedPlaces.add(id);
     if (wantsNotifications) await turnOnNotifications();
     justRegistered = { contact: state.identity?.contact_hint || value, moved: step.moved || null, places: step.places || [] };
     ctx.announce(t(step.moved ? 'register.moved.title' : 'register.done'), { urgent: true });
