@@ -214,6 +214,23 @@ export function registerSpecs() {
       }
     });
 
+    it('a code asked for too soon from the form says how long to wait', async () => {
+      const busy = { code: 'rate_limited', message: 'A code was sent to this contact recently; ask again in 90 s.', retry_after_s: 90 };
+      const app = await openApp(scenario({ identity: NOT_REGISTERED, register_error: busy }), { hash: '#/register' });
+      const { page } = app;
+      try {
+        await page.locator('#contact').fill('kim@example.com');
+        await page.locator('#consent').check();
+        await page.getByRole('button', { name: '등록하기' }).click();
+        const alert = page.getByRole('alert');
+        await alert.waitFor();
+        assert.equal(await alert.innerText(), tr('code.wait', { duration: '1분 30초' }));
+        await assertClean(app);
+      } finally {
+        await app.close();
+      }
+    });
+
     it('a contact on another device: said first, the move explained and offered; cancel goes back, the move moves', async () => {
       const app = await openApp(scenario({ identity: NOT_REGISTERED, verify: VERIFY_TAKEN }), { hash: '#/register' });
       const { page } = app;

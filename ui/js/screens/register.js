@@ -11,6 +11,7 @@ import { t, setLanguage, language } from '../i18n.js';
 import { state } from '../store.js';
 import { heading, busy, errorAdvice } from '../ui.js';
 import { renderCodeStep, whatMoves } from './verify.js';
+import { formatDuration } from '../format.js';
 
 /** Loose shapes for the hint: an e-mail, or 7-15 digits with common separators. */
 export function contactLooksValid(value, kind) {
@@ -225,11 +226,13 @@ export function render(main, _params, ctx) {
       try {
         step = await api.register(value, true);
       } catch (e) {
+        // Codes asked for too often: how long to wait, in words (the server's detail is English).
+        const wait = e.code === 'rate_limited' && typeof e.retryAfterS === 'number';
         const box = h(
           'div',
           { class: 'notice notice-error', role: 'alert' },
-          h('p', { class: 'notice-title', text: e.message || t('error.unknown') }),
-          h('p', { text: errorAdvice(e.code) }),
+          h('p', { class: 'notice-title', text: wait ? t('code.wait', { duration: formatDuration(language(), e.retryAfterS * 1000) }) : e.message || t('error.unknown') }),
+          wait ? null : h('p', { text: errorAdvice(e.code) }),
         );
         formError.replaceChildren(box);
         if (e.code === 'invalid_input' || e.code === 'contact_taken') contact.focus();
