@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "set_settings",
     "identity_status",
     "register",
+    "verify_code",
     "list_campaigns",
     "arm_claim",
     "claim_status",

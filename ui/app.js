@@ -126,6 +126,7 @@ async function boot() {
   });
 
   subscribe('claim', showResultBanner);
+  window.addEventListener('lineup:register-again', registerAgain);
   booted = true;
   window.addEventListener('hashchange', () => {
     clearBannerFor(parseRoute(location.hash));
@@ -143,6 +144,9 @@ function showResultBanner({ campaignId, tracked, prev }) {
   const phase = tracked.progress.phase;
   if (!isResult(phase) || (prev && prev.progress.phase === phase)) return;
   const here = parseRoute(location.hash);
+  // A place that moved here from another device arrives with its result already known: the
+  // registration note says what moved (during the move the route is still registration).
+  if (!prev && (here.name === 'register' || state.movedPlaces.has(campaignId))) return;
   if (here.name === 'claim' && here.params.id === campaignId) return;
   const c = campaignById(campaignId);
   const result = t(phase === 'returned' && tracked.progress.voucher ? 'result.returned.title.voucher' : `result.${phase}.title`);
@@ -164,6 +168,21 @@ function showResultBanner({ campaignId, tracked, prev }) {
   banner.querySelector(`[data-campaign="${CSS.escape(campaignId)}"]`)?.remove();
   banner.append(item);
   announce(text, { urgent: true });
+}
+
+/**
+ * This device's registration moved to another device (`key_revoked`): registration again. The
+ * backend has usually replaced the key already; if it has not heard yet, `register` does it.
+ */
+async function registerAgain() {
+  try {
+    state.identity = await api.identityStatus();
+  } catch {
+    // The local view below is enough to show registration.
+  }
+  state.identity = { ...(state.identity || {}), registered: false };
+  translateShell();
+  location.hash = '#/register';
 }
 
 function clearBannerFor(next) {

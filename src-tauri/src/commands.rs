@@ -3,13 +3,14 @@
 //! Argument names stay snake_case as the contract writes them (Tauri would expect camelCase).
 
 use crate::claims;
+use crate::enrol::Step;
 use crate::error::{AppError, CmdResult, ErrorCode};
 use crate::settings::Settings;
 use crate::shell::{EVENT_WALLET_CHANGED, Permission};
 use crate::state::AppState;
 use lineup_core::engine::Progress;
 use lineup_core::wallet::WalletEntry;
-use lineup_protocol::{Campaign, CampaignId, Contact, ProblemCode};
+use lineup_protocol::{Campaign, CampaignId, Contact, OneTimeCode, ProblemCode};
 use serde::Serialize;
 use tauri::State;
 
@@ -20,6 +21,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         set_settings,
         identity_status,
         register,
+        verify_code,
         list_campaigns,
         arm_claim,
         claim_status,
@@ -63,6 +65,11 @@ pub fn set_settings(state: State<'_, AppState>, settings: serde_json::Value) -> 
 
 #[tauri::command(rename_all = "snake_case")]
 pub fn identity_status(state: State<'_, AppState>) -> CmdResult<IdentityStatus> {
+    status_of(&state)
+}
+
+/// The identity's status for the current server.
+pub fn status_of(state: &AppState) -> CmdResult<IdentityStatus> {
     let server_url = state.server_url();
     let meta = state.identity_meta()?;
     Ok(IdentityStatus {
@@ -75,8 +82,9 @@ pub fn identity_status(state: State<'_, AppState>) -> CmdResult<IdentityStatus> 
     })
 }
 
+/// Registers this device: `registered` at once, or `code_sent` (finish with `verify_code`).
 #[tauri::command(rename_all = "snake_case")]
-pub async fn register(state: State<'_, AppState>, contact: String, consent: bool) -> CmdResult<IdentityStatus> {
+pub async fn register(state: State<'_, AppState>, contact: String, consent: bool) -> CmdResult<Step> {
     let contact: Contact = contact
         .parse()
         .map_err(|e| AppError::invalid(format!("this contact cannot be used: {e}")))?;
@@ -86,17 +94,15 @@ pub async fn register(state: State<'_, AppState>, contact: String, consent: bool
             "Registration needs your consent to keep the contact (as a digest).",
         ));
     }
-    let mut identity = state.identity_or_create()?;
-    let server_url = state.server_url();
-    let api = state.api()?.with_identity(identity.signing_key().clone());
-    let (registration, _created) = api.register(contact.clone(), consent).await?;
-    // The identity now belongs to this server (a person may move to another one later).
-    identity.meta.server_url = server_url;
-    identity
-        .mark_registered(&state.profile, &contact, registration.registered_at)
-        .map_err(|e| AppError::internal(e.to_string()))?;
-    tracing::info!(identity = %identity.public_key().to_b64(), "registered");
-    identity_status(state)
+    crate::enrol::start(&state, contact, consent).await
+}
+
+/// The one-time code sent by `register`; `move_here` moves the contact here from the device
+/// that holds it ("I changed phones").
+#[tauri::command(rename_all = "snake_case")]
+pub async fn verify_code(state: State<'_, AppState>, code: String, move_here: bool) -> CmdResult<Step> {
+    let code: OneTimeCode = code.parse().map_err(|_| AppError::invalid("a code is six digits"))?;
+    crate::enrol::verify(&state, code, move_here).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -109,20 +115,20 @@ pub async fn list_campaigns(state: State<'_, AppState>) -> CmdResult<Vec<Campaig
 #[tauri::command(rename_all = "snake_case")]
 pub async fn arm_claim(state: State<'_, AppState>, campaign_id: String) -> CmdResult<Progress> {
     let id = parse_campaign(&campaign_id)?;
-    claims::arm(&state, id).await
+    claims::arm(&state, id).await.map_err(|e| state.noticed(e))
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn claim_status(state: State<'_, AppState>, campaign_id: String) -> CmdResult<Option<Progress>> {
     let id = parse_campaign(&campaign_id)?;
-    claims::status(&state, id).await
+    claims::status(&state, id).await.map_err(|e| state.noticed(e))
 }
 
 /// Gives the place in line or the unused voucher back (final; calling again answers the same).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn give_back(state: State<'_, AppState>, campaign_id: String) -> CmdResult<Progress> {
     let id = parse_campaign(&campaign_id)?;
-    claims::give_back(&state, id).await
+    claims::give_back(&state, id).await.map_err(|e| state.noticed(e))
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -140,6 +146,11 @@ pub async fn refresh_wallet(state: State<'_, AppState>) -> CmdResult<Vec<WalletE
     let changed = match state.signed_api() {
         Ok(api) => match wallet.refresh(&api).await {
             Ok(n) => n,
+            // The vouchers moved to another device with the registration: these copies are
+            // void, and the person is told so (and offered to register again).
+            Err(lineup_core::wallet::WalletError::Api(e)) if e.code() == Some(ProblemCode::KeyRevoked) => {
+                return Err(state.noticed(e.into()));
+            }
             Err(e) => {
                 tracing::info!(error = %e, "wallet refresh failed, showing the offline wallet");
                 0

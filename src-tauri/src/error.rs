@@ -42,6 +42,10 @@ impl ErrorCode {
 pub struct AppError {
     pub code: ErrorCode,
     pub message: String,
+    /// `wrong_code`: how many more codes may be tried.
+    pub attempts_left: Option<u32>,
+    /// `rate_limited` and other answers with `Retry-After`: seconds to wait.
+    pub retry_after_s: Option<u64>,
 }
 
 impl AppError {
@@ -49,6 +53,8 @@ impl AppError {
         AppError {
             code,
             message: message.into(),
+            attempts_left: None,
+            retry_after_s: None,
         }
     }
 
@@ -67,7 +73,10 @@ impl AppError {
 
 impl From<&Problem> for AppError {
     fn from(p: &Problem) -> Self {
-        AppError::new(ErrorCode::Problem(p.code), p.detail.clone())
+        AppError {
+            attempts_left: p.attempts_left,
+            ..AppError::new(ErrorCode::Problem(p.code), p.detail.clone())
+        }
     }
 }
 
@@ -75,7 +84,10 @@ impl From<lineup_core::api::ApiError> for AppError {
     fn from(e: lineup_core::api::ApiError) -> Self {
         use lineup_core::api::ApiError;
         match &e {
-            ApiError::Problem { problem, .. } => AppError::from(problem.as_ref()),
+            ApiError::Problem { problem, retry_after } => AppError {
+                retry_after_s: retry_after.map(|d| d.as_secs().max(1)),
+                ..AppError::from(problem.as_ref())
+            },
             ApiError::Transport(_) => AppError::new(ErrorCode::Offline, e.to_string()),
             ApiError::BadUrl(_) => AppError::invalid(e.to_string()),
             ApiError::NoIdentity => AppError::not_registered(),
@@ -87,10 +99,31 @@ impl From<lineup_core::api::ApiError> for AppError {
 
 impl Serialize for AppError {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("AppError", 2)?;
+        let mut s = serializer.serialize_struct("AppError", 4)?;
         s.serialize_field("code", &self.code.slug())?;
         s.serialize_field("message", &self.message)?;
+        // Only where they mean something, so every other error keeps the two-field shape.
+        if let Some(n) = self.attempts_left {
+            s.serialize_field("attempts_left", &n)?;
+        } else {
+            s.skip_field("attempts_left")?;
+        }
+        if let Some(n) = self.retry_after_s {
+            s.serialize_field("retry_after_s", &n)?;
+        } else {
+            s.skip_field("retry_after_s")?;
+        }
         s.end()
+    }
+}
+
+impl From<lineup_core::enrol::EnrolError> for AppError {
+    fn from(e: lineup_core::enrol::EnrolError) -> Self {
+        use lineup_core::enrol::EnrolError;
+        match e {
+            EnrolError::Api(e) => e.into(),
+            EnrolError::Identity(e) => crate::state::keyring_error(e),
+        }
     }
 }
 
@@ -113,6 +146,28 @@ mod tests {
         assert_eq!(
             serde_json::to_value(AppError::new(ErrorCode::Offline, "x")).unwrap()["code"],
             "offline"
+        );
+    }
+
+    #[test]
+    fn a_wrong_code_carries_the_tries_left_and_a_limit_its_wait() {
+        let mut p = Problem::new(ProblemCode::WrongCode, "Wrong code; 2 more may be tried.");
+        p.attempts_left = Some(2);
+        let e = AppError::from(lineup_core::api::ApiError::Problem {
+            problem: Box::new(p),
+            retry_after: None,
+        });
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"code": "wrong_code", "message": "Wrong code; 2 more may be tried.", "attempts_left": 2})
+        );
+        let e = AppError::from(lineup_core::api::ApiError::Problem {
+            problem: Box::new(Problem::new(ProblemCode::RateLimited, "wait")),
+            retry_after: Some(std::time::Duration::from_secs(30)),
+        });
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"code": "rate_limited", "message": "wait", "retry_after_s": 30})
         );
     }
 }

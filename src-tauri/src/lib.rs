@@ -7,6 +7,7 @@ mod android;
 mod claims;
 mod commands;
 mod config;
+mod enrol;
 mod error;
 mod notify;
 mod reminders;
@@ -309,6 +310,7 @@ mod tests {
     pub(crate) struct FakeServer {
         pub(crate) url: String,
         seen: Arc<std::sync::Mutex<Vec<String>>>,
+        bodies: Arc<std::sync::Mutex<Vec<(String, String)>>>,
     }
 
     impl FakeServer {
@@ -318,6 +320,8 @@ mod tests {
             let url = format!("http://{}", listener.local_addr().unwrap());
             let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
             let log = seen.clone();
+            let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let body_log = bodies.clone();
             std::thread::spawn(move || {
                 for conn in listener.incoming() {
                     let Ok(mut conn) = conn else { continue };
@@ -346,6 +350,10 @@ mod tests {
                     let mut body = vec![0; length];
                     let _ = reader.read_exact(&mut body);
                     log.lock().unwrap().push(format!("{method} {path}"));
+                    body_log
+                        .lock()
+                        .unwrap()
+                        .push((format!("{method} {path}"), String::from_utf8_lossy(&body).into_owned()));
                     let (status, text) = route(&method, &path);
                     let kind = if status >= 400 {
                         "application/problem+json"
@@ -359,7 +367,18 @@ mod tests {
                     );
                 }
             });
-            FakeServer { url, seen }
+            FakeServer { url, seen, bodies }
+        }
+
+        /// The bodies sent with `request` ("METHOD path"), in order.
+        pub(crate) fn bodies(&self, request: &str) -> Vec<String> {
+            self.bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(r, _)| r == request)
+                .map(|(_, b)| b.clone())
+                .collect()
         }
 
         pub(crate) fn count(&self, request: &str) -> usize {
@@ -367,11 +386,38 @@ mod tests {
         }
     }
 
-    fn registration() -> String {
+    /// The campaign `demo`, open now.
+    pub(crate) fn open_campaign() -> lineup_protocol::Campaign {
+        let now = chrono::Utc::now();
+        lineup_protocol::Campaign {
+            id: "demo".parse().unwrap(),
+            title: "영화".into(),
+            title_en: "Cinema".into(),
+            issuer: "t".into(),
+            brands: vec![],
+            amount: 6000,
+            currency: "KRW".into(),
+            supply: 10,
+            remaining: 9,
+            entrants: 20,
+            issued: 1,
+            phase: lineup_protocol::CampaignPhase::Open,
+            prequeue_opens_at: now - chrono::Duration::hours(2),
+            draw_at: now - chrono::Duration::hours(1),
+            opens_at: now - chrono::Duration::minutes(30),
+            closes_at: now + chrono::Duration::hours(5),
+            voucher_expires_at: now + chrono::Duration::days(30),
+            admission_rate_per_s: 10,
+            admission_window_s: 300,
+            server_time: now,
+        }
+    }
+
+    pub(crate) fn registration() -> String {
         json!({"identity": lineup_protocol::IdentityKey([1; 32]), "registered_at": "2026-01-01T00:00:00Z"}).to_string()
     }
 
-    fn returned_ticket(voucher: Option<lineup_protocol::Voucher>) -> String {
+    pub(crate) fn returned_ticket(voucher: Option<lineup_protocol::Voucher>) -> String {
         let now = chrono::Utc::now();
         serde_json::to_string(&lineup_protocol::TicketStatus {
             campaign_id: "demo".parse().unwrap(),
@@ -393,13 +439,13 @@ mod tests {
     }
 
     /// An unused voucher valid for a month.
-    fn fresh_voucher() -> lineup_protocol::Voucher {
+    pub(crate) fn fresh_voucher() -> lineup_protocol::Voucher {
         let mut v = crate::notify::tests::voucher();
         v.expires_at = chrono::Utc::now() + chrono::Duration::days(30);
         v
     }
 
-    fn save_record(app: &TestApp, phase: lineup_core::engine::Phase, ticket: bool, voucher: bool) {
+    pub(crate) fn save_record(app: &TestApp, phase: lineup_core::engine::Phase, ticket: bool, voucher: bool) {
         use lineup_core::driver::{FileRecordStore, RecordStore};
         let state = app.state();
         let mut r = lineup_core::engine::ClaimRecord::new("demo".parse().unwrap(), "key-1".into());
@@ -439,7 +485,7 @@ mod tests {
         stopped_rx
     }
 
-    fn register(app: &TestApp) {
+    pub(crate) fn register(app: &TestApp) {
         app.invoke("register", json!({"contact": "e2e@lineup.test", "consent": true}))
             .unwrap();
     }
@@ -495,30 +541,7 @@ mod tests {
     #[test]
     fn waking_up_restarts_a_running_claim_from_the_server() {
         use lineup_core::engine::Phase;
-        let now = chrono::Utc::now();
-        let campaign = serde_json::to_string(&lineup_protocol::Campaign {
-            id: "demo".parse().unwrap(),
-            title: "영화".into(),
-            title_en: "Cinema".into(),
-            issuer: "t".into(),
-            brands: vec![],
-            amount: 6000,
-            currency: "KRW".into(),
-            supply: 10,
-            remaining: 9,
-            entrants: 20,
-            issued: 1,
-            phase: lineup_protocol::CampaignPhase::Open,
-            prequeue_opens_at: now - chrono::Duration::hours(2),
-            draw_at: now - chrono::Duration::hours(1),
-            opens_at: now - chrono::Duration::minutes(30),
-            closes_at: now + chrono::Duration::hours(5),
-            voucher_expires_at: now + chrono::Duration::days(30),
-            admission_rate_per_s: 10,
-            admission_window_s: 300,
-            server_time: now,
-        })
-        .unwrap();
+        let campaign = serde_json::to_string(&open_campaign()).unwrap();
         let claimed = {
             let mut t: lineup_protocol::TicketStatus =
                 serde_json::from_str(&returned_ticket(Some(fresh_voucher()))).unwrap();

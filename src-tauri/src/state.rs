@@ -13,7 +13,7 @@ use lineup_core::engine::Progress;
 use lineup_core::identity::{Identity, IdentityMeta, KeyringStore, MemoryStore, SecretStore};
 use lineup_core::profile::Profile;
 use lineup_core::wallet::Wallet;
-use lineup_protocol::{Campaign, CampaignId};
+use lineup_protocol::{Campaign, CampaignId, Contact, ProblemCode};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::ops::Deref;
@@ -47,6 +47,9 @@ pub struct Inner {
     campaigns: Mutex<BTreeMap<CampaignId, Campaign>>,
     /// The last progress of every claim seen in this run.
     claims: Mutex<BTreeMap<CampaignId, Progress>>,
+    /// The contact a one-time code was last sent to (`register` answered `code_sent`), for
+    /// `verify_code`. Memory only: after a restart the person asks for a code again.
+    pending_contact: Mutex<Option<Contact>>,
     /// Campaigns whose claim task is running now, or that `give_back` holds.
     running: Mutex<BTreeMap<CampaignId, Slot>>,
     /// One `give_back` at a time (it stops a task, asks the server and rewrites the record).
@@ -97,6 +100,7 @@ impl AppState {
             clock: MonotonicClock::new(),
             campaigns: Mutex::default(),
             claims: Mutex::default(),
+            pending_contact: Mutex::default(),
             running: Mutex::default(),
             giving_back: tokio::sync::Mutex::new(()),
         })))
@@ -149,6 +153,31 @@ impl Inner {
     pub fn identity_or_create(&self) -> CmdResult<Identity> {
         let store = self.secret_store()?;
         Identity::load_or_create(&self.profile, store.as_ref(), &self.server_url()).map_err(keyring_error)
+    }
+
+    pub fn set_pending_contact(&self, contact: Option<Contact>) {
+        *lock(&self.pending_contact) = contact;
+    }
+
+    pub fn pending_contact(&self) -> Option<Contact> {
+        lock(&self.pending_contact).clone()
+    }
+
+    /// Passes `e` on; when it says this device's key was revoked (the person moved to another
+    /// device), the key is replaced by a fresh, unregistered one first: it can never sign again,
+    /// and the app then shows registration instead of failing every call.
+    pub fn noticed(&self, e: AppError) -> AppError {
+        if e.code == ErrorCode::Problem(ProblemCode::KeyRevoked) {
+            match self.secret_store().and_then(|store| {
+                Identity::renew(&self.profile, store.as_ref(), &self.server_url()).map_err(keyring_error)
+            }) {
+                Ok(id) => {
+                    tracing::info!(identity = %id.public_key().to_b64(), "this key was revoked; a new one waits for registration")
+                }
+                Err(err) => tracing::warn!(error = %err, "this key was revoked and cannot be replaced"),
+            }
+        }
+        e
     }
 
     /// The identity registered with the current server, or `not_registered`.
@@ -204,6 +233,11 @@ impl Inner {
 
     pub fn record_progress(&self, p: &Progress) {
         lock(&self.claims).insert(p.campaign_id.clone(), p.clone());
+    }
+
+    /// Drops the remembered progress of a claim whose record was reset (a place moved here).
+    pub fn forget_progress(&self, id: &CampaignId) {
+        lock(&self.claims).remove(id);
     }
 
     pub fn all_progress(&self) -> Vec<Progress> {
@@ -270,7 +304,7 @@ impl Inner {
     }
 }
 
-fn keyring_error(e: lineup_core::identity::IdentityError) -> AppError {
+pub(crate) fn keyring_error(e: lineup_core::identity::IdentityError) -> AppError {
     use lineup_core::identity::IdentityError;
     match e {
         IdentityError::NotCreated => AppError::not_registered(),

@@ -1,11 +1,15 @@
 // The WebDriver half of the end-to-end test (started by tests/e2e/session.sh, which provides
 // the display, the bus, the keyring, the demo server and tauri-driver through LINEUP_E2E_*).
-// One person's whole story: register, arm the demo claim, wait in line, have the app killed
+// One person's whole story: register (the demo server verifies the contact: the one-time code
+// is read from its log and typed in, after a wrong one), arm the demo claim, wait in line, have the app killed
 // and started again (the claim carries on), receive the voucher, open it in the wallet with
 // its QR; then the recorded D-Bus notification must carry the same
 // code the UI shows, and the server must know that code (the box office redeems it). Last, with
 // `hide_code_on_lock_screen` on, a second claim's notifications tell the result and that the
-// voucher is there, without its code.
+// voucher is there, without its code. Then "I changed phones": a second profile of the app
+// (a new key) proves the same contact, is told it is registered on another device, moves it
+// here, and shows the unused voucher with a new code; the box office refuses the old code; the
+// old device, started again, is told its registration moved and offered to register again.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,6 +33,11 @@ const APP_LOG = join(ARTIFACTS, 'tauri-driver.log');
 const CAMPAIGN = process.env.LINEUP_E2E_CAMPAIGN || 'demo';
 const HIDDEN = env('LINEUP_E2E_HIDDEN_CAMPAIGN');
 const HIDDEN_TITLE = env('LINEUP_E2E_HIDDEN_TITLE');
+const SERVER_LOG = env('LINEUP_E2E_SERVER_LOG');
+const SECOND_DATA_DIR = env('LINEUP_E2E_SECOND_DATA_DIR');
+const CONTACT = 'e2e@lineup.test';
+/** The server sends a contact at most one code a minute (its per-contact limit). */
+const CODE_GAP_MS = 61_000;
 /** Longest wait for the voucher: the demo opens within LINEUP_E2E_OPEN_IN plus its admission. */
 const VOUCHER_TIMEOUT_MS = 120_000;
 /** The grouped voucher code (docs/protocol.md): three groups of four symbols of the code alphabet. */
@@ -36,6 +45,10 @@ const CODE_RE = /[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}/;
 
 let driver;
 let shots = 0;
+/** When the first code was asked for (the second must wait for the server's per-contact gap). */
+let firstCodeAt = 0;
+/** The unused voucher of the second claim, as the first device holds it. */
+let hiddenVoucher;
 
 async function shot(name) {
   const png = await driver.takeScreenshot();
@@ -73,11 +86,50 @@ async function visible(locator, timeout = 15_000) {
   return el;
 }
 
+/** The one-time codes the demo server printed for `contact`, oldest first. */
+function codesFor(contact) {
+  const text = readFileSync(SERVER_LOG, 'utf8').replace(/\x1b\[[0-9;]*m/g, '');
+  return text
+    .split('\n')
+    .filter((l) => l.includes('one-time code printed instead of sent') && l.includes(`contact=${contact}`))
+    .map((l) => l.match(/\bcode=(\d{6})\b/)?.[1])
+    .filter(Boolean);
+}
+
+/** Waits for a code newer than the `before` first ones, as a person waits for the message. */
+async function newCode(contact, before) {
+  let code;
+  await driver.wait(() => {
+    const all = codesFor(contact);
+    if (all.length > before) code = all.at(-1);
+    return Boolean(code);
+  }, 15_000, `no one-time code for ${contact} in ${SERVER_LOG}`);
+  return code;
+}
+
+/** Fills in the registration form and sends it; resolves once the code step shows. */
+async function askForCode() {
+  const contact = await visible(By.id('contact'));
+  await contact.sendKeys(CONTACT);
+  await driver.findElement(By.id('consent')).click();
+  await driver.findElement(By.css('form button[type="submit"]')).click();
+  const input = await visible(By.id('code'), 20_000);
+  assert.equal(await input.getAttribute('inputmode'), 'numeric', 'the phone shows its number pad');
+  assert.equal(await input.getAttribute('autocomplete'), 'one-time-code', 'the phone may fill the code from the message');
+  return input;
+}
+
+async function typeCode(input, code) {
+  await input.clear();
+  await input.sendKeys(code);
+  await driver.findElement(By.css('form button[type="submit"]')).click();
+}
+
 /** Starts the app through tauri-driver and waits until its UI is ready. */
-async function launch() {
+async function launch(args = []) {
   const caps = new Capabilities();
   caps.setBrowserName('wry');
-  caps.set('tauri:options', { application: APP });
+  caps.set('tauri:options', args.length ? { application: APP, args } : { application: APP });
   driver = await new Builder().withCapabilities(caps).usingServer(DRIVER).build();
   // The UI marks <html data-ready="true"> once settings and identity are loaded.
   await driver.wait(async () => (await driver.executeScript('return document.documentElement.dataset.ready')) === 'true', 30_000);
@@ -97,13 +149,20 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
     assert.match(await driver.getCurrentUrl(), /#\/register$/);
   });
 
-  await t.test('register with a contact and consent', async () => {
-    const contact = await visible(By.id('contact'));
-    await contact.sendKeys('e2e@lineup.test');
-    await driver.findElement(By.id('consent')).click();
-    await shot('register-filled');
-    await driver.findElement(By.css('form button[type="submit"]')).click();
+  await t.test('register with a contact and consent, then the code the server sent (after a wrong one)', async () => {
+    const before = codesFor(CONTACT).length;
+    const input = await askForCode();
+    firstCodeAt = Date.now();
+    const code = await newCode(CONTACT, before);
+    await shot('register-code');
+    const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+    await typeCode(input, wrong);
+    const error = await visible(By.id('code-error'));
+    assert.match(await error.getText(), /인증번호가 맞지 않습니다\. \d+번 더 입력할 수 있습니다\./, 'a wrong code says how many tries are left');
+    await shot('register-code-wrong');
+    await typeCode(input, code);
     await driver.wait(until.urlMatches(/#\/campaigns$/), 20_000);
+    assert.match(await (await visible(byTestId('registered'))).getText(), /등록 완료/);
     const status = await driver.executeAsyncScript('const done = arguments[arguments.length - 1]; window.__TAURI__.core.invoke("identity_status").then(done, (e) => done({ error: e }));');
     assert.equal(status.registered, true, JSON.stringify(status));
     assert.match(status.identity, /^[A-Za-z0-9_-]{43}$/, 'the public key, base64url');
@@ -232,6 +291,7 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
       if (p && p.phase === 'holding' && p.voucher) held = p;
       return Boolean(held);
     }, 60_000, 'the second claim did not get its voucher');
+    hiddenVoucher = held.voucher;
     const compact = String(held.voucher.code).replace(/-/g, '');
     const grouped = `${compact.slice(0, 4)}-${compact.slice(4, 8)}-${compact.slice(8, 12)}`;
     let ours = [];
@@ -252,3 +312,101 @@ test('register, wait in line, receive the voucher, see it in the wallet and in a
     screenShot('screen-hidden-code.png');
   });
 });
+
+const grouped = (code) => {
+  const c = String(code).replace(/-/g, '');
+  return `${c.slice(0, 4)}-${c.slice(4, 8)}-${c.slice(8, 12)}`;
+};
+
+async function redeem(code) {
+  const res = await fetch(`${SERVER}/v1/redemptions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer lineup-e2e-hidden-staff-token' },
+    body: JSON.stringify({ code }),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+test('changed phones: a new device proves the same contact, moves here, and the voucher follows with a new code', { timeout: 180_000 }, async (t) => {
+  assert.ok(hiddenVoucher, 'the first story ended holding an unused voucher');
+  await t.test('a second profile of the app (a new key) asks for a code for the same contact', async () => {
+    await driver.quit();
+    driver = undefined;
+    await launch(['--data-dir', SECOND_DATA_DIR]);
+    assert.match(await driver.getCurrentUrl(), /#\/register$/, 'a new device starts unregistered');
+    // One code a minute per contact: a person on a new phone would not be faster.
+    const wait = firstCodeAt + CODE_GAP_MS - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  });
+
+  let code;
+  await t.test('the right code says first that the contact is registered on another device, and offers the move', async () => {
+    const before = codesFor(CONTACT).length;
+    const input = await askForCode();
+    code = await newCode(CONTACT, before);
+    await typeCode(input, code);
+    const taken = await visible(byTestId('contact-taken'), 20_000);
+    const text = (await taken.getText()).trim();
+    assert.match(text, /^이 연락처는 다른 기기에 등록되어 있습니다\./, 'the first sentence says what happened');
+    assert.match(text, /다른 기기에서는 더 이상/);
+    assert.match(text, /번호가 새로 바뀌고, 예전 번호와 QR은 쓸 수 없게 됩니다/);
+    await shot('move-offer');
+  });
+
+  await t.test('moving here says what moved, and the voucher shows with a new code', async () => {
+    await (await visible(byTestId('move-here'))).click();
+    await driver.wait(until.urlMatches(/#\/campaigns$/), 30_000);
+    const moved = await visible(byTestId('moved'));
+    assert.match(await moved.getText(), /할인권 \d+장을 이 기기로 옮겼습니다\./, 'says what moved');
+    await shot('moved');
+    const status = await invoke('identity_status');
+    assert.equal(status.registered, true, JSON.stringify(status));
+    let entry;
+    await driver.wait(async () => {
+      const w = await invoke('wallet');
+      entry = Array.isArray(w) ? w.find((e) => e.voucher.campaign_id === HIDDEN) : undefined;
+      return Boolean(entry);
+    }, 15_000, 'the moved voucher is in the new device\'s wallet');
+    assert.notEqual(entry.voucher.code, hiddenVoucher.code, 'the unused voucher was signed again with a new code');
+    assert.equal(entry.voucher.serial, hiddenVoucher.serial, 'the same voucher, not a second one');
+    assert.equal(entry.status, 'unused');
+    assert.equal(entry.verified, true, 'the new token verifies against the issuer keys');
+    await driver.executeScript('location.hash = "#/wallet"');
+    await driver.wait(async () => {
+      const codes = await driver.findElements(By.css('.wallet-item-code'));
+      const texts = await Promise.all(codes.map((c) => c.getText().catch(() => '')));
+      return texts.map((x) => x.trim()).includes(grouped(entry.voucher.code));
+    }, 15_000, 'the wallet shows the new code');
+    await shot('moved-wallet');
+    // The place came along: its claim on this device holds the new voucher.
+    const p = await invoke('claim_status', { campaign_id: HIDDEN });
+    assert.equal(p && p.phase, 'holding', JSON.stringify(p));
+    assert.equal(p.voucher.code, entry.voucher.code);
+    newHiddenCode = entry.voucher.code;
+  });
+
+  await t.test('the box office refuses the old code and takes the new one', async () => {
+    const old = await redeem(grouped(hiddenVoucher.code));
+    assert.equal(old.status, 410, JSON.stringify(old.body));
+    assert.equal(old.body.code, 'voucher_moved', JSON.stringify(old.body));
+    const fresh = await redeem(grouped(newHiddenCode));
+    assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
+  });
+
+  await t.test('the old device is told its registration moved, and offered to register again', async () => {
+    await driver.quit();
+    driver = undefined;
+    await launch();
+    await driver.executeScript('location.hash = "#/wallet"');
+    const again = await visible(byTestId('register-again'), 20_000);
+    const alert = await driver.findElement(By.css('[role="alert"]'));
+    assert.match(await alert.getText(), /이 기기의 등록이 다른 기기로 옮겨졌습니다/);
+    await shot('old-device-moved');
+    const status = await invoke('identity_status');
+    assert.equal(status.registered, false, `the revoked key was replaced: ${JSON.stringify(status)}`);
+    await again.click();
+    await driver.wait(until.urlMatches(/#\/register$/), 10_000);
+  });
+});
+
+let newHiddenCode;

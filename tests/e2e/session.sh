@@ -108,7 +108,11 @@ admission_rate_per_s = 10
 admission_window_s = 300
 staff_token = "lineup-e2e-hidden-staff-token"
 TOML
+# Contacts are verified as on a real server, with the demo sender: each one-time code is printed
+# to the server's log (marked DEMO — NOT FOR PRODUCTION), where the test reads it as a person
+# reads their messages.
 start server "$LINEUP_E2E_SERVER_BIN" --demo --demo-open-in "${LINEUP_E2E_OPEN_IN:-25}" \
+    --verify-contacts log \
     --config "$work/campaigns.toml" --addr "127.0.0.1:$server_port" --data-dir "$work/server"
 wait_for "the server's /healthz" 30 curl -fsS "$LINEUP_E2E_SERVER/healthz"
 wait_for "the demo staff token in the server's output" 10 grep -q '^Demo staff token: ' "$art/server.log"
@@ -124,7 +128,9 @@ LINEUP_SERVER="$LINEUP_E2E_SERVER" LINEUP_DATA_DIR="$work/app-data" LINEUP_LOG="
     start tauri-driver tauri-driver --port "$driver_port" --native-port "$native_port"
 wait_for "tauri-driver" 15 curl -fsS "$LINEUP_E2E_DRIVER/status"
 
-export LINEUP_E2E_ARTIFACTS="$art" LINEUP_E2E_NOTIFY_LOG="$art/notify-monitor.log"
+export LINEUP_E2E_ARTIFACTS="$art" LINEUP_E2E_NOTIFY_LOG="$art/notify-monitor.log" LINEUP_E2E_SERVER_LOG="$art/server.log"
+# The person's new phone: a second profile of the app (its own key), for "I changed phones".
+export LINEUP_E2E_SECOND_DATA_DIR="$work/app-data-2"
 log "WebDriver test"
 timeout 400 node --test --test-reporter=spec "$root/tests/e2e/app.e2e.mjs"
 

@@ -254,3 +254,31 @@ describe('bundled font', () => {
     assert.deepEqual(missing, []);
   });
 });
+
+describe('one-time code and moving here', async () => {
+  const { parseCode, movedSentence } = await import('../../ui/js/screens/verify.js');
+
+  it('takes six digits with spaces or dashes, and nothing else', () => {
+    assert.equal(parseCode('123456'), '123456');
+    assert.equal(parseCode(' 123-456 '), '123456');
+    assert.equal(parseCode('12345'), null);
+    assert.equal(parseCode('1234567'), null);
+    assert.equal(parseCode('12345a'), null);
+    assert.equal(parseCode('١٢٣٤٥٦'), null, 'ASCII digits only, as the server takes them');
+  });
+
+  it('says what moved in natural Korean, with the right particles', () => {
+    assert.equal(movedSentence({ tickets: 1, vouchers: 1 }), '자리 1개와 할인권 1장을 이 기기로 옮겼습니다.');
+    assert.equal(movedSentence({ tickets: 2, vouchers: 0 }), '자리 2개를 이 기기로 옮겼습니다.');
+    assert.equal(movedSentence({ tickets: 0, vouchers: 3 }), '할인권 3장을 이 기기로 옮겼습니다.');
+    assert.match(movedSentence({ tickets: 0, vouchers: 0 }), /옮겨 올 자리나 할인권은 없었습니다/);
+  });
+
+  it('counts in English', () => {
+    assert.equal(translate('en', 'register.moved.both', {
+      places: translate('en', 'register.moved.places', { n: 1, count: 1 }),
+      vouchers: translate('en', 'register.moved.vouchers', { n: 2, count: 2 }),
+    }), 'Moved 1 place in line and 2 vouchers to this device.');
+    assert.equal(translate('en', 'code.wrong', { n: 1, count: 1 }), 'That code is not right. You can try 1 more time.');
+  });
+});

@@ -2,10 +2,13 @@
 // docs/app-ipc.md, with rejections turned into `IpcError { code, message }`.
 
 export class IpcError extends Error {
-  constructor(code, message) {
+  constructor(code, message, extra = {}) {
     super(message || code);
     this.name = 'IpcError';
     this.code = code;
+    // wrong_code: tries left; rate_limited: seconds to wait.
+    if (typeof extra.attempts_left === 'number') this.attemptsLeft = extra.attempts_left;
+    if (typeof extra.retry_after_s === 'number') this.retryAfterS = extra.retry_after_s;
   }
 }
 
@@ -21,7 +24,7 @@ function tauri() {
 export function toIpcError(e) {
   if (e instanceof IpcError) return e;
   if (e && typeof e === 'object' && typeof e.code === 'string') {
-    return new IpcError(e.code, typeof e.message === 'string' ? e.message : '');
+    return new IpcError(e.code, typeof e.message === 'string' ? e.message : '', e);
   }
   if (typeof e === 'string') return new IpcError('internal', e);
   return new IpcError('internal', e && e.message ? String(e.message) : 'Unknown error');
@@ -39,7 +42,9 @@ export const api = {
   getSettings: () => call('get_settings'),
   setSettings: (settings) => call('set_settings', { settings }),
   identityStatus: () => call('identity_status'),
+  /** Resolves to `{step: "registered", ...}` or `{step: "code_sent", ...}` (docs/app-ipc.md). */
   register: (contact, consent) => call('register', { contact, consent }),
+  verifyCode: (code, moveHere) => call('verify_code', { code, move_here: moveHere }),
   listCampaigns: () => call('list_campaigns'),
   armClaim: (campaignId) => call('arm_claim', { campaign_id: campaignId }),
   claimStatus: (campaignId) => call('claim_status', { campaign_id: campaignId }),

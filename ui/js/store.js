@@ -14,6 +14,8 @@ export const state = {
   claims: new Map(),
   wallet: null,
   walletError: null,
+  /** Campaigns whose place moved here from another device: their first progress is no news. */
+  movedPlaces: new Set(),
 };
 
 const listeners = new Map();

@@ -21,6 +21,16 @@ export function errorAdvice(code) {
  * role=alert because it appears in response to an action the person just took.
  */
 export function errorBox(error, { onRetry, retryLabel } = {}) {
+  if (error.code === 'key_revoked') {
+    // Not an error to explain but a fact to state, in the person's language (the server's
+    // detail is English and names keys).
+    return h(
+      'div',
+      { class: 'notice notice-error', role: 'alert' },
+      h('p', { class: 'notice-title', text: t('error.advice.key_revoked') }),
+      registerAgainButton(),
+    );
+  }
   const box = h(
     'div',
     { class: 'notice notice-error', role: 'alert' },
@@ -31,6 +41,20 @@ export function errorBox(error, { onRetry, retryLabel } = {}) {
     box.append(h('button', { type: 'button', class: 'button secondary', onclick: onRetry, text: retryLabel || t('action.retry') }));
   }
   return box;
+}
+
+/**
+ * This device's key was replaced by another device's (the person moved): the way back is to
+ * register again. app.js takes the event (it owns the identity and the routes).
+ */
+export function registerAgainButton() {
+  return h('button', {
+    type: 'button',
+    class: 'button primary',
+    'data-testid': 'register-again',
+    text: t('register.again'),
+    onclick: () => window.dispatchEvent(new CustomEvent('lineup:register-again')),
+  });
 }
 
 /** Runs `work` with the button disabled and marked busy; restores it afterwards. */

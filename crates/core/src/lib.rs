@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod clock;
 pub mod driver;
 pub mod engine;
+pub mod enrol;
 pub mod identity;
 pub mod profile;
 pub mod qr;

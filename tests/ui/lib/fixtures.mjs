@@ -282,3 +282,16 @@ export const NOT_REGISTERED = {
   server_url: 'https://lineup.example.kr',
   identity: null,
 };
+
+/** A server that verifies contacts (the mock's `verify`): the code it "sent", five tries. */
+export const VERIFY = { code: '482913', attempts: 5 };
+
+/** The same, with the contact held by the person's other device; the move brings a place and a voucher. */
+export const VERIFY_TAKEN = {
+  ...VERIFY,
+  taken: true,
+  moved: { revoked_at: '2026-11-25T09:00:00Z', tickets: 1, vouchers: 1, vouchers_reissued: 1 },
+  places: ['mega-1125'],
+  // What the backend's claim of the moved place reports (claim-progress) as it is followed.
+  place_progress: { 'mega-1125': PHASES.holding },
+};

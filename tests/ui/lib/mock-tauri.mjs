@@ -88,16 +88,54 @@ export function installMock(scenario) {
     register: (args) => {
       const contact = needString(args, 'contact');
       if (typeof args.consent !== 'boolean') throw violation('consent must be a boolean');
+      if (Object.keys(args).length !== 2) throw violation('register takes {contact, consent}');
       if (s.register_error) throw s.register_error;
       if (!args.consent) throw problem('consent_required', 'Registration needs the person\'s consent');
       const digits = contact.replace(/\D/g, '');
-      s.identity = {
+      const hint = contact.includes('@') ? contact.replace(/^(.).*(@.*)$/, '$1***$2') : `+82 10-****-${digits.slice(-4)}`;
+      const identity = {
         registered: true,
-        contact_hint: contact.includes('@') ? contact.replace(/^(.).*(@.*)$/, '$1***$2') : `+82 10-****-${digits.slice(-4)}`,
+        contact_hint: hint,
         server_url: s.settings.server_url,
         identity: 'p7Kx3vQm9TzL2cW8nB4sY6dF1gH5jR0aE3uI7oP2qXk',
       };
-      return s.identity;
+      if (s.verify) {
+        // A server that verifies contacts: a code goes out; verify_code finishes.
+        const v = s.verify;
+        v.sends = (v.sends || 0) + 1;
+        if (v.resend_error && v.sends > 1) throw v.resend_error;
+        v.pending = { contact, identity, attempts_left: v.attempts ?? 5 };
+        return { step: 'code_sent', expires_in_s: v.expires_in_s ?? 600, code_length: 6, attempts: v.attempts ?? 5, contact_hint: hint };
+      }
+      s.identity = identity;
+      return { step: 'registered', identity: s.identity, moved: null, places: [] };
+    },
+    verify_code: (args) => {
+      const code = needString(args, 'code');
+      if (typeof args.move_here !== 'boolean') throw violation('move_here must be a boolean');
+      if (Object.keys(args).length !== 2) throw violation('verify_code takes {code, move_here}');
+      if (!/^\d{6}$/.test(code)) throw violation(`the UI sends six digits, not ${JSON.stringify(code)}`);
+      const v = s.verify;
+      if (!v || !v.pending || v.expired) throw problem('no_pending_code', 'No code is pending for this key.');
+      if (code !== v.code) {
+        v.pending.attempts_left = Math.max(0, v.pending.attempts_left - 1);
+        const left = v.pending.attempts_left;
+        if (left === 0) v.pending = null;
+        throw { code: 'wrong_code', message: `Wrong code; ${left} more may be tried.`, attempts_left: left };
+      }
+      if (v.taken && !args.move_here) throw problem('contact_taken', 'This contact is registered to another identity.');
+      s.identity = v.pending.identity;
+      v.pending = null;
+      const moved = v.taken && args.move_here ? v.moved : null;
+      // The backend follows each moved place with a claim, whose progress it emits.
+      for (const id of moved ? v.places || [] : []) {
+        const fields = (v.place_progress || {})[id];
+        if (!fields) continue;
+        const p = progress(id, fields);
+        s.claims[id] = p;
+        setTimeout(() => emit('claim-progress', p), v.place_delay_ms || 0);
+      }
+      return { step: 'registered', identity: s.identity, moved, places: moved ? v.places || [] : [] };
     },
     list_campaigns: () => {
       if (s.offline) throw offline();

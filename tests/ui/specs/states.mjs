@@ -3,7 +3,7 @@
 // phone and desktop sizes in Korean and English.
 
 import { translate } from '../../../ui/js/i18n.js';
-import { scenario, NOT_REGISTERED, PHASES, WALLET, CAMPAIGNS, walletEntry, at } from '../lib/fixtures.mjs';
+import { scenario, NOT_REGISTERED, PHASES, WALLET, CAMPAIGNS, walletEntry, at, VERIFY, VERIFY_TAKEN } from '../lib/fixtures.mjs';
 
 const withLang = (lang, overrides = {}) =>
   scenario({
@@ -48,6 +48,69 @@ export const STATES = [
       await page.getByTestId('registered').waitFor();
     },
     expect: (tr) => [tr('register.done'), tr('register.done.body', { contact: '+82 10-****-5678' }), tr('campaigns.title')],
+  },
+  {
+    name: 'register-code-wrong',
+    scenario: (lang) => withLang(lang, { identity: NOT_REGISTERED, verify: VERIFY }),
+    hash: '#/register',
+    act: async (page, tr) => {
+      await askForCode(page, tr);
+      await page.locator('#code').fill('111111');
+      await page.getByRole('button', { name: tr('code.submit') }).click();
+      await page.locator('#code-error').waitFor();
+    },
+    expect: (tr) => [
+      tr('code.title'),
+      tr('code.sent', { contact: '+82 10-****-5678', length: 6 }),
+      tr('code.hint', { length: 6 }),
+      tr('code.wrong', { n: 4, count: 4 }),
+      tr('code.resend'),
+      tr('code.back'),
+    ],
+  },
+  {
+    name: 'register-move-mode',
+    scenario: (lang) => withLang(lang, { identity: NOT_REGISTERED, verify: VERIFY }),
+    hash: '#/register',
+    act: async (page, tr) => page.getByRole('button', { name: tr('move.entry.button') }).click(),
+    expect: (tr) => [tr('move.mode.title'), tr('move.mode.lead'), tr('move.what.other'), tr('move.what.codes'), tr('move.submit')],
+  },
+  {
+    name: 'register-contact-taken',
+    scenario: (lang) => withLang(lang, { identity: NOT_REGISTERED, verify: VERIFY_TAKEN }),
+    hash: '#/register',
+    act: async (page, tr) => {
+      await askForCode(page, tr);
+      await page.locator('#code').fill(VERIFY.code);
+      await page.getByRole('button', { name: tr('code.submit') }).click();
+      await page.getByTestId('contact-taken').waitFor();
+    },
+    expect: (tr) => [tr('move.taken.title'), tr('move.taken.body'), tr('move.what.title'), tr('move.what.places'), tr('move.confirm'), tr('action.cancel')],
+  },
+  {
+    name: 'register-moved',
+    scenario: (lang) => withLang(lang, { identity: NOT_REGISTERED, verify: VERIFY_TAKEN }),
+    hash: '#/register',
+    act: async (page, tr) => {
+      await page.getByRole('button', { name: tr('move.entry.button') }).click();
+      await askForCode(page, tr, tr('move.submit'));
+      await page.locator('#code').fill(VERIFY.code);
+      await page.getByRole('button', { name: tr('code.submit') }).click();
+      await page.getByTestId('moved').waitFor();
+    },
+    expect: (tr) => [
+      tr('register.moved.title'),
+      tr('register.moved.both', { places: tr('register.moved.places', { n: 1, count: 1 }), vouchers: tr('register.moved.vouchers', { n: 1, count: 1 }) }),
+      tr('register.moved.reissued'),
+      tr('campaign.action.view_line'),
+    ],
+  },
+  {
+    name: 'key-revoked',
+    scenario: (lang) =>
+      withLang(lang, { fail: { refresh_wallet: { code: 'key_revoked', message: lang === 'en' ? 'This key was replaced.' : '이 기기의 키가 바뀌었습니다.' } } }),
+    hash: '#/wallet',
+    expect: (tr) => [tr('error.advice.key_revoked'), tr('register.again')],
   },
   {
     name: 'help',
@@ -277,4 +340,12 @@ export const STATES = [
 
 export function trFor(lang) {
   return (key, params) => translate(lang, key, params);
+}
+
+/** Fills in the registration form and waits for the code step. */
+async function askForCode(page, tr, submitLabel = tr('register.submit')) {
+  await page.locator('#contact').fill('010-1234-5678');
+  await page.locator('#consent').check();
+  await page.getByRole('button', { name: submitLabel }).click();
+  await page.locator('#code').waitFor();
 }

@@ -10,6 +10,7 @@ import { state, setCampaigns, recordProgress, subscribe, serverNow } from '../st
 import { heading, errorBox, busy, fact, termsList, icon } from '../ui.js';
 import { meter, calendarButton } from './line.js';
 import { takeJustRegistered } from './register.js';
+import { movedSentence } from './verify.js';
 
 const ORDER = ['upcoming', 'pre_queue', 'drawn', 'open', 'closed'];
 
@@ -59,8 +60,16 @@ export function render(main, _params, ctx) {
     ? h(
         'div',
         { class: 'notice notice-ok', 'data-testid': 'registered' },
-        h('p', { class: 'notice-title' }, icon('check', 'inline-icon'), h('span', { text: t('register.done') })),
-        h('p', { text: t('register.done.body', { contact: registered.contact }) }),
+        h('p', { class: 'notice-title' }, icon('check', 'inline-icon'), h('span', { text: t(registered.moved ? 'register.moved.title' : 'register.done') })),
+        registered.moved
+          ? [
+              h('p', { 'data-testid': 'moved', text: movedSentence(registered.moved) }),
+              registered.moved.vouchers_reissued ? h('p', { text: t('register.moved.reissued') }) : null,
+              registered.places.length === 1
+                ? h('a', { class: 'button secondary', href: `#/claim/${encodeURIComponent(registered.places[0])}`, text: t('campaign.action.view_line') })
+                : null,
+            ]
+          : h('p', { text: t('register.done.body', { contact: registered.contact }) }),
       )
     : null;
   main.append(...[heading(t('campaigns.title')), done, h('p', { class: 'lead', text: t('campaigns.intro') }), status, list].filter(Boolean));

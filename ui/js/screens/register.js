@@ -2,12 +2,16 @@
 // explicitly (inputmode tel or email), what is kept and for how long, the required consent,
 // and a separate optional consent to notifications. The contact's shape is advice only; the
 // core and the server decide what is valid. Success shows "등록 완료" on the next screen.
+// A server that verifies contacts answers with a code step (verify.js); "휴대폰을 바꾸셨나요?"
+// asks for the code with the move to this device already chosen.
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { t, setLanguage, language } from '../i18n.js';
 import { state } from '../store.js';
 import { heading, busy, errorAdvice } from '../ui.js';
+import { renderCodeStep, whatMoves } from './verify.js';
+import { formatDuration } from '../format.js';
 
 /** Loose shapes for the hint: an e-mail, or 7-15 digits with common separators. */
 export function contactLooksValid(value, kind) {
@@ -29,7 +33,7 @@ export function withLanguage(settings, lang) {
   };
 }
 
-/** A one-time note for the next screen: "등록 완료", with the contact's hint. */
+/** A one-time note for the next screen: "등록 완료", with the contact's hint and what moved. */
 export let justRegistered = null;
 export function takeJustRegistered() {
   const v = justRegistered;
@@ -40,6 +44,8 @@ export function takeJustRegistered() {
 export function render(main, _params, ctx) {
   ctx.setTitle(t('register.title'));
   let kind = 'phone';
+  /** "Changed phones?": the code is sent with the move to this device asked for. */
+  let moveHere = false;
   const contactErrorId = 'contact-error';
   const consentErrorId = 'consent-error';
 
@@ -164,6 +170,38 @@ export function render(main, _params, ctx) {
     submit,
   );
 
+  const moveBox = h(
+    'section',
+    { class: 'notice notice-info move-mode', 'aria-labelledby': 'move-mode-title', hidden: true, 'data-testid': 'move-mode' },
+    h('h2', { id: 'move-mode-title', tabindex: '-1', text: t('move.mode.title') }),
+    h('p', { text: t('move.mode.lead') }),
+    whatMoves(),
+  );
+  const leaveMove = h('button', { type: 'button', class: 'button secondary', text: t('action.cancel') });
+  moveBox.append(h('div', { class: 'actions' }, leaveMove));
+  const enterMove = h('button', { type: 'button', class: 'button secondary', 'data-testid': 'changed-phones', text: t('move.entry.button') });
+  const entry = h(
+    'section',
+    { class: 'move-entry', 'aria-labelledby': 'move-entry-title' },
+    h('h2', { id: 'move-entry-title', text: t('move.entry.title') }),
+    h('p', { class: 'hint', text: t('move.entry.body') }),
+    enterMove,
+  );
+  function setMove(on) {
+    moveHere = on;
+    moveBox.hidden = !on;
+    entry.hidden = on;
+    submit.textContent = t(on ? 'move.submit' : 'register.submit');
+  }
+  enterMove.addEventListener('click', () => {
+    setMove(true);
+    moveBox.querySelector('h2').focus();
+  });
+  leaveMove.addEventListener('click', () => {
+    setMove(false);
+    enterMove.focus();
+  });
+
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     formError.replaceChildren();
@@ -184,25 +222,46 @@ export function render(main, _params, ctx) {
     // Advice only: the core and the server decide, so the request still goes out.
     showFieldError(contact, contactError, contactErrorId, contactLooksValid(value, kind) ? '' : t(`register.contact.looks_wrong.${kind}`));
     await busy(submit, async () => {
+      let step;
       try {
-        state.identity = await api.register(value, true);
+        step = await api.register(value, true);
       } catch (e) {
+        // Codes asked for too often: how long to wait, in words (the server's detail is English).
+        const wait = e.code === 'rate_limited' && typeof e.retryAfterS === 'number';
         const box = h(
           'div',
           { class: 'notice notice-error', role: 'alert' },
-          h('p', { class: 'notice-title', text: e.message || t('error.unknown') }),
-          h('p', { text: errorAdvice(e.code) }),
+          h('p', { class: 'notice-title', text: wait ? t('code.wait', { duration: formatDuration(language(), e.retryAfterS * 1000) }) : e.message || t('error.unknown') }),
+          wait ? null : h('p', { text: errorAdvice(e.code) }),
         );
         formError.replaceChildren(box);
         if (e.code === 'invalid_input' || e.code === 'contact_taken') contact.focus();
         return;
       }
-      if (notify.checked) await turnOnNotifications();
-      justRegistered = { contact: state.identity?.contact_hint || value };
-      ctx.announce(t('register.done'), { urgent: true });
-      ctx.navigate('#/campaigns');
+      if (step.step === 'code_sent') {
+        const wantsNotifications = notify.checked;
+        renderCodeStep(main, ctx, {
+          sent: step,
+          contact: value,
+          moveHere,
+          onRegistered: (done) => registered(done, value, wantsNotifications),
+          onBack: () => ctx.rerender(),
+        });
+        return;
+      }
+      await registered(step, value, notify.checked);
     });
   });
+
+  /** The `registered` answer (at once, or after the code): on to the campaigns with a note. */
+  async function registered(step, value, wantsNotifications) {
+    state.identity = step.identity;
+    for (const id of step.places || []) state.movedPlaces.add(id);
+    if (wantsNotifications) await turnOnNotifications();
+    justRegistered = { contact: state.identity?.contact_hint || value, moved: step.moved || null, places: step.places || [] };
+    ctx.announce(t(step.moved ? 'register.moved.title' : 'register.done'), { urgent: true });
+    ctx.navigate('#/campaigns');
+  }
 
   /** The optional consent: ask the system, then save the setting (failures leave it off). */
   async function turnOnNotifications() {
@@ -219,7 +278,9 @@ export function render(main, _params, ctx) {
   main.append(
     h('div', { class: 'title-row' }, heading(t('register.title')), langSwitch),
     h('p', { class: 'lead', text: t('register.intro') }),
+    moveBox,
     form,
+    entry,
     h('p', { class: 'help-link' }, h('a', { href: '#/help', text: t('nav.help') })),
   );
   return null;

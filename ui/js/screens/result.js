@@ -9,7 +9,7 @@ import { formatMoney, formatDateTime, formatTime } from '../format.js';
 import { canRetry } from '../claims.js';
 import { fate, reachOf, timeline, giveBackKind, isConnectionProblem } from '../fate.js';
 import { walletEntryHash } from '../routes.js';
-import { heading, errorAdvice, busy, fact, fateBlock, confirmStep, termsList, icon } from '../ui.js';
+import { heading, errorAdvice, busy, fact, fateBlock, confirmStep, termsList, icon, registerAgainButton } from '../ui.js';
 
 export function create({ id, tracked, campaign, title, ctx, retry, giveBack }) {
   const el = h('section', { class: 'result-view', 'aria-labelledby': 'result-title' });
@@ -143,7 +143,9 @@ export function create({ id, tracked, campaign, title, ctx, retry, giveBack }) {
     );
     if (isConnectionProblem(p)) el.append(miniTimeline(p));
     const actions = h('div', { class: 'actions' });
-    if (error.code === 'not_registered' || error.code === 'unknown_identity') {
+    if (error.code === 'key_revoked') {
+      actions.append(registerAgainButton());
+    } else if (error.code === 'not_registered' || error.code === 'unknown_identity') {
       actions.append(h('a', { class: 'button primary', href: '#/register', text: t('result.failed.register') }));
     } else if (canRetry(error)) {
       const button = h('button', { type: 'button', class: 'button primary', text: t('action.retry') });

@@ -62,6 +62,8 @@ export function render(main, params, ctx) {
   main.append(heading(t('wallet.title')), h('p', { class: 'lead', text: t('wallet.intro') }), status, list);
   let alive = true;
   let offline = false;
+  /** A refresh refused for a reason other than the connection (e.g. key_revoked): kept on redraws. */
+  let refreshError = null;
 
   function draw() {
     list.replaceChildren();
@@ -72,6 +74,7 @@ export function render(main, params, ctx) {
       const text = checked ? t('wallet.offline.checked', { time: formatClock(language(), checked) }) : t('wallet.offline');
       notes.push(h('p', { class: 'notice notice-info', 'data-testid': 'offline-note', text }));
     }
+    if (refreshError) notes.push(errorBox(refreshError));
     if (state.wallet && entries.length === 0) notes.push(h('p', { class: 'notice', text: t('wallet.empty') }));
     status.replaceChildren(...notes);
     for (const entry of entries) list.append(item(entry));
@@ -138,9 +141,10 @@ export function render(main, params, ctx) {
       setWallet(await api.refreshWallet());
       markChecked();
       offline = false;
+      refreshError = null;
     } catch (e) {
       offline = e.code === 'offline';
-      if (!offline && alive) status.append(errorBox(e));
+      refreshError = offline ? null : e;
     }
     if (alive) draw();
   }
