@@ -45,8 +45,9 @@ async fn register(ctx: &Ctx, contact: &str, code: Option<&str>, changed_phone: b
         .transpose()?;
     let url = ctx.server_url()?;
     let store = ctx.secret_store()?;
+    let base = ctx.api()?;
     let mut id = Identity::load_or_create(&ctx.profile, &store, &url).context("cannot create the identity")?;
-    let mut api = ctx.api()?.with_identity(id.signing_key().clone());
+    let mut api = base.clone().with_identity(id.signing_key().clone());
     let (reg, created) = match code {
         // Second step: the code proves the contact.
         Some(code) => match api.verify_code(code.clone(), changed_phone).await {
@@ -61,21 +62,20 @@ async fn register(ctx: &Ctx, contact: &str, code: Option<&str>, changed_phone: b
         // Registering is the person's consent to the terms and to the contact being kept as a
         // digest.
         None => {
-            let step = match api.register_start(contact.clone(), true).await {
-                // This device's key was replaced by the person's new device: it can never sign
-                // again, so a fresh key registers in its place.
-                Err(e) if e.code() == Some(ProblemCode::KeyRevoked) => {
-                    id = Identity::renew(&ctx.profile, &store, &url).context("cannot replace the revoked key")?;
-                    api = ctx.api()?.with_identity(id.signing_key().clone());
-                    if !ctx.json {
-                        eprintln!("note: this device's old key was revoked (moved to another device); made a new one");
-                    }
-                    api.register_start(contact.clone(), true).await
-                }
-                other => other,
-            }
+            // A key revoked by the person's move to another device can never sign again: a
+            // fresh key registers in its place.
+            let signed = lineup_core::enrol::with_live_key(&ctx.profile, &store, &url, |id| {
+                let (api, contact) = (base.clone().with_identity(id.signing_key().clone()), contact.clone());
+                async move { api.register_start(contact, true).await }
+            })
+            .await
             .context("registration failed")?;
-            match step {
+            if signed.renewed && !ctx.json {
+                eprintln!("note: this device's old key was revoked (moved to another device); made a new one");
+            }
+            id = signed.identity;
+            api = base.with_identity(id.signing_key().clone());
+            match signed.value {
                 lineup_core::api::RegisterStep::Registered(reg, created) => (reg, created),
                 lineup_core::api::RegisterStep::CodeSent(sent) => {
                     if ctx.json {
