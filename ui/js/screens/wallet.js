@@ -268,9 +268,13 @@ function openQr(entry, ctx) {
   // Focus the close button without scrolling to it: the sheet starts at its title and QR.
   close.focus({ preventScroll: true });
   dialog.scrollTop = 0;
-  // WebKitGTK scrolls the focused button into view after this task, whatever preventScroll says.
+  // WebKitGTK scrolls the focused button into view after this task, whatever preventScroll says
+  // (a frame or two later when the machine is busy).
   requestAnimationFrame(() => {
     dialog.scrollTop = 0;
+    requestAnimationFrame(() => {
+      dialog.scrollTop = 0;
+    });
   });
   // The screen stays on while the QR is open (Screen Wake Lock). Web content cannot raise the
   // screen's brightness; the sheet is plain white at full luminance instead, and says so.
