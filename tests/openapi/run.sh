@@ -42,7 +42,7 @@ trap cleanup EXIT
 # person (its documentation is still checked whenever it happens).
 LINEUP_RATE_PER_IDENTITY=1000 LINEUP_BURST_PER_IDENTITY=100000 \
 LINEUP_RATE_PER_ADDRESS=1000 LINEUP_BURST_PER_ADDRESS=100000 \
-    "$server" --demo --demo-open-in 3 --addr 127.0.0.1:0 --data-dir "$work/data" > "$artifacts/server.log" 2>&1 &
+    "$server" --demo --demo-open-in 3 --verify-contacts off --addr 127.0.0.1:0 --data-dir "$work/data" > "$artifacts/server.log" 2>&1 &
 pid=$!
 url=
 for _ in $(seq 1 300); do

@@ -126,9 +126,9 @@ struct Args {
     /// Web Push: accept subscriptions but send nothing.
     #[arg(long, env = "LINEUP_PUSH_DISABLED")]
     push_disabled: bool,
-    /// How registrations are verified: off (registered at once; trusts any contact: benchmarks,
-    /// tests and the demo app), log (DEMO — codes printed to the log; loopback only), smtp, sms.
-    /// Default: smtp when --smtp-url is set, else sms when --sms-url is set, else off.
+    /// How registrations are verified: off (registered at once; trusts any contact: benchmarks
+    /// and tests), log (DEMO — codes printed to the log; loopback only), smtp, sms. Default: smtp
+    /// when --smtp-url is set, else sms when --sms-url is set, else log with --demo, else off.
     #[arg(long, env = "LINEUP_VERIFY_CONTACTS", value_enum)]
     verify_contacts: Option<lineup_server::verify::VerifyMode>,
     /// SMTP relay for e-mail codes: smtps://user:pass@host, smtp://host:587?tls=required, smtp://127.0.0.1:25.
@@ -266,6 +266,10 @@ fn verify_config(args: &Args) -> lineup_server::verify::VerifyConfig {
         VerifyMode::Smtp
     } else if args.sms_url.is_some() {
         VerifyMode::Sms
+    } else if args.demo {
+        // The demo verifies contacts as a real server does, with the codes in its log (and
+        // refuses to start so on an address other than loopback).
+        VerifyMode::Log
     } else {
         VerifyMode::Off
     });
