@@ -194,13 +194,12 @@ mod tests {
         assert_eq!(before, after, "only a revoked key is replaced");
     }
 
-    #[test]
-    fn a_failed_claim_or_a_voided_voucher_starts_again_for_a_moved_place() {
-        let now = chrono::Utc::now();
-        let ticket = |voucher: Option<lineup_protocol::Voucher>| TicketStatus {
+    /// Ticket `tk-1` of campaign `demo` in `state`, without a voucher.
+    fn ticket_at(state: TicketState, now: chrono::DateTime<chrono::Utc>) -> TicketStatus {
+        TicketStatus {
             campaign_id: "demo".parse().unwrap(),
             ticket_id: "tk-1".into(),
-            state: TicketState::Claimed,
+            state,
             joined_at: now,
             in_draw: true,
             auto_issue: true,
@@ -210,8 +209,17 @@ mod tests {
             admit_at: None,
             admit_until: None,
             check_at: None,
-            voucher,
+            voucher: None,
             server_time: now,
+        }
+    }
+
+    #[test]
+    fn a_failed_claim_or_a_voided_voucher_starts_again_for_a_moved_place() {
+        let now = chrono::Utc::now();
+        let ticket = |voucher: Option<lineup_protocol::Voucher>| TicketStatus {
+            voucher,
+            ..ticket_at(TicketState::Claimed, now)
         };
         let voucher = |seed: &str| lineup_protocol::Voucher {
             campaign_id: "demo".parse().unwrap(),
@@ -263,23 +271,7 @@ mod tests {
 
     #[test]
     fn places_given_back_are_not_followed() {
-        let now = chrono::Utc::now();
-        let mut t = TicketStatus {
-            campaign_id: "demo".parse().unwrap(),
-            ticket_id: "tk-1".into(),
-            state: TicketState::InLine,
-            joined_at: now,
-            in_draw: true,
-            auto_issue: true,
-            position: None,
-            ahead: None,
-            waitlist: None,
-            admit_at: None,
-            admit_until: None,
-            check_at: None,
-            voucher: None,
-            server_time: now,
-        };
+        let mut t = ticket_at(TicketState::InLine, chrono::Utc::now());
         assert!(worth_following(&t));
         t.state = TicketState::Claimed;
         assert!(worth_following(&t), "a voucher that moved is followed to the wallet");
