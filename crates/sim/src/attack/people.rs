@@ -108,20 +108,7 @@ pub(crate) async fn read_back(people: &[Person], shared: &Arc<Shared>, concurren
         let client = u32::try_from(i).map_err(|_| AttackError::Invalid("too many people".into()))?;
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let ticket = api.ticket(&cid).await.ok();
-            let vouchers = api.vouchers().await.map_err(|e| e.to_string())?;
-            shared.record(|r| {
-                if let Some(p) = ticket.and_then(|t| t.position) {
-                    r.set_rank(client, p.0);
-                }
-                for v in vouchers.vouchers.iter().filter(|v| v.campaign_id == cid) {
-                    let at = (v.issued_at - shared.origin)
-                        .num_microseconds()
-                        .map_or(0, |m| u64::try_from(m).unwrap_or(0));
-                    r.issued(v.serial, client, at);
-                }
-            });
-            Ok::<(), String>(())
+            crate::load::clients::read_one(&api, &cid, client, &shared).await
         });
     }
     let mut failures = Vec::new();

@@ -280,6 +280,25 @@ pub async fn register_retrying(api: &ApiClient, contact: Contact) -> Result<(), 
     Err(last)
 }
 
+/// What the server holds for person `client` after the run, asked with their own `api`: their
+/// place in the queue order and the vouchers of the run's campaign (not counted as requests).
+pub async fn read_one(api: &ApiClient, cid: &CampaignId, client: u32, shared: &Shared) -> Result<(), String> {
+    let ticket = api.ticket(cid).await.ok();
+    let vouchers = api.vouchers().await.map_err(|e| e.to_string())?;
+    shared.record(|r| {
+        if let Some(p) = ticket.and_then(|t| t.position) {
+            r.set_rank(client, p.0);
+        }
+        for v in vouchers.vouchers.iter().filter(|v| &v.campaign_id == cid) {
+            let at = (v.issued_at - shared.origin)
+                .num_microseconds()
+                .map_or(0, |m| u64::try_from(m).unwrap_or(0));
+            r.issued(v.serial, client, at);
+        }
+    });
+    Ok(())
+}
+
 /// After the run: each identity's ticket (its place in the queue order) and the vouchers the
 /// server holds for it (the server's truth), asked of instance i+2 (mod n) for person i: with
 /// three or more instances, yet another one than it registered and ran on. These requests are
@@ -302,20 +321,7 @@ pub async fn read_back(
         let client = u32::try_from(i).map_err(|_| LoadError::Invalid("too many clients".into()))?;
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let ticket = api.ticket(&cid).await.ok();
-            let vouchers = api.vouchers().await.map_err(|e| e.to_string())?;
-            shared.record(|r| {
-                if let Some(p) = ticket.and_then(|t| t.position) {
-                    r.set_rank(client, p.0);
-                }
-                for v in vouchers.vouchers.iter().filter(|v| v.campaign_id == cid) {
-                    let at = (v.issued_at - shared.origin)
-                        .num_microseconds()
-                        .map_or(0, |m| u64::try_from(m).unwrap_or(0));
-                    r.issued(v.serial, client, at);
-                }
-            });
-            Ok::<(), String>(())
+            read_one(&api, &cid, client, &shared).await
         });
     }
     let mut failures = 0usize;
