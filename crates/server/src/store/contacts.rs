@@ -24,7 +24,7 @@ impl Store {
     /// The secret named `name`, made from `fresh` by the first instance that asks: every
     /// instance on this database reads the same one.
     pub async fn shared_secret(&self, name: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
-        let value: Vec<u8> = on_writer!(self, w => {
+        let value: Vec<u8> = on!(self, w, _r => {
             sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
                 .bind(name)
                 .bind(&fresh[..])
@@ -44,7 +44,7 @@ impl Store {
     /// (a read when there is none, which is every registration once the old rows are gone).
     /// Returns whether a row moved.
     pub async fn rekey_legacy(&self, plain: &[u8; 32], keyed: &[u8; 32]) -> Result<bool, StoreError> {
-        let old: Option<i64> = on_reader!(self, r => {
+        let old: Option<i64> = on!(self, _w, r => {
             sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM identities WHERE contact_digest = $1 AND legacy_digest = TRUE")
                 .bind(&plain[..])
                 .fetch_optional(r)
@@ -53,7 +53,7 @@ impl Store {
         if old.is_none() {
             return Ok(false);
         }
-        let moved = on_writer!(self, w => {
+        let moved = on!(self, w, _r => {
             sqlx::query(
                 "UPDATE identities SET contact_digest = $1, legacy_digest = FALSE
                  WHERE contact_digest = $2 AND legacy_digest = TRUE
@@ -70,7 +70,7 @@ impl Store {
 
     /// Identities still stored under the plain digest.
     pub async fn legacy_digests(&self) -> Result<u64, StoreError> {
-        let n: i64 = on_reader!(self, r => {
+        let n: i64 = on!(self, _w, r => {
             sqlx::query_scalar("SELECT count(*) FROM identities WHERE legacy_digest = TRUE")
                 .fetch_one(r)
                 .await?
@@ -80,7 +80,7 @@ impl Store {
 
     /// When `key` was registered, if it is.
     pub async fn registered_at(&self, key: &IdentityKey) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let ms: Option<i64> = on_reader!(self, r => {
+        let ms: Option<i64> = on!(self, _w, r => {
             sqlx::query_scalar("SELECT registered_at FROM identities WHERE public_key = $1")
                 .bind(&key.0[..])
                 .fetch_optional(r)
@@ -139,7 +139,7 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
-        on_writer!(self, w => {
+        on!(self, w, _r => {
             sqlx::query(
                 "INSERT INTO pending_registrations (public_key, contact_digest, code_hash, attempts_left, expires_at)
                  VALUES ($1, $2, $3, $4, $5)
@@ -163,7 +163,7 @@ impl Store {
     /// code is compared, so concurrent guesses never get more tries than allowed) and the code's
     /// hash returned. `None`: nothing pending, expired, or no tries left.
     pub async fn take_attempt(&self, key: &IdentityKey, now: DateTime<Utc>) -> Result<Option<Pending>, StoreError> {
-        let row: Option<(Vec<u8>, Vec<u8>, i64)> = on_writer!(self, w => {
+        let row: Option<(Vec<u8>, Vec<u8>, i64)> = on!(self, w, _r => {
             sqlx::query_as(
                 "UPDATE pending_registrations SET attempts_left = attempts_left - 1
                  WHERE public_key = $1 AND attempts_left > 0 AND expires_at > $2
@@ -184,7 +184,7 @@ impl Store {
     /// Gives back the try taken for the code pending for `key`: the code was right (the answer
     /// was "held by another key"), so sending it again with `move_here` must not cost a try.
     pub async fn refund_attempt(&self, key: &IdentityKey) -> Result<(), StoreError> {
-        on_writer!(self, w => {
+        on!(self, w, _r => {
             sqlx::query("UPDATE pending_registrations SET attempts_left = attempts_left + 1 WHERE public_key = $1")
                 .bind(&key.0[..])
                 .execute(w)
@@ -196,7 +196,7 @@ impl Store {
 
     /// Forgets the code pending for `key` (used, or void).
     pub async fn clear_pending(&self, key: &IdentityKey) -> Result<(), StoreError> {
-        on_writer!(self, w => {
+        on!(self, w, _r => {
             sqlx::query("DELETE FROM pending_registrations WHERE public_key = $1")
                 .bind(&key.0[..])
                 .execute(w)
@@ -211,7 +211,7 @@ impl Store {
     /// minute, so neither table grows with the number of contacts ever asked for.
     pub async fn sweep_verification(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let now_ms = now.timestamp_millis();
-        let n = on_writer!(self, w => {
+        let n = on!(self, w, _r => {
             let sends = sqlx::query("DELETE FROM contact_sends WHERE sent_at <= $1")
                 .bind(now_ms - DAY_MS)
                 .execute(w)
@@ -246,7 +246,7 @@ mod tests {
             .await
             .unwrap();
         assert!(!store.rekey_legacy(&plain, &keyed).await.unwrap(), "not marked legacy");
-        on_writer!(&store, w => {
+        on!(&store, w, _r => {
             sqlx::query("UPDATE identities SET legacy_digest = TRUE").execute(w).await.unwrap().rows_affected()
         });
         assert_eq!(store.legacy_digests().await.unwrap(), 1);

@@ -28,32 +28,17 @@ macro_rules! in_tx {
 }
 
 /// Runs `$body` with `$w` bound to the pool that writes (SQLite's one writer, or PostgreSQL's
-/// pool): for statements the same on both backends. The writer also reads what this process
-/// wrote a moment ago.
-macro_rules! on_writer {
-    ($store:expr, $w:ident => $body:expr) => {
+/// pool) and `$r` to the pool for reads (SQLite's readers): for statements the same on both
+/// backends. The writer also reads what this process wrote a moment ago.
+macro_rules! on {
+    ($store:expr, $w:ident, $r:ident => $body:expr) => {
         match $store {
             $crate::store::Store::Sqlite(s) => {
-                let $w = s.pools().0;
+                let ($w, $r) = s.pools();
                 $body
             }
             $crate::store::Store::Postgres(p) => {
                 let $w = p.pool();
-                $body
-            }
-        }
-    };
-}
-
-/// [`on_writer!`] with the pool for reads (SQLite's readers).
-macro_rules! on_reader {
-    ($store:expr, $r:ident => $body:expr) => {
-        match $store {
-            $crate::store::Store::Sqlite(s) => {
-                let $r = s.pools().1;
-                $body
-            }
-            $crate::store::Store::Postgres(p) => {
                 let $r = p.pool();
                 $body
             }

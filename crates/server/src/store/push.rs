@@ -90,22 +90,6 @@ pub struct Derived {
 /// Tickets, vouchers or positions one derivation step reads at most.
 pub const DERIVE_CHUNK: u64 = 8000;
 
-macro_rules! on {
-    ($store:expr, $w:ident, $r:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite(s) => {
-                let ($w, $r) = s.pools();
-                $body
-            }
-            Store::Postgres(p) => {
-                let $w = p.pool();
-                let $r = p.pool();
-                $body
-            }
-        }
-    };
-}
-
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }

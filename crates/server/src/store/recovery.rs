@@ -269,7 +269,7 @@ impl Store {
     /// The revocation of `key`, if it was revoked.
     pub async fn revocation(&self, key: &IdentityKey) -> Result<Option<Revocation>, StoreError> {
         // A reader: in WAL mode a new read sees every move committed before it.
-        let row = on_reader!(self, r => {
+        let row = on!(self, _w, r => {
             sqlx::query(
                 "SELECT replaced_by, revoked_at, tickets, vouchers, vouchers_reissued FROM key_revocations WHERE public_key = $1",
             )
@@ -284,7 +284,7 @@ impl Store {
 
     /// What moved to `key` when it took its contact over (the latest move, if several).
     pub async fn moved_to(&self, key: &IdentityKey) -> Result<Option<MovedHere>, StoreError> {
-        let row = on_reader!(self, r => {
+        let row = on!(self, _w, r => {
             sqlx::query(
                 "SELECT replaced_by, revoked_at, tickets, vouchers, vouchers_reissued FROM key_revocations
                  WHERE replaced_by = $1 ORDER BY seq DESC LIMIT 1",
@@ -300,7 +300,7 @@ impl Store {
 
     /// Keys revoked after `after` (a `seq`), oldest first, at most `limit`, with their `seq`.
     pub async fn revocations_after(&self, after: i64, limit: i64) -> Result<Vec<(i64, IdentityKey)>, StoreError> {
-        let rows: Vec<(i64, Vec<u8>)> = on_reader!(self, r => {
+        let rows: Vec<(i64, Vec<u8>)> = on!(self, _w, r => {
             sqlx::query_as("SELECT seq, public_key FROM key_revocations WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(after)
                 .bind(limit)
@@ -315,7 +315,7 @@ impl Store {
     /// higher `seq` was read: re-reading the last minute's revocations catches it (forgetting a
     /// key twice is harmless).
     pub async fn revocations_since(&self, since: DateTime<Utc>, limit: i64) -> Result<Vec<IdentityKey>, StoreError> {
-        let rows: Vec<Vec<u8>> = on_reader!(self, r => {
+        let rows: Vec<Vec<u8>> = on!(self, _w, r => {
             sqlx::query_scalar("SELECT public_key FROM key_revocations WHERE revoked_at >= $1 LIMIT $2")
                 .bind(since.timestamp_millis())
                 .bind(limit)
@@ -327,7 +327,7 @@ impl Store {
 
     /// The newest revocation's `seq` (0 when none): where an instance starts watching.
     pub async fn last_revocation(&self) -> Result<i64, StoreError> {
-        let seq: Option<i64> = on_reader!(self, r => {
+        let seq: Option<i64> = on!(self, _w, r => {
             sqlx::query_scalar("SELECT MAX(seq) FROM key_revocations").fetch_one(r).await?
         });
         Ok(seq.unwrap_or(0))
@@ -336,7 +336,7 @@ impl Store {
     /// The campaign of the voucher whose old copy had `code`, if it moved to its holder's new
     /// device.
     pub async fn voucher_moved(&self, code: &VoucherCode) -> Result<Option<CampaignId>, StoreError> {
-        let campaign: Option<String> = on_reader!(self, r => {
+        let campaign: Option<String> = on!(self, _w, r => {
             sqlx::query_scalar("SELECT campaign_id FROM voucher_moves WHERE old_code = $1")
                 .bind(code.compact())
                 .fetch_optional(r)
