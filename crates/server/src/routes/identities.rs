@@ -209,7 +209,11 @@ pub async fn verify(State(state): State<AppState>, req: RawRequest) -> Result<Re
         // The move deletes the pending code in its own transaction: a move that fails leaves
         // the code for the retry.
         match state.store().move_identity(&digest, &key, state.issuer(), now).await? {
-            MoveOutcome::Moved { old, moved } => {
+            MoveOutcome::Moved {
+                old,
+                registered_at,
+                moved,
+            } => {
                 state.forget_identity(&old);
                 state.metrics().identity_moved();
                 tracing::info!(
@@ -217,21 +221,17 @@ pub async fn verify(State(state): State<AppState>, req: RawRequest) -> Result<Re
                     vouchers = moved.vouchers,
                     "identity moved to a new device key"
                 );
-                return registered(
-                    key,
-                    RegisterOutcome::Created {
-                        registered_at: state.store().registered_at(&key).await?.unwrap_or(now),
-                    },
-                    Some(moved),
-                );
+                return registered(key, RegisterOutcome::Created { registered_at }, Some(moved));
             }
             // Released (or taken by this key) meanwhile: an ordinary registration below.
             MoveOutcome::Unheld | MoveOutcome::AlreadyRegistered => {}
         }
     }
-    let outcome = match state.store().register_precheck(&key, &digest).await? {
+    // The store decides again in its own write (a contact released or taken meanwhile, after a
+    // move that found nothing to move).
+    let outcome = match known {
+        Some(RegisterOutcome::ContactTaken) | None => state.store().register_identity(&key, digest, now).await?,
         Some(known) => known,
-        None => state.store().register_identity(&key, digest, now).await?,
     };
     // Only once registered: a registration that fails leaves the code for the retry (and a
     // code left after a success is harmless: a repeat answers the registration made).

@@ -17,8 +17,12 @@ use sqlx::Row as _;
 /// What a move did, or why it did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MoveOutcome {
-    /// Moved now from key `old`.
-    Moved { old: IdentityKey, moved: MovedHere },
+    /// Moved now from key `old`; the person's registration instant is kept.
+    Moved {
+        old: IdentityKey,
+        registered_at: DateTime<Utc>,
+        moved: MovedHere,
+    },
     /// Nobody holds the contact (any more): register the new key as for a new person.
     Unheld,
     /// The new key is itself registered (to this contact or another).
@@ -234,7 +238,7 @@ impl Store {
                 .bind(&new.0[..])
                 .execute(&mut *tx)
                 .await?;
-            let tickets = count(i64::try_from(tickets).unwrap_or(i64::MAX));
+            let tickets = u32::try_from(tickets).unwrap_or(u32::MAX);
             sqlx::query(
                 "INSERT INTO key_revocations (public_key, replaced_by, revoked_at, tickets, vouchers, vouchers_reissued)
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -256,6 +260,7 @@ impl Store {
             tracing::info!(tickets, vouchers, reissued, "a person moved to a new device: the old key is revoked");
             Ok(Some(MoveOutcome::Moved {
                 old,
+                registered_at: at(registered_at)?,
                 moved: MovedHere {
                     revoked_at: at(now_ms)?,
                     tickets,
