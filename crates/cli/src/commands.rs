@@ -46,19 +46,21 @@ async fn register(ctx: &Ctx, contact: &str, code: Option<&str>, changed_phone: b
     let url = ctx.server_url()?;
     let store = ctx.secret_store()?;
     let base = ctx.api()?;
-    let mut id = Identity::load_or_create(&ctx.profile, &store, &url).context("cannot create the identity")?;
-    let mut api = base.clone().with_identity(id.signing_key().clone());
-    let (reg, created) = match code {
+    let (mut id, api, (reg, created)) = match code {
         // Second step: the code proves the contact.
-        Some(code) => match api.verify_code(code.clone(), changed_phone).await {
-            Ok(done) => done,
-            Err(e) if e.code() == Some(ProblemCode::ContactTaken) => bail!(
-                "this contact is registered on another device; if it is yours (you changed phones), move it here with the same code: lineup register --contact {} --code {} --changed-phone",
-                contact.as_str(),
-                code.as_str()
-            ),
-            Err(e) => return Err(e).context("verification failed"),
-        },
+        Some(code) => {
+            let id = Identity::load_or_create(&ctx.profile, &store, &url).context("cannot create the identity")?;
+            let api = base.with_identity(id.signing_key().clone());
+            match api.verify_code(code.clone(), changed_phone).await {
+                Ok(done) => (id, api, done),
+                Err(e) if e.code() == Some(ProblemCode::ContactTaken) => bail!(
+                    "this contact is registered on another device; if it is yours (you changed phones), move it here with the same code: lineup register --contact {} --code {} --changed-phone",
+                    contact.as_str(),
+                    code.as_str()
+                ),
+                Err(e) => return Err(e).context("verification failed"),
+            }
+        }
         // Registering is the person's consent to the terms and to the contact being kept as a
         // digest.
         None => {
@@ -73,10 +75,9 @@ async fn register(ctx: &Ctx, contact: &str, code: Option<&str>, changed_phone: b
             if signed.renewed && !ctx.json {
                 eprintln!("note: this device's old key was revoked (moved to another device); made a new one");
             }
-            id = signed.identity;
-            api = base.with_identity(id.signing_key().clone());
+            let api = base.with_identity(signed.identity.signing_key().clone());
             match signed.value {
-                lineup_core::api::RegisterStep::Registered(reg, created) => (reg, created),
+                lineup_core::api::RegisterStep::Registered(reg, created) => (signed.identity, api, (reg, created)),
                 lineup_core::api::RegisterStep::CodeSent(sent) => {
                     if ctx.json {
                         crate::say!(
