@@ -2,6 +2,7 @@
 //! codes pending per key, codes sent per contact, and the re-keying of identities stored with
 //! the plain digest before migration 0009.
 
+use super::cols::at;
 use super::{Store, StoreError};
 use crate::verify::policy::{DAY_MS, SendPolicy, send_verdict};
 use chrono::{DateTime, Utc};
@@ -14,10 +15,6 @@ pub struct Pending {
     pub code_hash: Vec<u8>,
     /// Tries left after the one just taken.
     pub attempts_left: u32,
-}
-
-fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("instant {ms} out of range")))
 }
 
 impl Store {

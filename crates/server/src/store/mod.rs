@@ -46,6 +46,7 @@ macro_rules! on {
     };
 }
 
+mod cols;
 pub mod contacts;
 mod gate;
 pub mod inflight;
@@ -605,13 +606,13 @@ where
 {
     let code: String = r.try_get("code")?;
     let campaign: String = r.try_get("campaign_id")?;
-    let opt_at = |v: Option<i64>| v.map(recovery::at).transpose();
+    let opt_at = |v: Option<i64>| v.map(cols::at).transpose();
     Ok(VoucherRow {
         campaign_id: campaign
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("bad stored campaign id {campaign}")))?,
         serial: u64::try_from(r.try_get::<i64, _>("serial")?).map_err(|_| StoreError::Corrupt("serial".into()))?,
-        identity: recovery::key(&r.try_get::<Vec<u8>, _>("identity")?)?,
+        identity: cols::key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
         ticket_id: r.try_get("ticket_id")?,
         token: r.try_get("token")?,
         code: code
@@ -620,8 +621,8 @@ where
         kid: u32::try_from(r.try_get::<i64, _>("kid")?).map_err(|_| StoreError::Corrupt("kid".into()))?,
         amount: u32::try_from(r.try_get::<i64, _>("amount")?).map_err(|_| StoreError::Corrupt("amount".into()))?,
         currency: r.try_get("currency")?,
-        issued_at: recovery::at(r.try_get("issued_at")?)?,
-        expires_at: recovery::at(r.try_get("expires_at")?)?,
+        issued_at: cols::at(r.try_get("issued_at")?)?,
+        expires_at: cols::at(r.try_get("expires_at")?)?,
         redeemed_at: opt_at(r.try_get("redeemed_at")?)?,
         returned_at: opt_at(r.try_get("returned_at")?)?,
     })
@@ -638,7 +639,7 @@ where
 {
     Ok((
         r.try_get("id")?,
-        recovery::key(&r.try_get::<Vec<u8>, _>("identity")?)?,
+        cols::key_of(&r.try_get::<Vec<u8>, _>("identity")?)?,
         r.try_get::<Option<i64>, _>(order)?
             .and_then(|v| u64::try_from(v).ok())
             .unwrap_or(0),
@@ -655,6 +656,6 @@ where
     Ok(Registered {
         public_key: r.try_get("public_key")?,
         contact_digest: r.try_get("contact_digest")?,
-        registered_at: recovery::at(r.try_get("registered_at")?)?,
+        registered_at: cols::at(r.try_get("registered_at")?)?,
     })
 }

@@ -16,6 +16,7 @@
 //! this store always answers counters fresh. Claims always read and write the database inside
 //! their transaction.
 
+use super::cols::{at, i, key_of, ms, opt_at, u};
 use super::inflight::InFlight;
 use super::{
     CampaignCounters, CampaignRow, ClaimInput, ClaimOutcome, ClaimRefusal, GiveBackOutcome, IssueBatch, RedeemTarget,
@@ -92,35 +93,8 @@ impl Cache {
     }
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("instant {ms} out of range")))
-}
-
-fn opt_at(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
-    ms.map(at).transpose()
-}
-
-fn u(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn i(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 fn u32_of(v: i64) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn key_of(bytes: &[u8]) -> Result<IdentityKey, StoreError> {
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("identity key is not 32 bytes".into()))?;
-    Ok(IdentityKey(arr))
 }
 
 fn campaign_id(s: &str) -> Result<CampaignId, StoreError> {

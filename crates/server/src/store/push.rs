@@ -9,6 +9,7 @@
 //! subscribed holders, and moves the cursors in the same short transaction. A crash anywhere
 //! leaves either both or neither, so a restart derives exactly what is missing.
 
+use super::cols::{at, i, ms, u};
 use super::{CampaignRow, Store, StoreError};
 use crate::draw::Draw;
 use chrono::{DateTime, Utc};
@@ -89,22 +90,6 @@ pub struct Derived {
 
 /// Tickets, vouchers or positions one derivation step reads at most.
 pub const DERIVE_CHUNK: u64 = 8000;
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("instant {ms} out of range")))
-}
-
-fn u(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn i(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
 
 fn locale_str(l: PushLocale) -> &'static str {
     match l {

@@ -7,6 +7,7 @@
 //! its voucher moves too) or finds the old key gone and fails cleanly: the old identity row is
 //! deleted last, so any row still naming it makes the whole move fail and start again.
 
+use super::cols::{at, key_of};
 use super::{Store, StoreError, VoucherRow};
 use crate::issuer::Issuer;
 use chrono::{DateTime, Utc};
@@ -49,18 +50,8 @@ fn moving_marker(old: &IdentityKey) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-pub(super) fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("instant {ms} out of range")))
-}
-
 fn count(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
-}
-
-pub(super) fn key(bytes: &[u8]) -> Result<IdentityKey, StoreError> {
-    Ok(IdentityKey(bytes.try_into().map_err(|_| {
-        StoreError::Corrupt("identity key is not 32 bytes".into())
-    })?))
 }
 
 /// Whether a failed move is worth starting again: a row naming the old key appeared (foreign
@@ -137,7 +128,7 @@ impl Store {
             else {
                 return Ok(Some(MoveOutcome::Unheld));
             };
-            let old = key(&holder.try_get::<Vec<u8>, _>("public_key")?)?;
+            let old = key_of(&holder.try_get::<Vec<u8>, _>("public_key")?)?;
             let registered_at: i64 = holder.try_get("registered_at")?;
             // Conditional on the holder read: also the row lock (PostgreSQL) that makes a
             // concurrent insert naming the old key wait for this transaction, then fail.
@@ -312,7 +303,7 @@ impl Store {
                 .fetch_all(r)
                 .await?
         });
-        rows.into_iter().map(|(s, k)| Ok((s, key(&k)?))).collect()
+        rows.into_iter().map(|(s, k)| Ok((s, key_of(&k)?))).collect()
     }
 
     /// Keys revoked at or after `since` (at most `limit`). On PostgreSQL a `seq` is taken when
@@ -327,7 +318,7 @@ impl Store {
                 .fetch_all(r)
                 .await?
         });
-        rows.iter().map(|k| key(k)).collect()
+        rows.iter().map(|k| key_of(k)).collect()
     }
 
     /// The newest revocation's `seq` (0 when none): where an instance starts watching.
@@ -363,7 +354,7 @@ where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
 {
     Ok(Revocation {
-        replaced_by: key(&r.try_get::<Vec<u8>, _>("replaced_by")?)?,
+        replaced_by: key_of(&r.try_get::<Vec<u8>, _>("replaced_by")?)?,
         moved: MovedHere {
             revoked_at: at(r.try_get("revoked_at")?)?,
             tickets: count(r.try_get("tickets")?),
